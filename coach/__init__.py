@@ -1,0 +1,11 @@
+"""RugCoach: a voice coach for low-back stabilisation training on a pressure biofeedback unit.
+
+Layout (functional core, thin edges):
+  coach/core/      pure coaching logic fed with timestamped samples: analysis, voice
+                   scheduling, the coaching state machine. Never sleeps, never touches a device.
+  coach/sim/       the simulated patient (also pure): a pressure model that reacts to the coach.
+  coach/adapters/  the edges: serial sensor, speech synthesis, audio output, event and trace files.
+  coach/app/       wiring: the session runner (clock, main loop) and the command line.
+"""
+
+__version__ = "0.1.0"

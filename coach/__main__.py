@@ -1,0 +1,3 @@
+from coach.app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""Speech synthesis to audio, behind one small interface, with a phrase cache on disk.
+
+`Synthesizer` is the interface (one method: text -> WAV file), so another engine (a neural Dutch
+voice, say) can be added without touching the coach. `EspeakSynthesizer` drives pyttsx3 with
+espeak-ng's Dutch voice. pyttsx3's own playback shells out to aplay and blocks, so we only ever
+use `save_to_file` and play the audio ourselves.
+
+`PhraseCache` keys each sentence by a hash of (text, voice settings, engine and its version), keeps
+the normalised audio as WAV files (written atomically, checked on load, rebuilt when damaged) and
+pre-renders every sentence a session can say before the patient is waiting for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import wave
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from coach.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 22050        # espeak-ng's native rate; tones and the output stream use it too
+TARGET_RMS_DBFS = -20.0    # every phrase is brought to the same loudness
+PEAK_DBFS = -1.0
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    voice: str = "nl"        # espeak-ng language/voice
+    rate_wpm: int = 135      # slow and clear for elderly listeners
+    pitch: int = 50          # espeak-ng 0-99
+    volume: float = 1.0      # 0-1, applied after normalisation
+
+
+class Synthesizer(Protocol):
+    name: str
+    version: str
+
+    def synthesize(self, text: str, settings: VoiceSettings, path: Path) -> None:
+        """Write `text` spoken with `settings` as a mono 16-bit WAV file at `path`."""
+
+
+class EspeakSynthesizer:
+    """pyttsx3 + espeak-ng. One engine, used from one thread only (pyttsx3 hangs otherwise)."""
+
+    name = "pyttsx3-espeak"
+
+    def __init__(self):
+        try:
+            import pyttsx3
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise UserError(f"speech engine not installed ({exc}); run 'make demo' to set up") from None
+        try:
+            self._engine = pyttsx3.init("espeak")  # held here: pyttsx3 keeps only a weak reference
+        except Exception as exc:  # pyttsx3 raises bare RuntimeError/OSError when espeak-ng is missing
+            raise UserError(f"cannot start espeak-ng ({exc}); install it: sudo apt-get install espeak-ng") from None
+        self.version = f"pyttsx3-{getattr(pyttsx3, '__version__', '2')}/{_espeak_version()}"
+        self._voices = {v.id: v for v in self._engine.getProperty("voices")}
+        self._applied: VoiceSettings | None = None
+
+    def _apply(self, settings: VoiceSettings) -> None:
+        if settings == self._applied:
+            return
+        voice_id = self._voice_id(settings.voice)
+        self._engine.setProperty("voice", voice_id)
+        self._engine.setProperty("rate", settings.rate_wpm)  # pyttsx3 forces 200 wpm at init
+        with contextlib.suppress(Exception):
+            self._engine.setProperty("pitch", settings.pitch)
+        self._applied = settings
+
+    def _voice_id(self, wanted: str) -> str:
+        for voice_id, voice in self._voices.items():
+            languages = [str(lang) for lang in (voice.languages or [])]
+            if voice_id == wanted or wanted in languages or voice_id.endswith("/" + wanted):
+                return voice_id
+        raise UserError(f"espeak-ng has no voice '{wanted}'; install espeak-ng-data "
+                        "or set voice: nl in the config")
+
+    def synthesize(self, text: str, settings: VoiceSettings, path: Path) -> None:
+        self._apply(settings)
+        # pyttsx3 prints "Audio saved to ..." on stdout; keep it out of `--events -`.
+        with contextlib.redirect_stdout(io.StringIO()):
+            self._engine.save_to_file(text, str(path))
+            self._engine.runAndWait()
+
+
+def _espeak_version() -> str:
+    try:
+        import ctypes.util
+        return ctypes.util.find_library("espeak-ng") or "espeak-ng"
+    except Exception:  # pragma: no cover
+        return "espeak-ng"
+
+
+def default_cache_dir() -> Path:
+    """systemd's CacheDirectory, else $XDG_CACHE_HOME/rugcoach, else ~/.cache/rugcoach."""
+    if os.environ.get("CACHE_DIRECTORY"):
+        return Path(os.environ["CACHE_DIRECTORY"].split(":")[0]) / "phrases"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rugcoach" / "phrases"
+
+
+class PhraseCache:
+    """Sentence -> normalised float32 audio at SAMPLE_RATE, synthesised once and kept on disk."""
+
+    def __init__(self, synthesizer: Synthesizer, settings: VoiceSettings, directory: Path | None = None):
+        self.synthesizer = synthesizer
+        self.settings = settings
+        self.directory = directory or default_cache_dir()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the phrase cache '{self.directory}': {exc.strerror}") from None
+        self._memory: dict[str, np.ndarray] = {}
+        self.synthesised = 0  # how many sentences had to be synthesised (not found on disk)
+
+    def key(self, text: str) -> str:
+        identity = {"text": text, **asdict(self.settings), "engine": self.synthesizer.name,
+                    "engine_version": self.synthesizer.version}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+    def audio(self, text: str) -> np.ndarray:
+        cached = self._memory.get(text)
+        if cached is not None:
+            return cached
+        path = self.directory / f"{self.key(text)}.wav"
+        samples = _read_wav(path)
+        if samples is None:
+            samples = self._render(text, path)
+        self._memory[text] = samples
+        return samples
+
+    def duration(self, text: str) -> float:
+        return len(self.audio(text)) / SAMPLE_RATE
+
+    def prerender(self, texts) -> int:
+        """Load or synthesise every sentence; returns how many were new."""
+        before = self.synthesised
+        for text in dict.fromkeys(texts):
+            self.audio(text)
+        return self.synthesised - before
+
+    def _render(self, text: str, path: Path) -> np.ndarray:
+        with tempfile.TemporaryDirectory() as scratch:
+            raw_path = Path(scratch) / "raw.wav"
+            self.synthesizer.synthesize(text, self.settings, raw_path)
+            raw = _read_wav(raw_path)
+            if raw is None or len(raw) == 0:
+                raise UserError(f"the speech engine produced no audio for '{text}'")
+        samples = normalise(trim_silence(raw)) * self.settings.volume
+        _write_wav_atomic(path, samples)
+        self.synthesised += 1
+        return samples.astype(np.float32)
+
+
+def trim_silence(samples: np.ndarray, threshold: float = 0.01, pad_s: float = 0.03) -> np.ndarray:
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    if len(loud) == 0:
+        return samples
+    pad = int(pad_s * SAMPLE_RATE)
+    return samples[max(0, loud[0] - pad): loud[-1] + pad]
+
+
+def normalise(samples: np.ndarray) -> np.ndarray:
+    """Bring the speech to TARGET_RMS_DBFS (measured on the voiced part), then limit the peaks."""
+    samples = samples.astype(np.float64)
+    frame = int(0.02 * SAMPLE_RATE)
+    usable = len(samples) // frame * frame
+    if usable == 0:
+        return samples.astype(np.float32)
+    frames = samples[:usable].reshape(-1, frame)
+    energy = np.sqrt(np.mean(frames ** 2, axis=1))
+    voiced = energy[energy > energy.max() * 0.1]
+    rms = float(np.sqrt(np.mean(voiced ** 2))) if len(voiced) else float(energy.max())
+    if rms > 0:
+        samples = samples * (10 ** (TARGET_RMS_DBFS / 20) / rms)
+    peak_limit = 10 ** (PEAK_DBFS / 20)
+    # A soft limiter: below the limit nothing changes, above it peaks bend smoothly towards it.
+    over = np.abs(samples) > peak_limit * 0.7
+    knee = peak_limit * 0.7
+    samples[over] = np.sign(samples[over]) * (
+        knee + (peak_limit - knee) * np.tanh((np.abs(samples[over]) - knee) / (peak_limit - knee)))
+    return samples.astype(np.float32)
+
+
+def _read_wav(path: Path) -> np.ndarray | None:
+    """Float samples of a mono 16-bit WAV at SAMPLE_RATE, or None if missing or damaged."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            channels, width, rate, frames = (wav.getnchannels(), wav.getsampwidth(),
+                                             wav.getframerate(), wav.getnframes())
+            data = wav.readframes(frames)
+    except (OSError, EOFError, wave.Error):
+        return None
+    if width != 2 or rate != SAMPLE_RATE or len(data) != frames * channels * 2 or frames == 0:
+        if path.exists() and path.parent.name == "phrases":
+            log.warning("phrase cache file %s is damaged; synthesising it again", path.name)
+        return None
+    samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    return samples
+
+
+def _write_wav_atomic(path: Path, samples: np.ndarray) -> None:
+    """Write to a temporary file and rename: a crash never leaves a half-written phrase."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle, wave.open(handle, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(SAMPLE_RATE)
+            wav.writeframes(pcm)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """Write a whole mono float signal as 16-bit WAV (used for the `wav:` sink)."""
+    try:
+        _write_wav_atomic(path, samples)
+    except OSError as exc:
+        raise UserError(f"cannot write '{path}': {exc.strerror}") from None

@@ -1,0 +1,46 @@
+"""The tones that mark the start and end of a hold.
+
+A WAV file in sounds/ named after the tone (hold_start.wav, hold_end.wav) replaces the built-in
+one; otherwise the tone is generated: two soft sine notes with raised-cosine edges (no clicks),
+rising for "start", falling for "end", at the same loudness as the speech.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from coach.adapters.speech import SAMPLE_RATE, TARGET_RMS_DBFS, _read_wav, normalise
+
+NOTES = {
+    "hold_start": (660.0, 880.0),
+    "hold_end": (880.0, 660.0),
+    "tick": (1000.0,),
+}
+
+
+def sounds_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "sounds"
+
+
+def generate(name: str, note_s: float = 0.18, gap_s: float = 0.04) -> np.ndarray:
+    parts = []
+    for frequency in NOTES[name]:
+        n = int(note_s * SAMPLE_RATE)
+        t = np.arange(n) / SAMPLE_RATE
+        note = np.sin(2 * np.pi * frequency * t)
+        edge = int(0.02 * SAMPLE_RATE)
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, edge))
+        note[:edge] *= ramp
+        note[-edge:] *= ramp[::-1]
+        parts += [note, np.zeros(int(gap_s * SAMPLE_RATE))]
+    signal = np.concatenate(parts[:-1])
+    # A pure tone sounds louder than speech at the same RMS; 3 dB under the speech level.
+    return (signal * 10 ** ((TARGET_RMS_DBFS - 3) / 20) * np.sqrt(2)).astype(np.float32)
+
+
+def load(name: str, volume: float = 1.0) -> np.ndarray:
+    custom = _read_wav(sounds_dir() / f"{name}.wav")
+    samples = normalise(custom) if custom is not None else generate(name)
+    return (samples * volume).astype(np.float32)

@@ -1,0 +1,192 @@
+"""`rugcoach`: the command line (CONTRACT section 2). Every user error is one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from coach import __version__
+from coach.errors import DeviceError, ProtocolError, UserError
+
+log = logging.getLogger("rugcoach")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO
+    try:
+        return args.func(args) or 0
+    except ProtocolError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return exc.exit_code
+    except UserError as exc:
+        print(f"rugcoach: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rugcoach: stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line for the user, the details for the developer
+        log.debug("internal error", exc_info=True)
+        print(f"rugcoach: internal error: {type(exc).__name__}: {exc} "
+              "(run with --verbose for details)", file=sys.stderr)
+        if os.environ.get("RUGCOACH_DEBUG"):
+            raise
+        return 70
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rugcoach", description="A Dutch voice coach for low-back "
+                                     "stabilisation training on a pressure biofeedback unit.")
+    parser.add_argument("--version", action="version", version=f"rugcoach {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (and internal errors)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="coach sessions from a protocol, reading the PBU sensor")
+    _session_options(run)
+    run.add_argument("--port", help="serial device or pyserial URL of the PBU sensor")
+    run.add_argument("--simulate", action="store_true", help="use the built-in simulated patient")
+    run.set_defaults(func=cmd_run)
+
+    demo = commands.add_parser("demo", help="a short simulated session, spoken aloud (or to demo.wav)")
+    demo.add_argument("--wav", default="demo.wav", help="where to write the audio without a sound card")
+    demo.add_argument("--events", help="also write the events to PATH (- for stdout)")
+    demo.add_argument("--config", help="daemon config (YAML)")
+    demo.set_defaults(func=cmd_demo)
+
+    analyze = commands.add_parser("analyze", help="analyse a recorded trace: events as JSON lines")
+    analyze.add_argument("trace", type=Path)
+    analyze.add_argument("--exercise", required=True, help="exercise id, e.g. buiklig-a")
+    analyze.add_argument("--protocol", help="protocol file or bundled name the exercise is in")
+    analyze.set_defaults(func=cmd_analyze)
+
+    check = commands.add_parser("check", help="validate protocol and config files")
+    check.add_argument("files", nargs="*", type=Path, help="default: all bundled protocols")
+    check.set_defaults(func=cmd_check)
+
+    say = commands.add_parser("say", help="speak TEXT with the configured voice")
+    say.add_argument("text")
+    say.add_argument("--audio", help="default, a device, wav:PATH or none")
+    say.add_argument("--config", help="daemon config (YAML)")
+    say.set_defaults(func=cmd_say)
+    return parser
+
+
+def _session_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", help="daemon config (YAML); default /etc/rugcoach/config.yaml")
+    command.add_argument("--protocol", help="protocol file, or the name of a bundled one")
+    command.add_argument("--exercise", help="coach just this exercise, e.g. buiklig-a")
+    command.add_argument("--audio", help="default, a sound device name, wav:PATH or none")
+    command.add_argument("--events", help="write events as JSON lines to PATH (- for stdout)")
+    command.add_argument("--trace", help="write the session's trace (t,mmhg,cue) to PATH")
+    command.add_argument("--seed", type=int, default=None, help="simulated patient's seed")
+    command.add_argument("--rate", type=float, default=50.0, help="simulated sample rate (Hz)")
+
+
+def cmd_run(args) -> int:
+    from coach.app.session import run_session
+    return run_session(args)
+
+
+def cmd_demo(args) -> int:
+    from coach.adapters.audio import open_sink
+
+    args.protocol, args.exercise, args.trace = "demo", None, None
+    args.seed, args.rate, args.simulate, args.port = None, 50.0, True, None
+    try:
+        sink = open_sink("default")
+    except DeviceError:
+        print(f"No sound device found: writing the session's audio to {args.wav} instead.",
+              file=sys.stderr)
+        args.audio = f"wav:{args.wav}"
+        sink = None
+    else:
+        args.audio = "default"
+    from coach.app.session import run_session
+    code = run_session(args, audio=sink)
+    if sink is None and code == 0:
+        print(f"Wrote {args.wav}: play it with 'aplay {args.wav}' or any audio player.", file=sys.stderr)
+    return code
+
+
+def cmd_analyze(args) -> int:
+    from coach.adapters.files import EventWriter, read_trace
+    from coach.config.protocols import Library
+    from coach.core.analysis import Analyzer
+
+    exercise = Library().session(protocol=args.protocol, exercise=args.exercise).exercises[0]
+    analyzer = Analyzer(exercise.target, exercise.hold_s, exercise.id)
+    out = EventWriter("-")
+    for _line, t, mmhg, cue in read_trace(args.trace):
+        analyzer.feed(t, mmhg)
+        if cue == "contract":
+            if analyzer.rep is not None:
+                out.write(analyzer.end_rep(t))
+            analyzer.begin_rep(t)
+        elif cue == "relax" and analyzer.rep is not None:
+            out.write(analyzer.end_rep(t))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from coach.config.protocols import Library, bundled_dir, load_file
+    from coach.config.settings import load_config
+
+    files = args.files or sorted(bundled_dir().glob("*.yaml"))
+    problems: list[str] = []
+    for path in files:
+        try:
+            if path.name.startswith("config"):
+                load_config(str(path))
+            else:
+                load_file(path)
+        except ProtocolError as exc:
+            problems += exc.problems
+        except UserError as exc:
+            problems.append(str(exc) if str(exc).startswith(str(path)) else f"{path}:1: {exc}")
+    if not args.files and not problems:
+        Library()  # the bundled set must also load together (no clashing ids)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{len(files)} file(s) valid", file=sys.stderr)
+    return 0
+
+
+def cmd_say(args) -> int:
+    from coach.adapters.audio import open_sink
+    from coach.app.session import make_sounds
+    from coach.config.settings import load_config
+
+    config = load_config(args.config)
+    sink = open_sink(args.audio or config.audio)
+    sounds = make_sounds(config)
+    from coach.core.voice import sentences
+    t = 0.0
+    for sentence in sentences(args.text):
+        samples = sounds.samples(sentence)
+        sink.play(t, samples)
+        t += len(samples) / 22050 + 0.3
+        if sink.realtime:
+            import time
+            time.sleep(len(samples) / 22050 + 0.3)
+    sink.close()
+    return 0
+
+
+def install_signal_handlers(on_stop) -> None:
+    def handler(signum, _frame):
+        log.info("received %s: finishing the current sentence and stopping",
+                 signal.Signals(signum).name)
+        on_stop()
+    signal.signal(signal.SIGTERM, handler)

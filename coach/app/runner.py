@@ -1,0 +1,152 @@
+"""The session runner: the one main loop that feeds the core and carries out what it asks.
+
+Sources (the simulated patient, or the serial sensor) give timestamped samples; the coach turns
+them into events and sounds; the runner hands sounds to the audio sink and events to the event
+file, the trace file and (in simulation) the patient. Time is the session clock of the samples:
+the loop waits on the wall clock only when a real sound device needs the session to run in real
+time, so `--audio none` or `wav:` run a whole session in seconds with the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from coach.adapters import tones
+from coach.adapters.speech import PhraseCache
+from coach.core.coach import Coach, Play
+from coach.core.protocol import Session
+from coach.core.voice import sentences
+from coach.sim.patient import SimulatedPatient
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT = 50  # numbers the coach may say ("Nog {n} keer."): pre-rendered up to the dose
+
+
+def session_sentences(session: Session) -> list[str]:
+    """Every sentence this session can say, so all of them are synthesised before it starts."""
+    texts: list[str] = []
+    books = [session.phrases.phrases] + [exercise.phrases for exercise in session.exercises]
+    most = max(exercise.repetitions for exercise in session.exercises)
+    for book in books:
+        for wordings in book.values():
+            for text in wordings:
+                if "{n}" in text:
+                    texts += [text.format(n=n) for n in range(1, min(most, MAX_COUNT) + 1)]
+                else:
+                    texts.append(text)
+    for exercise in session.exercises:
+        texts += list(exercise.setup) + list(exercise.instructions)
+    return [part for text in texts for part in sentences(text)]
+
+
+class SoundBank:
+    """Sentence text or "tone:NAME" -> audio samples, and their durations for the timeline."""
+
+    def __init__(self, cache: PhraseCache, volume: float = 1.0):
+        self.cache = cache
+        self._tones = {name: tones.load(name, volume) for name in tones.NOTES}
+
+    def samples(self, sound: str) -> np.ndarray:
+        if sound.startswith("tone:"):
+            return self._tones[sound[5:]]
+        return self.cache.audio(sound)
+
+    def duration(self, sound: str) -> float:
+        from coach.adapters.speech import SAMPLE_RATE
+        return len(self.samples(sound)) / SAMPLE_RATE
+
+
+@dataclass
+class SimulatedSource:
+    """Samples from the simulated patient at `rate_hz`; paced to the wall clock when `realtime`."""
+
+    patient: SimulatedPatient
+    rate_hz: float = 50.0
+    realtime: bool = False
+    max_s: float = 4 * 3600.0
+
+    def __iter__(self) -> Iterator[tuple[float, float] | None]:
+        step = 1.0 / self.rate_hz
+        wall0 = time.monotonic()
+        k = 0
+        while k * step < self.max_s:
+            k += 1
+            t = k * step
+            if self.realtime:
+                delay = wall0 + t - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield t, self.patient.pressure(t)
+
+
+@dataclass
+class SerialSource:
+    """Samples from the sensor's reader thread; None when none came for a while (time passes)."""
+
+    sensor: object
+    wait_s: float = 0.25
+    stopped: Callable[[], bool] = lambda: False
+
+    def __iter__(self):
+        while not self.stopped():
+            try:
+                item = self.sensor.samples.get(timeout=self.wait_s)
+            except queue.Empty:
+                yield None
+                continue
+            if item is None:  # the reader thread ended (device gone)
+                return
+            yield item
+
+
+@dataclass
+class SessionRunner:
+    coach: Coach
+    sounds: SoundBank
+    audio: object
+    events: object | None = None
+    trace: object | None = None
+    listeners: list = field(default_factory=list)
+    stop_requested: bool = False
+
+    def dispatch(self, outputs: list) -> str:
+        """Carry out the core's outputs; returns the repetition cue given (for the trace)."""
+        cue = ""
+        for output in outputs:
+            if isinstance(output, Play):
+                self.audio.play(output.t, self.sounds.samples(output.sound))
+                continue
+            if self.events is not None:
+                self.events.write(output)
+            for listener in self.listeners:
+                listener.hear(output)
+            if output["type"] == "cue" and output["cue"] in ("contract", "relax"):
+                cue = output["cue"]
+        return cue
+
+    def run(self, source) -> None:
+        self.dispatch(self.coach.begin(0.0))
+        last_t = 0.0
+        for item in source:
+            if self.stop_requested:
+                break
+            if item is None:
+                self.dispatch(self.coach.tick(last_t))
+                continue
+            # Rounded as the trace stores them, so `analyze` on the trace sees the very same samples.
+            t, mmhg = round(item[0], 3), round(item[1], 2)
+            if t <= last_t and last_t > 0:
+                continue  # a repeated or out-of-order timestamp is not a new sample
+            last_t = t
+            cue = self.dispatch(self.coach.feed(t, mmhg))
+            if self.trace is not None:
+                self.trace.write(t, mmhg, cue)
+            if self.coach.finished:
+                break

@@ -1,0 +1,70 @@
+"""Putting one `run` together: config, protocol, audio, speech, source; then the runner."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from coach.adapters.audio import open_sink
+from coach.adapters.files import EventWriter, TraceWriter
+from coach.adapters.speech import EspeakSynthesizer, PhraseCache
+from coach.app.runner import SerialSource, SessionRunner, SimulatedSource, SoundBank, session_sentences
+from coach.config.protocols import Library
+from coach.config.settings import Config, load_config
+from coach.core.coach import Coach
+from coach.errors import UserError
+
+log = logging.getLogger("rugcoach")
+
+
+def make_sounds(config: Config) -> SoundBank:
+    directory = Path(config.cache_dir) if config.cache_dir else None
+    cache = PhraseCache(EspeakSynthesizer(), config.voice, directory)
+    return SoundBank(cache, config.voice.volume)
+
+
+def run_session(args, audio=None) -> int:
+    from coach.app.cli import install_signal_handlers
+
+    config = load_config(args.config)
+    session = Library().session(protocol=args.protocol or config.protocol, exercise=args.exercise)
+    sensor = None
+    if not args.simulate:
+        port = args.port or config.port
+        if not port:
+            raise UserError("no sensor given: use --port DEVICE (e.g. /dev/ttyACM0), set 'port:' in "
+                            "the config, or try --simulate", exit_code=2)
+        from coach.adapters.serial_sensor import SerialSensor
+        sensor = SerialSensor(port, config.baudrate)
+    events = trace = None
+    try:
+        audio = audio or open_sink(args.audio or config.audio)
+        events_path = args.events or config.events
+        events = EventWriter(events_path) if events_path else None
+        trace = TraceWriter(args.trace) if getattr(args, "trace", None) else None
+        started = time.monotonic()
+        sounds = make_sounds(config)
+        new = sounds.cache.prerender(session_sentences(session))
+        log.info("speech ready: %d sentence(s) synthesised, the rest from the cache (%.1f s)",
+                 new, time.monotonic() - started)
+        coach = Coach(session, sounds.duration)
+        runner = SessionRunner(coach, sounds, audio, events, trace)
+        install_signal_handlers(lambda: setattr(runner, "stop_requested", True))
+        if sensor is None:
+            from coach.sim.patient import SimulatedPatient
+            seed = args.seed if args.seed is not None else int(time.time())
+            patient = SimulatedPatient(session, seed=seed)
+            runner.listeners.append(patient)
+            source = SimulatedSource(patient, rate_hz=args.rate, realtime=audio.realtime)
+        else:
+            source = SerialSource(sensor, stopped=lambda: runner.stop_requested)
+        runner.run(source)
+        if not coach.finished and not runner.stop_requested and sensor is not None:
+            raise UserError(f"the sensor on '{sensor.port}' stopped sending before the session "
+                            "ended; check the USB cable", exit_code=3)
+    finally:
+        for part in (audio, events, trace, sensor):
+            if part is not None:
+                part.close()
+    return 0

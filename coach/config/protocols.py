@@ -1,0 +1,201 @@
+"""Loading and validating protocol files (YAML) into the core's plain data (coach.core.protocol).
+
+Three kinds of content, which may share a file:
+  phrases:    the Dutch sentences by key (protocols/phrases.yaml holds the shared ones)
+  exercises:  exercise definitions with default doses
+  programme:  a patient's list of exercises with their own doses
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coach.config.schema import Boolean, ListOf, MapOf, Number, Problems, Record, Text, load_nodes
+from coach.core.protocol import Exercise, PhraseBook, Session, Target
+from coach.errors import ProtocolError, UserError
+
+POSITIONS = ("prone", "supine", "sitting", "standing")
+PLACEMENTS = ("under_belly", "under_low_back", "low_back")
+
+SENTENCES = ListOf(Text(), min_items=1)
+PHRASES = MapOf(SENTENCES)
+
+TARGET = Record({
+    "kind": (Text(choices=("change", "steady")), True),
+    "change": (Number(-40, 40, unit="mmHg"), False),
+    "tolerance": (Number(0.5, 20, unit="mmHg"), True),
+}, defaults={"change": 0.0})
+
+DOSE = {
+    "hold_s": (Number(1, 120, unit="s"), False),
+    "repetitions": (Number(1, 50, integer=True), False),
+    "rest_s": (Number(0, 120, unit="s"), False),
+}
+
+EXERCISE = Record({
+    "id": (Text(), True),
+    "title": (Text(), True),
+    "phase": (Number(1, 3, integer=True), True),
+    "position": (Text(choices=POSITIONS), True),
+    "placement": (Text(choices=PLACEMENTS), True),
+    "start_pressure": (Number(10, 150, unit="mmHg"), True),
+    "start_tolerance": (Number(1, 10, unit="mmHg"), False),
+    "target": (TARGET, True),
+    **{name: (spec, True) for name, (spec, _) in DOSE.items()},
+    "contract_timeout_s": (Number(3, 60, unit="s"), False),
+    "setup": (SENTENCES, True),
+    "instructions": (SENTENCES, True),
+    "phrases": (PHRASES, False),
+    "enabled": (Boolean(), False),
+}, defaults={"start_tolerance": 3.0, "contract_timeout_s": 10.0, "phrases": {}, "enabled": True})
+
+PROGRAMME_ITEM = Record({"exercise": (Text(), True), **DOSE})
+
+PROTOCOL_FILE = Record({
+    "title": (Text(), False),
+    "phrases": (PHRASES, False),
+    "exercises": (ListOf(EXERCISE, min_items=1), False),
+    "programme": (ListOf(PROGRAMME_ITEM, min_items=1), False),
+})
+
+
+@dataclass
+class ProtocolFile:
+    path: Path
+    title: str = ""
+    phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    exercises: dict[str, Exercise] = field(default_factory=dict)
+    programme: list[dict] | None = None
+
+
+def bundled_dir() -> Path:
+    """The protocols/ folder shipped with the code (override with RUGCOACH_PROTOCOLS)."""
+    env = os.environ.get("RUGCOACH_PROTOCOLS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "protocols"
+
+
+def load_file(path: Path) -> ProtocolFile:
+    """Parse and validate one file; raises ProtocolError listing every problem in it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"protocol file '{path}' not found", exit_code=2) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read protocol file '{path}': {exc}", exit_code=2) from None
+    name = str(path)
+    root = load_nodes(text, name)
+    problems = Problems(name)
+    if root is None:
+        raise ProtocolError([f"{name}:1: the file is empty (expected 'phrases:', 'exercises:' or 'programme:')"])
+    data = PROTOCOL_FILE.check(root, "", problems)
+    if problems.items:
+        raise ProtocolError(problems.items)
+    result = ProtocolFile(path=path, title=data.get("title") or "")
+    result.phrases = {k: tuple(v) for k, v in (data.get("phrases") or {}).items()}
+    exercise_nodes = _child(root, "exercises")
+    for index, raw in enumerate(data.get("exercises") or []):
+        if raw["id"] in result.exercises:
+            problems.add(exercise_nodes.value[index], f"exercises[{index}].id",
+                         f"'{raw['id']}' is defined twice (give each exercise its own id)")
+            continue
+        result.exercises[raw["id"]] = _exercise(raw)
+    result.programme = data.get("programme")
+    if problems.items:
+        raise ProtocolError(problems.items)
+    return result
+
+
+def _child(mapping_node, key):
+    for key_node, value_node in mapping_node.value:
+        if key_node.value == key:
+            return value_node
+    return None
+
+
+def _exercise(raw: dict) -> Exercise:
+    target = Target(kind=raw["target"]["kind"], change=float(raw["target"]["change"]),
+                    tolerance=float(raw["target"]["tolerance"]))
+    if target.kind == "steady":
+        target = Target("steady", 0.0, target.tolerance)
+    return Exercise(
+        id=raw["id"], title=raw["title"], phase=raw["phase"], position=raw["position"],
+        placement=raw["placement"], start_pressure=float(raw["start_pressure"]), target=target,
+        hold_s=float(raw["hold_s"]), repetitions=int(raw["repetitions"]), rest_s=float(raw["rest_s"]),
+        setup=tuple(raw["setup"]), instructions=tuple(raw["instructions"]),
+        contract_timeout_s=float(raw["contract_timeout_s"]),
+        start_tolerance=float(raw["start_tolerance"]),
+        phrases={k: tuple(v) for k, v in raw["phrases"].items()},
+    )
+
+
+class Library:
+    """All bundled protocol files, with the shared phrase book; resolves what a session coaches."""
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = directory or bundled_dir()
+        if not self.directory.is_dir():
+            raise UserError(f"protocol folder '{self.directory}' not found; set RUGCOACH_PROTOCOLS "
+                            "to the folder with the .yaml protocols", exit_code=2)
+        self.files: dict[str, ProtocolFile] = {}
+        problems: list[str] = []
+        for path in sorted(self.directory.glob("*.yaml")):
+            try:
+                self.files[path.stem] = load_file(path)
+            except ProtocolError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ProtocolError(problems)
+        self.phrases: dict[str, tuple[str, ...]] = {}
+        self.exercises: dict[str, Exercise] = {}
+        for loaded in self.files.values():
+            self.phrases.update(loaded.phrases)
+            self.exercises.update(loaded.exercises)
+
+    def names(self) -> list[str]:
+        return sorted(self.files)
+
+    def exercise(self, exercise_id: str) -> Exercise:
+        if exercise_id not in self.exercises:
+            close = difflib.get_close_matches(exercise_id, list(self.exercises), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise UserError(f"unknown exercise '{exercise_id}'; {hint}known exercises: "
+                            f"{', '.join(sorted(self.exercises))}", exit_code=2)
+        return self.exercises[exercise_id]
+
+    def session(self, protocol: str | None = None, exercise: str | None = None) -> Session:
+        """The session for `--protocol` (a file or a bundled name) and/or `--exercise` (an id)."""
+        book = PhraseBook(dict(self.phrases))
+        if protocol is None:
+            if exercise is None:
+                raise UserError("say what to coach: --exercise ID (e.g. buiklig-a) or --protocol "
+                                f"NAME_OR_FILE (bundled: {', '.join(self.names())})", exit_code=2)
+            return Session((self.exercise(exercise),), book)
+        loaded = self._protocol(protocol)
+        book = book.merged(loaded.phrases)
+        known = {**self.exercises, **loaded.exercises}
+        if loaded.programme is not None:
+            chosen = []
+            for item in loaded.programme:
+                if item["exercise"] not in known:
+                    self.exercise(item["exercise"])  # raises the friendly error
+                dose = {k: item.get(k) for k in ("repetitions", "hold_s", "rest_s")}
+                chosen.append(known[item["exercise"]].with_dose(**dose))
+        else:
+            chosen = list(loaded.exercises.values())
+        if exercise is not None:
+            chosen = [e for e in chosen if e.id == exercise]
+            if not chosen:
+                raise UserError(f"exercise '{exercise}' is not in protocol '{protocol}'", exit_code=2)
+        return Session(tuple(chosen), book)
+
+    def _protocol(self, name_or_path: str) -> ProtocolFile:
+        if name_or_path in self.files:
+            return self.files[name_or_path]
+        path = Path(name_or_path)
+        if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+            return load_file(path)
+        raise UserError(f"protocol '{name_or_path}' not found: give a .yaml file or one of the "
+                        f"bundled names ({', '.join(self.names())})", exit_code=2)

@@ -1,0 +1,203 @@
+"""A small typed schema for YAML files that reports every problem with its file and line.
+
+Why not a generic validator library: the therapist needs `FILE:LINE: field: problem (allowed)`,
+and line numbers live only in PyYAML's node tree, which general schema libraries never see.
+So we validate the composed nodes directly (the Mopidy and Klipper way: typed options, a
+"did you mean" for unknown keys, and a clear range message).
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class Problems:
+    """Collects all problems of one file, so the user sees them at once."""
+
+    filename: str
+    items: list[str] = field(default_factory=list)
+
+    def add(self, node: yaml.Node | None, path: str, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        where = f"{path}: " if path else ""
+        self.items.append(f"{self.filename}:{line}: {where}{message}")
+
+
+class Spec(abc.ABC):
+    """One expected shape of a YAML node. `check` returns the plain Python value (or None on a problem)."""
+
+    @abc.abstractmethod
+    def check(self, node: yaml.Node, path: str, problems: Problems) -> Any:
+        """Validate `node`, record problems, return the value."""
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
+
+
+@dataclass
+class Number(Spec):
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    unit: str = ""
+
+    def allowed(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        unit = f" {self.unit}" if self.unit else ""
+        if self.minimum is not None and self.maximum is not None:
+            return f"{kind} from {self.minimum:g} to {self.maximum:g}{unit}"
+        if self.minimum is not None:
+            return f"{kind} of at least {self.minimum:g}{unit}"
+        return kind
+
+    def check(self, node, path, problems):
+        value = _scalar(node)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            self.integer and not isinstance(value, int)
+        ):
+            problems.add(node, path, f"{_show(node)} is not {self.allowed()}")
+            return None
+        if (self.minimum is not None and value < self.minimum) or (
+            self.maximum is not None and value > self.maximum
+        ):
+            problems.add(node, path, f"{value:g} is out of range ({self.allowed()})")
+            return None
+        return value
+
+
+@dataclass
+class Text(Spec):
+    choices: tuple[str, ...] = ()
+    nonempty: bool = True
+
+    def check(self, node, path, problems):
+        value = _scalar(node)
+        if not isinstance(value, str) or (self.nonempty and not value.strip()):
+            problems.add(node, path, f"{_show(node)} is not a text (expected some words in quotes or plain)")
+            return None
+        if self.choices and value not in self.choices:
+            hint = _did_you_mean(value, self.choices)
+            problems.add(node, path, f"'{value}' is not allowed{hint} (one of: {', '.join(self.choices)})")
+            return None
+        return value.strip()
+
+
+@dataclass
+class Boolean(Spec):
+    def check(self, node, path, problems):
+        value = _scalar(node)
+        if not isinstance(value, bool):
+            problems.add(node, path, f"{_show(node)} is not yes/no (true or false)")
+            return None
+        return value
+
+
+@dataclass
+class ListOf(Spec):
+    item: Spec
+    min_items: int = 0
+
+    def check(self, node, path, problems):
+        if isinstance(node, yaml.ScalarNode) and isinstance(self.item, Text):
+            # A single sentence where a list is expected is what a therapist would write.
+            value = self.item.check(node, path, problems)
+            return None if value is None else [value]
+        if not isinstance(node, yaml.SequenceNode):
+            problems.add(node, path, "expected a list (lines starting with '- ')")
+            return None
+        if len(node.value) < self.min_items:
+            problems.add(node, path, f"needs at least {self.min_items} item(s)")
+        values = [self.item.check(child, f"{path}[{i}]", problems) for i, child in enumerate(node.value)]
+        return None if any(v is None for v in values) else values
+
+
+@dataclass
+class MapOf(Spec):
+    """A mapping whose keys are free (e.g. phrase keys) with values of one shape."""
+
+    value: Spec
+
+    def check(self, node, path, problems):
+        if not isinstance(node, yaml.MappingNode):
+            problems.add(node, path, "expected a section of 'key: value' lines")
+            return None
+        out = {}
+        for key_node, value_node in node.value:
+            key = str(_scalar(key_node))
+            out[key] = self.value.check(value_node, _join(path, key), problems)
+        return None if any(v is None for v in out.values()) else out
+
+
+@dataclass
+class Record(Spec):
+    """A mapping with known keys: required ones, optional ones with defaults, nothing else."""
+
+    fields: dict[str, tuple[Spec, bool]]  # name -> (spec, required)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, node, path, problems):
+        if not isinstance(node, yaml.MappingNode):
+            problems.add(node, path, "expected a section of 'key: value' lines")
+            return None
+        out: dict[str, Any] = {}
+        bad = False
+        seen = set()
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            if not isinstance(key, str) or key not in self.fields:
+                hint = _did_you_mean(str(key), self.fields)
+                problems.add(key_node, _join(path, str(key)),
+                             f"unknown key{hint} (allowed: {', '.join(self.fields)})")
+                bad = True
+                continue
+            if key in seen:
+                problems.add(key_node, _join(path, key), "appears twice (give each key once)")
+                bad = True
+            seen.add(key)
+            spec, _required = self.fields[key]
+            value = spec.check(value_node, _join(path, key), problems)
+            bad |= value is None
+            out[key] = value
+        for name, (_spec, required) in self.fields.items():
+            if name in out:
+                continue
+            if required:
+                problems.add(node, _join(path, name), "is missing (this field is required)")
+                bad = True
+            elif name in self.defaults:
+                out[name] = self.defaults[name]
+        return None if bad else out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return f"'{node.value}'"
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a section"
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def load_nodes(text: str, filename: str) -> yaml.Node | None:
+    """Compose YAML into nodes (keeping line numbers); a syntax error becomes a one-line problem."""
+    from coach.errors import ProtocolError
+
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ProtocolError([f"{filename}:{line}: not valid YAML: {exc.problem or exc.context}"]) from None

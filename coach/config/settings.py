@@ -1,0 +1,61 @@
+"""The daemon's config file (YAML), validated like the protocols. The command line wins over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coach.adapters.speech import VoiceSettings
+from coach.config.schema import Number, Problems, Record, Text, load_nodes
+from coach.errors import ProtocolError, UserError
+
+DEFAULT_PATH = Path("/etc/rugcoach/config.yaml")
+
+VOICE = Record({
+    "voice": (Text(), False),
+    "rate_wpm": (Number(80, 250, integer=True, unit="words per minute"), False),
+    "pitch": (Number(0, 99, integer=True), False),
+    "volume": (Number(0.05, 1.0), False),
+})
+
+CONFIG = Record({
+    "audio": (Text(), False),
+    "port": (Text(), False),
+    "baudrate": (Number(1200, 2_000_000, integer=True), False),
+    "protocol": (Text(), False),
+    "events": (Text(), False),
+    "cache_dir": (Text(), False),
+    "voice": (VOICE, False),
+})
+
+
+@dataclass
+class Config:
+    audio: str = "default"
+    port: str | None = None
+    baudrate: int = 115200
+    protocol: str | None = None
+    events: str | None = None
+    cache_dir: str | None = None
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+
+
+def load_config(path: str | None) -> Config:
+    """`path`, else /etc/rugcoach/config.yaml when it exists, else the built-in defaults."""
+    if path is None:
+        if not DEFAULT_PATH.exists():
+            return Config()
+        path = str(DEFAULT_PATH)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read config '{path}': {exc.strerror}", exit_code=2) from None
+    root = load_nodes(text, path)
+    if root is None:
+        return Config()
+    problems = Problems(path)
+    data = CONFIG.check(root, "", problems)
+    if problems.items:
+        raise ProtocolError(problems.items)
+    voice = VoiceSettings(**(data.pop("voice", None) or {}))
+    return Config(voice=voice, **data)

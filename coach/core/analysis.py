@@ -1,0 +1,273 @@
+"""Streaming analysis of the PBU pressure: rest profile, levels, repetitions and their verdicts.
+
+One code path for the live coach and for `rugcoach analyze`: both feed samples with `feed(t, mmhg)`
+and mark repetitions with `begin_rep(t)` / `end_rep(t)` (the coach's contract and relax cues, or
+the `cue` column of a trace). Everything is O(1) per sample except the rest profile, which runs
+once per exercise on a short window with numpy.
+
+How it judges (see README, "How the analysis decides"):
+- A 3-sample median removes single-sample spikes before anything else sees them.
+- Two moving means by time (not by sample count, so 10 Hz and 100 Hz and jittered clocks are
+  judged alike): `fast` (about a second; follows the patient quickly) and `slow` (one breathing
+  period; cancels the breathing ripple exactly).
+- The rest profile (baseline, noise, breathing period and ripple) is measured on the patient at
+  rest, and every margin is relative to it, never a fixed constant.
+- A repetition is judged against the baseline just before it, so a slow leak does not turn
+  good repetitions bad.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from coach.core.protocol import Target
+
+DEFAULT_BREATH_PERIOD = 4.0  # s, used until the patient's own period is measured
+REST_WINDOW_S = 12.0         # s of quiet lying used for the rest profile
+GRACE_S = 1.0                # a dip out of the band shorter than this does not stop the hold timer
+HELD_FRACTION_OK = 0.9       # held at least 90% of the asked hold time counts as held
+
+
+@dataclass(frozen=True)
+class RestProfile:
+    """The patient's own signal at rest: every threshold is relative to these."""
+
+    baseline: float      # mmHg
+    noise: float         # mmHg, sample-to-sample noise (rms)
+    breath_period: float  # s
+    ripple: float        # mmHg, peak to peak of the breathing ripple
+
+    @property
+    def margin(self) -> float:
+        """The smallest change that is surely not breathing or noise (repeatability is ~1.6 mmHg)."""
+        return max(2.0, 4.0 * self.noise, 0.6 * self.ripple)
+
+
+def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
+    """Baseline, noise, breathing period and ripple from samples of a patient lying still."""
+    times = np.asarray(times, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if len(values) < 8 or times[-1] - times[0] < 3.0:
+        level = float(np.median(values)) if len(values) else 0.0
+        return RestProfile(level, 0.2, DEFAULT_BREATH_PERIOD, 0.0)
+    diffs = np.diff(values)
+    # Median absolute deviation of successive differences: robust to the ripple and to spikes.
+    noise = float(np.median(np.abs(diffs - np.median(diffs))) * 1.4826 / math.sqrt(2))
+    # A uniform 10 Hz grid makes the breathing analysis independent of the sensor's rate and jitter.
+    grid = np.arange(times[0], times[-1], 0.1)
+    uniform = np.interp(grid, times, values)
+    trend = np.polyval(np.polyfit(grid, uniform, 1), grid)
+    smooth = np.convolve(uniform - trend, np.ones(5) / 5, mode="same")  # 0.5 s: keeps the ripple
+    period = _breath_period(smooth, 0.1)
+    ripple = 2.0 * math.sqrt(2.0) * float(np.std(smooth[5:-5])) if len(smooth) > 10 else 0.0
+    if period is None:
+        period, ripple = DEFAULT_BREATH_PERIOD, min(ripple, 2 * noise)
+    return RestProfile(float(np.mean(values)), max(noise, 0.05), period, ripple)
+
+
+def _breath_period(signal: np.ndarray, dt: float) -> float | None:
+    """The breathing period from the first clear autocorrelation peak between 2 and 10 s."""
+    signal = signal - signal.mean()
+    energy = float(np.dot(signal, signal))
+    if energy <= 0:
+        return None
+    corr = np.correlate(signal, signal, mode="full")[len(signal) - 1:] / energy
+    lo, hi = int(2.0 / dt), min(int(10.0 / dt), len(corr) - 2)
+    if hi <= lo:
+        return None
+    window = corr[lo:hi]
+    best = int(np.argmax(window))
+    if window[best] < 0.3:  # no periodic breathing visible above the noise
+        return None
+    return (lo + best) * dt
+
+
+class MovingMean:
+    """Mean over the last `window` seconds of samples, O(1) per sample."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self._items: deque[tuple[float, float]] = deque()
+        self._sum = 0.0
+
+    def push(self, t: float, x: float) -> float:
+        self._items.append((t, x))
+        self._sum += x
+        while self._items[0][0] <= t - self.window and len(self._items) > 1:
+            self._sum -= self._items.popleft()[1]
+        return self._sum / len(self._items)
+
+    def mean_since(self, t0: float) -> float | None:
+        picked = [x for t, x in self._items if t >= t0]
+        return sum(picked) / len(picked) if picked else None
+
+
+@dataclass
+class RepWindow:
+    """The running judgement of one repetition, from its contract cue to its relax cue."""
+
+    number: int
+    start: float
+    baseline: float
+    band: tuple[float, float]
+    held_s: float = 0.0
+    in_band: bool = False
+    reached_at: float | None = None
+    last_t: float | None = None
+    out_of_band_s: float = 0.0      # length of the current excursion out of the band
+    pending_s: float = 0.0          # in-band time that may be forgiven as a glitch
+    changes: list | None = None     # (t, change) of the fast level, for the final change figure
+
+    def change_now(self, level: float) -> float:
+        return level - self.baseline
+
+
+class Analyzer:
+    """Feed samples in time order; mark repetitions; read the running judgement."""
+
+    def __init__(self, target: Target, hold_s: float, exercise_id: str = ""):
+        self.target = target
+        self.hold_s = hold_s
+        self.exercise_id = exercise_id
+        self.profile: RestProfile | None = None
+        self._median3: deque[float] = deque(maxlen=3)
+        self._fast = MovingMean(1.0)
+        self._slow = MovingMean(DEFAULT_BREATH_PERIOD)
+        self._history: deque[tuple[float, float]] = deque()  # despiked samples, last ~30 s
+        self.t: float | None = None
+        self.raw = 0.0
+        self.fast = 0.0
+        self.slow = 0.0
+        self.rep: RepWindow | None = None
+        self.reps_done = 0
+        self._last_rep_end: float | None = None
+
+    # -- samples -------------------------------------------------------------------------
+    def feed(self, t: float, mmhg: float) -> None:
+        self._median3.append(mmhg)
+        value = sorted(self._median3)[len(self._median3) // 2] if len(self._median3) == 3 else mmhg
+        previous_t = self.t
+        self.t, self.raw = t, value
+        self.fast = self._fast.push(t, value)
+        self.slow = self._slow.push(t, value)
+        self._history.append((t, value))
+        while self._history[0][0] < t - 30.0:
+            self._history.popleft()
+        if self.rep is not None and previous_t is not None:
+            self._update_rep(t, t - previous_t)
+
+    # -- the rest profile ----------------------------------------------------------------
+    def rest_profile_now(self, since: float | None = None) -> RestProfile:
+        """The rest profile of the last REST_WINDOW_S seconds (or since `since`), not kept."""
+        end = self.t if self.t is not None else 0.0
+        start = max(end - REST_WINDOW_S, since if since is not None else -math.inf)
+        picked = [(t, x) for t, x in self._history if t >= start]
+        return measure_rest(np.array([t for t, _ in picked]), np.array([x for _, x in picked]))
+
+    def measure_rest(self) -> RestProfile:
+        """Take the last REST_WINDOW_S seconds as this exercise's rest profile: done once, at the
+        first repetition, at the same moment live and in `analyze`."""
+        self.profile = self.rest_profile_now()
+        self._slow.window = self.profile.breath_period
+        return self.profile
+
+    # -- repetitions ---------------------------------------------------------------------
+    def begin_rep(self, t: float) -> RepWindow:
+        if self.profile is None:
+            self.measure_rest()
+        period = self.profile.breath_period
+        since = t - max(2 * period, 4.0)
+        if self._last_rep_end is not None:
+            since = max(since, self._last_rep_end + 2.0)
+        baseline = self._slow.mean_since(since)
+        if baseline is None:
+            baseline = self.slow
+        self.reps_done += 1
+        lo, hi = self.target.band
+        self.rep = RepWindow(self.reps_done, t, baseline, (lo, hi), changes=[])
+        return self.rep
+
+    def _update_rep(self, t: float, dt: float) -> None:
+        rep = self.rep
+        change = rep.change_now(self.fast)
+        rep.changes.append((t, change))
+        inside = rep.band[0] <= change <= rep.band[1]
+        if inside:
+            if rep.reached_at is None:
+                rep.reached_at = t
+            rep.held_s += dt + (rep.pending_s if rep.out_of_band_s > 0 else 0.0)
+            rep.out_of_band_s = rep.pending_s = 0.0
+            rep.in_band = True
+        elif rep.reached_at is not None:
+            rep.out_of_band_s += dt
+            rep.pending_s += dt
+            if rep.out_of_band_s > GRACE_S:
+                rep.pending_s = 0.0  # a real excursion, not a glitch: that time is not held
+                rep.in_band = False
+            else:
+                rep.in_band = True  # within the grace period the hold still counts as going on
+
+    def fault_now(self) -> str | None:
+        """What is wrong right now in the running repetition (for corrections), or None."""
+        rep = self.rep
+        if rep is None or self.profile is None:
+            return None
+        change = rep.change_now(self.fast)
+        lo, hi = rep.band
+        direction = self.target.direction
+        margin = self.profile.margin
+        if direction < 0 and change > margin:
+            return "pushing"
+        if direction > 0 and change < -margin:
+            return "pushing"
+        if lo <= change <= hi:
+            return None
+        if direction == 0:
+            return "too_strong" if change > hi else "too_weak"
+        near_edge_short = change > hi if direction < 0 else change < lo
+        return "too_weak" if near_edge_short else "too_strong"
+
+    def end_rep(self, t: float) -> dict:
+        """Close the repetition and return its `rep` event (CONTRACT section 5)."""
+        rep = self.rep
+        self.rep = None
+        self._last_rep_end = t
+        verdict, change = self._verdict(rep)
+        return {
+            "type": "rep", "t": round(t, 3), "exercise": self.exercise_id, "rep": rep.number,
+            "start": round(rep.start, 3), "end": round(t, 3), "held_s": round(rep.held_s, 2),
+            "change": round(change, 2), "verdict": verdict,
+        }
+
+    def _verdict(self, rep: RepWindow) -> tuple[str, float]:
+        changes = rep.changes or [(rep.start, 0.0)]
+        duration = changes[-1][0] - rep.start
+        if rep.reached_at is not None:
+            plateau = [c for t, c in changes if t >= rep.reached_at]
+        else:
+            plateau = [c for t, c in changes if t >= rep.start + min(3.0, duration / 2)]
+        change = float(np.median(plateau or [c for _, c in changes]))
+        if rep.held_s >= HELD_FRACTION_OK * self.hold_s:
+            return "ok", change
+        lo, hi = rep.band
+        direction = self.target.direction
+        margin = self.profile.margin if self.profile else 2.0
+        if direction == 0:
+            if change > hi:
+                return "too_strong", change
+            if change < lo:
+                return "too_weak", change
+            return "not_held", change
+        toward = change * direction  # positive = the intended way
+        far_edge = max(abs(lo), abs(hi))
+        near_edge = min(abs(lo), abs(hi))
+        if rep.reached_at is not None:
+            beyond = sum(1 for _, c in changes if c * direction > far_edge)
+            return ("too_strong" if beyond > len(changes) / 2 else "not_held"), change
+        if toward < -margin:
+            return "pushing", change
+        return ("too_strong" if toward > far_edge else "too_weak" if toward < near_edge else "not_held"), change

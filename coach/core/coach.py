@@ -1,0 +1,391 @@
+"""The coaching state machine: walks the patient through a session, driven only by the pressure.
+
+Pure: fed with timestamped samples (`feed`) or the passing of time (`tick`), it returns what to do
+as outputs: events (CONTRACT section 5, JSON-ready dicts) and `Play` requests for the audio
+adapters. It never sleeps and never touches a device; all its time is the session clock.
+The states and transitions are declared in one table below (drawn in docs/state-machine.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from transitions import Machine
+
+from coach.core.analysis import REST_WINDOW_S, Analyzer
+from coach.core.corrections import CorrectionPolicy
+from coach.core.protocol import Exercise, Session
+from coach.core.voice import Priority, SpeechTimeline
+
+STATES = [
+    "waiting",         # no session yet (the daemon waits for a patient)
+    "positioning",     # welcome, the starting position
+    "inflating",       # guiding the pumping to the start pressure
+    "measuring_rest",  # the patient lies still: baseline, noise, breathing
+    "instructing",     # what to do, before the first repetition of an exercise
+    "contracting",     # cue given, waiting for the pressure to reach the target band
+    "holding",         # in the band: hold timer, count-down, corrections
+    "relaxing",        # hold over: let go
+    "resting",         # rest between repetitions, then the next one, exercise or the end
+    "paused",          # the patient got off the bladder: wait, then re-check the start pressure
+    "done",
+]
+
+ACTIVE = ["measuring_rest", "instructing", "contracting", "holding", "relaxing", "resting"]
+
+TRANSITIONS = [
+    # trigger          source                       destination
+    ["start",          "waiting",                   "positioning"],
+    ["positioned",     "positioning",               "inflating"],
+    ["inflated",       "inflating",                 "measuring_rest"],
+    ["not_inflated",   "measuring_rest",            "inflating"],
+    ["rest_measured",  "measuring_rest",            "instructing"],
+    ["instructed",     "instructing",               "contracting"],
+    ["reached_band",   "contracting",               "holding"],
+    ["hold_done",      "holding",                   "relaxing"],
+    ["give_up",        ["contracting", "holding"],  "relaxing"],
+    ["relaxed",        "relaxing",                  "resting"],
+    ["next_rep",       "resting",                   "contracting"],
+    ["leaking",        "resting",                   "inflating"],
+    ["next_exercise",  "resting",                   "positioning"],
+    ["finish",         "resting",                   "done"],
+    ["got_off",        ACTIVE,                      "paused"],
+    ["got_back",       "paused",                    "inflating"],
+]
+
+OFF_PBU_MMHG = 10.0     # below this the patient is not on the bladder (or the tube is loose)
+INFLATE_HINT_GAP_S = 3.0
+LITTLE_ZONE_MMHG = 15.0  # this far below the start pressure: "a little more" (gentle squeezes)
+RELAX_S = 2.0
+
+
+@dataclass(frozen=True)
+class Play:
+    """Ask the audio adapter to play a sentence (its text) or a tone ("tone:NAME") at session time t."""
+
+    t: float
+    sound: str
+
+
+class Coach:
+    def __init__(self, session: Session, duration_of: Callable[[str], float],
+                 policy: CorrectionPolicy | None = None):
+        self.session = session
+        self.phrases = session.phrases
+        self.voice = SpeechTimeline(duration_of)
+        self.policy = policy or CorrectionPolicy()
+        self.outbox: list = []
+        self.t = 0.0
+        self.exercise_index = 0
+        self.reps_done = 0
+        self.analyzer = self._new_analyzer()
+        self.finished = False
+        self.machine = Machine(model=self, states=STATES, transitions=TRANSITIONS, initial="waiting",
+                               auto_transitions=False, queued=True,
+                               after_state_change="_emit_state")
+        self._mark: dict[str, float] = {}   # named moments of the current state
+        self._counter: dict[str, int] = {}  # how often a hint was given (picks the wording)
+        self._instructed: set[str] = set()
+        self._resuming = False
+
+    # -- inputs ---------------------------------------------------------------------------
+    def begin(self, t: float) -> list:
+        """Start a session now (the daemon calls this when a patient lies down)."""
+        self.t = t
+        self.outbox.append({"type": "state", "t": _r(t), "state": self.state})
+        self.start()
+        return self._flush()
+
+    def feed(self, t: float, mmhg: float) -> list:
+        """One pressure sample at session time t (seconds); returns the outputs it causes."""
+        self.t = t
+        self.analyzer.feed(t, mmhg)
+        if self.state in ACTIVE and self.analyzer.fast < OFF_PBU_MMHG:
+            self.got_off()
+        during = getattr(self, f"_during_{self.state}", None)
+        if during is not None:
+            during()
+        return self._flush()
+
+    def tick(self, t: float) -> list:
+        """Time passes without a sample: speech goes on, nothing is judged."""
+        self.t = t
+        return self._flush()
+
+    @property
+    def exercise(self) -> Exercise:
+        return self.session.exercises[self.exercise_index]
+
+    # -- outputs --------------------------------------------------------------------------
+    def _flush(self) -> list:
+        for started in self.voice.poll(self.t):
+            self.outbox.append(Play(started.t, started.item.sound))
+            if not started.item.is_tone:
+                self.outbox.append({"type": "say", "t": _r(started.t), "text": started.item.sound})
+        out, self.outbox = self.outbox, []
+        return out
+
+    def _emit(self, event: dict) -> None:
+        self.outbox.append(event)
+
+    def _emit_state(self) -> None:
+        self._mark = {"entered": self.t}
+        self._emit({"type": "state", "t": _r(self.t), "state": self.state})
+
+    def _cue(self, cue: str) -> Callable[[float], None]:
+        """A callback that emits `cue` at the moment the utterance carrying it starts."""
+        def emit(t: float) -> None:
+            self._emit({"type": "cue", "t": _r(t), "cue": cue})
+        return emit
+
+    def _text(self, key: str, repeat: int = 0, **values) -> str:
+        phrases = self.exercise.phrases
+        if key in phrases:
+            wordings = phrases[key]
+            text = wordings[min(repeat, len(wordings) - 1)]
+        else:
+            text = self.phrases.get(key, repeat)
+        return text.format(**values) if values else text
+
+    def _say(self, key: str, priority: Priority = Priority.INSTRUCTION, repeat: int = 0, **kw) -> None:
+        values = kw.pop("values", {})
+        self.voice.say(self._text(key, repeat, **values), priority, **kw)
+
+    def _hint(self, key: str, priority: Priority = Priority.INSTRUCTION, **kw) -> None:
+        """Say `key`, using its next wording each time it is repeated."""
+        count = self._counter.get(key, 0)
+        self._counter[key] = count + 1
+        self._say(key, priority, repeat=count, **kw)
+
+    def _new_analyzer(self) -> Analyzer:
+        exercise = self.exercise
+        return Analyzer(exercise.target, exercise.hold_s, exercise.id)
+
+    def _since(self, mark: str) -> float:
+        return self.t - self._mark.get(mark, self.t)
+
+    # -- states ---------------------------------------------------------------------------
+    def on_enter_positioning(self) -> None:
+        if self.exercise_index == 0:
+            self._say("welcome")
+        for sentence in self.exercise.setup:
+            self.voice.say(sentence, Priority.INSTRUCTION)
+
+    def _during_positioning(self) -> None:
+        if not self.voice.busy(self.t):
+            self.positioned()
+
+    def on_enter_inflating(self) -> None:
+        self._counter.pop("inflate.more", None)
+        resuming, self._resuming = self._resuming, False
+        if resuming or self.analyzer.fast > self.exercise.start_pressure - self.exercise.start_tolerance:
+            # Back on the bladder, or too much air: no "pump it up"; the hints say what to do.
+            return
+        self._say("inflate.start", on_start=self._cue("inflate"))
+
+    def _during_inflating(self) -> None:
+        """Guide the pumping like a therapist watching the dial: "more", "a little more", and
+        "stop" the moment the pressure is right (measuring_rest then checks that it holds)."""
+        if self.voice.busy(self.t):
+            return
+        exercise = self.exercise
+        error = self.analyzer.fast - exercise.start_pressure  # the pump changes it in steps
+        tolerance = exercise.start_tolerance
+        if abs(error) <= tolerance:
+            self._say("inflate.good")
+            self.inflated()
+            return
+        zone = "more" if error < -LITTLE_ZONE_MMHG else "little" if error < 0 else "too_much"
+        quiet_for = self.t - max(self.voice.idle_since(), self._mark["entered"])
+        if zone == self._mark.get("zone") and quiet_for < INFLATE_HINT_GAP_S:
+            return  # said recently; a new zone is announced at once
+        self._mark["zone"] = zone
+        if zone == "more":
+            self._hint("inflate.more")
+        elif zone == "little":
+            self._say("inflate.little")
+        else:
+            self._hint("inflate.too_much")
+
+    def on_enter_measuring_rest(self) -> None:
+        self._say("rest.measure")
+
+    def _during_measuring_rest(self) -> None:
+        if self.voice.busy(self.t):
+            return
+        self._mark.setdefault("quiet", self.t)
+        if self._since("quiet") < REST_WINDOW_S:
+            return
+        profile = self.analyzer.rest_profile_now(since=self._mark["quiet"])
+        if abs(profile.baseline - self.exercise.start_pressure) > self.exercise.start_tolerance + 2:
+            self.not_inflated()
+        else:
+            self.rest_measured()
+
+    def on_enter_instructing(self) -> None:
+        if self.exercise.id in self._instructed:
+            return
+        self._instructed.add(self.exercise.id)
+        for sentence in self.exercise.instructions:
+            self.voice.say(sentence, Priority.INSTRUCTION)
+        self._say("explain.tones")
+
+    def _during_instructing(self) -> None:
+        if not self.voice.busy(self.t):
+            self.instructed()
+
+    def on_enter_contracting(self) -> None:
+        self.policy.reset()
+        self._counter.pop("contract.help", None)
+        self._say("contract", on_start=self._begin_rep)
+
+    def _begin_rep(self, t: float) -> None:
+        self._cue("contract")(t)
+        self.analyzer.begin_rep(t)
+        self._mark["cue"] = t
+
+    def _during_contracting(self) -> None:
+        rep = self.analyzer.rep
+        if rep is None or "ending" in self._mark:
+            return  # the cue has not been spoken yet, or the end of the attempt has
+        if rep.in_band:
+            self.voice.tone("hold_start")
+            self._say("hold.start")
+            self.reached_band()
+            return
+        fault = self.analyzer.fault_now()
+        self._correct(fault if fault in ("pushing", "too_strong") else None)
+        waited = self._since("cue")
+        helps = self._counter.get("contract.help", 0)
+        if waited > self.exercise.contract_timeout_s * (helps + 1):
+            if helps < 1:
+                self._hint("contract.help")
+            else:
+                self._end_hold(tone=False)  # let go kindly; judged too_weak or pushing
+
+    def on_enter_holding(self) -> None:
+        self._counted: set[int] = set()
+
+    def _during_holding(self) -> None:
+        rep = self.analyzer.rep
+        if rep is None or "ending" in self._mark:
+            return
+        hold_s = self.exercise.hold_s
+        remaining = hold_s - rep.held_s
+        if remaining <= 0:
+            self._end_hold(tone=True)
+            return
+        if self._since("entered") > hold_s + max(10.0, hold_s):
+            self._end_hold(tone=True)  # could not keep it up: let go kindly, judged not_held
+            return
+        self._correct(None if rep.in_band else self.analyzer.fault_now())
+        if not rep.in_band:
+            return
+        if hold_s >= 10 and rep.held_s >= hold_s / 2 and "encouraged" not in self._mark:
+            self._mark["encouraged"] = self.t
+            self._hint("hold.encourage", Priority.ENCOURAGEMENT, expires_at=self.t + 2.0)
+        if hold_s >= 6:
+            for n in (3, 2, 1):
+                if remaining <= n + 0.3 and n not in self._counted:
+                    self._counted.add(n)
+                    self._say(f"count.{n}", Priority.COUNTDOWN, expires_at=self.t + 0.7)
+
+    def _end_hold(self, tone: bool) -> None:
+        """Close the repetition at the moment the patient hears that it is over."""
+        self._mark["ending"] = self.t
+        self.voice.cancel(lambda item: item.priority >= Priority.ENCOURAGEMENT)
+        if tone:
+            self.voice.tone("hold_end", on_start=self._end_rep)
+            self._say("relax")
+        else:
+            self._say("relax", on_start=self._end_rep)
+
+    def _end_rep(self, t: float) -> None:
+        self._cue("relax")(t)
+        self._emit(self.analyzer.end_rep(t))
+        self.reps_done += 1
+        if self.state == "holding":
+            self.hold_done()
+        elif self.state == "contracting":
+            self.give_up()
+
+    def _correct(self, fault: str | None) -> None:
+        can_speak = not self.voice.pending(Priority.CORRECTION) and not self.voice.speaking(self.t)
+        advice = self.policy.observe(self.t, fault, can_speak)
+        if advice is None:
+            return
+        if advice.kind == "praise":
+            self._say("praise", Priority.ENCOURAGEMENT, repeat=advice.repeat, expires_at=self.t + 2.0)
+            return
+        kind = advice.kind
+
+        def still_true() -> bool:
+            return self.analyzer.fault_now() == kind
+
+        def announce(t: float) -> None:
+            self._emit({"type": "correction", "t": _r(t), "kind": kind})
+
+        self._say(f"correction.{kind}", Priority.CORRECTION, repeat=advice.repeat,
+                  still_true=still_true, on_start=announce)
+
+    def _during_relaxing(self) -> None:
+        if not self.voice.busy(self.t) and self._since("entered") >= RELAX_S:
+            self.relaxed()
+
+    def on_enter_resting(self) -> None:
+        remaining = self.exercise.repetitions - self.reps_done
+        if remaining <= 0:
+            self._say("exercise.done", on_start=self._cue("rest"))
+        elif remaining == 1:
+            self._say("rest.last", on_start=self._cue("rest"))
+        else:
+            self._say("rest", on_start=self._cue("rest"))
+            self._say("rest.remaining", values={"n": remaining})
+
+    def _during_resting(self) -> None:
+        if self.voice.busy(self.t):
+            return
+        exercise = self.exercise
+        if self.reps_done >= exercise.repetitions:
+            if self.exercise_index + 1 < len(self.session.exercises):
+                self.exercise_index += 1
+                self.reps_done = 0
+                self.analyzer = self._new_analyzer()
+                self._emit({"type": "cue", "t": _r(self.t), "cue": "next"})
+                self.next_exercise()
+            else:
+                self.finish()
+            return
+        if self._since("entered") < exercise.rest_s:
+            return
+        if self.analyzer.slow < exercise.start_pressure - exercise.start_tolerance - 2 * max(
+                2.0, abs(exercise.target.change) / 2):
+            self._hint("correction.leak", Priority.SAFETY)
+            self.leaking()
+            return
+        self.next_rep()
+
+    def on_enter_paused(self) -> None:
+        if self.analyzer.rep is not None:
+            # The interrupted repetition is recorded as it was, and done again after the pause.
+            self._emit(self.analyzer.end_rep(self.t))
+        self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
+        self._say("correction.off_pbu", Priority.SAFETY, on_start=self._cue("pause"))
+
+    def _during_paused(self) -> None:
+        if self.analyzer.fast > OFF_PBU_MMHG * 2 and self._since("entered") > 2.0:
+            self._cue("resume")(self.t)
+            self._resuming = True
+            self.got_back()
+
+    def on_enter_done(self) -> None:
+        self._say("session.done", on_start=self._cue("done"))
+
+    def _during_done(self) -> None:
+        if not self.voice.busy(self.t):
+            self.finished = True
+
+
+def _r(t: float) -> float:
+    return round(t, 3)

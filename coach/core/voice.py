@@ -1,0 +1,144 @@
+"""The speech timeline: what is said when, on the session clock. Pure: no audio, no sleeping.
+
+The coach asks to say phrases; the timeline decides when each sentence starts so that nothing
+overlaps. It is a priority queue of sentences:
+- utterances never overlap: a sentence starts only when the previous one (plus a short pause,
+  kind to elderly listeners) has ended, counted with its real audio duration;
+- a more urgent utterance cuts in at the next sentence boundary, never mid-word;
+- an utterance that is no longer true when its turn comes (`still_true` returns False) or whose
+  moment has passed (`expires_at`) is dropped, not spoken late.
+The audio adapters only play what this timeline starts, at the moment it starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Callable
+
+
+class Priority(IntEnum):
+    """Lower is more urgent."""
+
+    SAFETY = 0        # sensor lost, patient off the bladder
+    TONE = 1          # hold start / end tones: they mark a moment
+    CORRECTION = 2
+    INSTRUCTION = 3
+    ENCOURAGEMENT = 4
+    COUNTDOWN = 5
+
+
+PAUSE_BETWEEN_SENTENCES = 0.3  # s
+PAUSE_BETWEEN_UTTERANCES = 0.6  # s
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """Split a phrase into sentences: the units that a correction may cut in between."""
+    return [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+
+
+@dataclass
+class Item:
+    """One sentence (or tone) waiting for its turn."""
+
+    sound: str                 # sentence text, or "tone:NAME"
+    duration: float
+    priority: Priority
+    seq: int
+    utterance: int
+    last_of_utterance: bool
+    expires_at: float | None = None
+    still_true: Callable[[], bool] | None = None
+    on_start: Callable[[float], None] | None = None
+
+    @property
+    def is_tone(self) -> bool:
+        return self.sound.startswith("tone:")
+
+
+@dataclass
+class Started:
+    """A sentence or tone that starts playing at session time `t`."""
+
+    t: float
+    item: Item
+
+
+@dataclass
+class SpeechTimeline:
+    duration_of: Callable[[str], float]     # audio length of a sentence or "tone:NAME", in s
+    _queue: list[Item] = field(default_factory=list)
+    _busy_until: float = 0.0
+    _current: Item | None = None
+    _seq: itertools.count = field(default_factory=itertools.count)
+    _utterances: itertools.count = field(default_factory=itertools.count)
+
+    def say(self, text: str, priority: Priority, *, expires_at: float | None = None,
+            still_true: Callable[[], bool] | None = None,
+            on_start: Callable[[float], None] | None = None) -> int:
+        """Queue an utterance; `on_start` is called with the start time of its first sentence."""
+        parts = sentences(text)
+        return self._queue_parts(parts, priority, expires_at, still_true, on_start)
+
+    def tone(self, name: str, *, on_start: Callable[[float], None] | None = None) -> int:
+        return self._queue_parts([f"tone:{name}"], Priority.TONE, None, None, on_start)
+
+    def _queue_parts(self, parts, priority, expires_at, still_true, on_start) -> int:
+        utterance = next(self._utterances)
+        for index, part in enumerate(parts):
+            self._queue.append(Item(
+                sound=part, duration=self.duration_of(part), priority=priority, seq=next(self._seq),
+                utterance=utterance, last_of_utterance=index == len(parts) - 1,
+                expires_at=expires_at, still_true=still_true,
+                on_start=on_start if index == 0 else None))
+        return utterance
+
+    def cancel(self, predicate: Callable[[Item], bool]) -> None:
+        """Drop queued (not yet started) items, e.g. count-down words when a hold is broken off."""
+        self._queue = [item for item in self._queue if not predicate(item)]
+
+    def pending(self, priority: Priority | None = None) -> bool:
+        return any(priority is None or item.priority == priority for item in self._queue)
+
+    def speaking(self, now: float) -> bool:
+        return now < self._busy_until
+
+    def busy(self, now: float) -> bool:
+        """Something is being said, or waits to be said."""
+        return self.speaking(now) or bool(self._queue)
+
+    def idle_since(self) -> float:
+        return self._busy_until
+
+    def poll(self, now: float) -> list[Started]:
+        """Start whatever is due at `now`; returns the sentences that start (at most one per call
+        unless they are shorter than the step, which a tone followed by speech can be)."""
+        started: list[Started] = []
+        while self._queue and now >= self._busy_until:
+            item = min(self._queue, key=lambda i: (i.priority, i.seq))
+            self._queue.remove(item)
+            if item.expires_at is not None and now > item.expires_at:
+                self._drop_rest_of(item)
+                continue
+            if item.still_true is not None and not item.still_true():
+                self._drop_rest_of(item)
+                continue
+            start = max(now, self._busy_until)
+            pause = PAUSE_BETWEEN_SENTENCES
+            if item.last_of_utterance:
+                pause = 0.15 if item.is_tone else PAUSE_BETWEEN_UTTERANCES
+            self._busy_until = start + item.duration + pause
+            self._current = item
+            started.append(Started(start, item))
+            if item.on_start is not None:
+                item.on_start(start)
+            if self._busy_until > now:
+                break
+        return started
+
+    def _drop_rest_of(self, item: Item) -> None:
+        self._queue = [other for other in self._queue if other.utterance != item.utterance]
