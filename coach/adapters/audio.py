@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,9 @@ class NullSink:
     """--audio none: nothing is played; the session runs as fast as the samples come."""
 
     realtime = False
+
+    def start(self) -> None:
+        pass
 
     def play(self, t: float, samples: np.ndarray) -> None:
         pass
@@ -39,6 +43,9 @@ class WavSink:
     def __init__(self, path: Path):
         self.path = path
         self._parts: list[tuple[int, np.ndarray]] = []
+
+    def start(self) -> None:
+        pass
 
     def play(self, t: float, samples: np.ndarray) -> None:
         self._parts.append((int(round(t * SAMPLE_RATE)), samples))
@@ -60,29 +67,48 @@ class DeviceSink:
 
     realtime = True
 
-    def __init__(self, device: str | int | None = None, latency: str | float = "high"):
+    def __init__(self, device: str | int | None = None, latency: float = 0.2):
         import sounddevice as sd
 
         self._sd = sd
+        self.device = device
+        self.requested_latency = latency  # generous: a Raspberry Pi must never underrun
         self._lock = threading.Lock()
         self._playing: list[list] = []  # [samples, position]
-        self.first_frame_at: float | None = None
+        self.stream = None
+        self.latency = 0.0
+        # Check the device now, so a missing speaker is reported before anything else happens;
+        # the stream itself is opened by start(), once speech is ready (synthesis would starve it).
         try:
             if device is None and sd.default.device[1] < 0:
                 raise DeviceError("no sound device found")
-            self.stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
-                                          device=device, latency=latency, callback=self._callback)
-            self.stream.start()
+            sd.check_output_settings(device=device, channels=1, dtype="float32", samplerate=SAMPLE_RATE)
         except DeviceError:
             raise DeviceError("no sound device found: connect a speaker, or use --audio wav:FILE "
                               "or --audio none") from None
         except (sd.PortAudioError, ValueError) as exc:
-            name = f"'{device}'" if device is not None else "the default sound device"
-            raise DeviceError(f"cannot open {name} ({exc}); list devices with "
-                              "'python -m sounddevice', or use --audio wav:FILE or --audio none") from None
-        self.latency = self.stream.latency
+            raise self._cannot_open(exc) from None
+
+    def _cannot_open(self, exc: Exception) -> DeviceError:
+        name = f"'{self.device}'" if self.device is not None else "the default sound device"
+        return DeviceError(f"cannot open {name} ({exc}); list devices with 'python -m sounddevice', "
+                           "or use --audio wav:FILE or --audio none")
+
+    def start(self) -> None:
+        if self.stream is not None:
+            return
+        sd = self._sd
+        try:
+            self.stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
+                                          device=self.device, latency=self.requested_latency,
+                                          callback=self._callback)
+            self.stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            raise self._cannot_open(exc) from None
+        self.latency = float(self.stream.latency)
 
     def play(self, t: float, samples: np.ndarray) -> None:
+        self.start()
         with self._lock:
             self._playing.append([samples, 0])
 
@@ -107,13 +133,15 @@ class DeviceSink:
 
     def close(self) -> None:
         # Let the last sentence finish (SIGTERM too: the patient never hears a word cut off).
-        import time
+        if self.stream is None:
+            return
         deadline = time.monotonic() + 10
         while not self.idle() and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(float(self.latency) + 0.05)
+        time.sleep(self.latency + 0.05)
         self.stream.stop()
         self.stream.close()
+        self.stream = None
 
 
 def open_sink(spec: str):

@@ -158,10 +158,10 @@ class PhraseCache:
             raw = _read_wav(raw_path)
             if raw is None or len(raw) == 0:
                 raise UserError(f"the speech engine produced no audio for '{text}'")
-        samples = normalise(trim_silence(raw)) * self.settings.volume
+        samples = _quantise(normalise(trim_silence(raw)) * self.settings.volume)
         _write_wav_atomic(path, samples)
         self.synthesised += 1
-        return samples.astype(np.float32)
+        return samples
 
 
 def trim_silence(samples: np.ndarray, threshold: float = 0.01, pad_s: float = 0.03) -> np.ndarray:
@@ -213,9 +213,18 @@ def _read_wav(path: Path) -> np.ndarray | None:
     return samples
 
 
+def _to_pcm(samples: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
+
+
+def _quantise(samples: np.ndarray) -> np.ndarray:
+    """Exactly what the 16-bit file holds, so a phrase sounds the same from memory or disk."""
+    return (_to_pcm(samples).astype(np.float32) / 32768.0).astype(np.float32)
+
+
 def _write_wav_atomic(path: Path, samples: np.ndarray) -> None:
     """Write to a temporary file and rename: a crash never leaves a half-written phrase."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    pcm = _to_pcm(samples).tobytes()
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle, wave.open(handle, "wb") as wav:

@@ -132,6 +132,7 @@ class SessionRunner:
         return cue
 
     def run(self, source) -> None:
+        self.audio.start()
         self.dispatch(self.coach.begin(0.0))
         last_t = 0.0
         for item in source:

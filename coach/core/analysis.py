@@ -70,17 +70,25 @@ def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
 
 
 def _breath_period(signal: np.ndarray, dt: float) -> float | None:
-    """The breathing period from the first clear autocorrelation peak between 2 and 10 s."""
+    """The breathing period from the highest autocorrelation peak between 2 and 10 s.
+
+    The autocorrelation is unbiased (each lag divided by its overlap), so a slow breather, with
+    fewer than two breaths in the window, is found as surely as a fast one."""
     signal = signal - signal.mean()
-    energy = float(np.dot(signal, signal))
+    n = len(signal)
+    energy = float(np.dot(signal, signal)) / n
     if energy <= 0:
         return None
-    corr = np.correlate(signal, signal, mode="full")[len(signal) - 1:] / energy
-    lo, hi = int(2.0 / dt), min(int(10.0 / dt), len(corr) - 2)
-    if hi <= lo:
+    lags = np.arange(n)
+    corr = np.correlate(signal, signal, mode="full")[n - 1:] / (n - lags) / energy
+    lo, hi = int(2.0 / dt), min(int(10.0 / dt), int(0.75 * n))
+    if hi <= lo + 2:
         return None
     window = corr[lo:hi]
-    best = int(np.argmax(window))
+    peaks = [i for i in range(1, len(window) - 1) if window[i - 1] <= window[i] >= window[i + 1]]
+    if not peaks:
+        return None
+    best = max(peaks, key=lambda i: window[i])
     if window[best] < 0.3:  # no periodic breathing visible above the noise
         return None
     return (lo + best) * dt

@@ -212,7 +212,7 @@ class SimulatedPatient:
             self.step = 7.0
         if b.lets_go_after is not None and into_hold >= b.lets_go_after:
             self.goal = 0.0
-        if b.gets_off_in_rep == self.rep and self.on_pbu and into_hold >= 3.0:
+        if b.gets_off_in_rep == self.rep and self.on_pbu and into_hold >= 1.0:
             self.on_pbu = False
             self.actions.append((t + b.off_for_s, "get_on"))
             self.hold_started = None

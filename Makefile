@@ -1,0 +1,37 @@
+# RugCoach: `make demo` and `make test` set up everything they need on Debian / Raspberry Pi OS.
+# A second run installs nothing: Debian packages are checked with dpkg, the virtual environment
+# is rebuilt only when pyproject.toml changes.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+DEB_RUN := espeak-ng libportaudio2 libasound2-plugins python3-venv
+DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox
+
+.PHONY: demo test bench deps-run deps-test clean
+
+demo: deps-run $(VENV)/.installed
+	$(VENV)/bin/rugcoach demo
+
+test: deps-test $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q
+
+bench: deps-test $(VENV)/.installed
+	$(VENV)/bin/python bench/run.py
+
+deps-run:
+	@bash scripts/install-debs.sh $(DEB_RUN)
+
+deps-test:
+	@bash scripts/install-debs.sh $(DEB_TEST)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) demo.wav .pytest_cache

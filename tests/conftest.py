@@ -1,0 +1,97 @@
+"""Shared fixtures: the bundled library, a pure-core session driver, and a real PulseAudio sink."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from coach.config.protocols import Library
+from coach.core.coach import Coach, Play
+from coach.sim.patient import Behaviour, SimulatedPatient
+
+ROOT = Path(__file__).resolve().parents[1]
+RUGCOACH = [sys.executable, "-m", "coach"]
+
+
+def estimated_duration(sound: str) -> float:
+    """Speech lengths close to espeak-ng's at 135 wpm, for tests of the pure core."""
+    return 0.4 if sound.startswith("tone:") else 0.25 + 0.065 * len(sound)
+
+
+@pytest.fixture(scope="session")
+def library() -> Library:
+    return Library()
+
+
+def simulate(session, seed=0, behaviour=Behaviour(), rate_hz=50.0, max_s=3600.0, body=None):
+    """Run a whole session on simulated time through the pure core; returns (events, plays, coach)."""
+    coach = Coach(session, estimated_duration)
+    kwargs = {"body": body} if body is not None else {}
+    patient = SimulatedPatient(session, seed=seed, behaviour=behaviour, **kwargs)
+    events, plays = [], []
+
+    def handle(outputs):
+        for output in outputs:
+            if isinstance(output, Play):
+                plays.append(output)
+            else:
+                events.append(output)
+                patient.hear(output)
+
+    handle(coach.begin(0.0))
+    step, k = 1.0 / rate_hz, 0
+    while not coach.finished and k * step < max_s:
+        k += 1
+        t = round(k * step, 3)
+        handle(coach.feed(t, round(patient.pressure(t), 2)))
+    return events, plays, coach
+
+
+def of_type(events, kind):
+    return [e for e in events if e["type"] == kind]
+
+
+@pytest.fixture(scope="session")
+def pulse_sink(tmp_path_factory):
+    """A private PulseAudio server with a null sink, started and stopped by the tests.
+
+    Yields (environment for clients, sink name). Nothing is left running afterwards.
+    """
+    if not shutil.which("pulseaudio") or not shutil.which("parec"):
+        pytest.fail("pulseaudio and parec are needed (make test installs them)")
+    runtime = tmp_path_factory.mktemp("pulse")
+    sink = f"rctest{uuid.uuid4().hex[:6]}"
+    socket = runtime / "native"
+    env = dict(os.environ, PULSE_RUNTIME_PATH=str(runtime), PULSE_SERVER=f"unix:{socket}",
+               XDG_RUNTIME_DIR=str(runtime), HOME=str(runtime))
+    server = subprocess.Popen(
+        ["pulseaudio", "--daemonize=no", "-n", "--exit-idle-time=-1", "--disallow-exit",
+         "--use-pid-file=no", "--log-target=stderr", "--log-level=error",
+         f"--load=module-null-sink sink_name={sink} rate=44100",
+         f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while True:
+        ready = subprocess.run(["pactl", "info"], env=env, capture_output=True)
+        if ready.returncode == 0:
+            break
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"PulseAudio did not start: {server.stderr.read().decode()[-500:]}")
+        time.sleep(0.1)
+    subprocess.run(["pactl", "set-default-sink", sink], env=env, check=True)
+    try:
+        yield env, sink
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -1,0 +1,100 @@
+"""The streaming analysis on constructed traces with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coach.core.analysis import Analyzer, measure_rest
+from coach.core.protocol import Target
+
+PRONE = Target("change", -10.0, 5.0)
+
+
+def trace(duration, rate=50.0, base=70.0, period=5.0, ripple=1.2, noise=0.15, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, int(duration * rate) + 1) / rate
+    p = base + 0.5 * ripple * np.sin(2 * np.pi * t / period) + rng.normal(0, noise, len(t))
+    return t, p
+
+
+def contraction(t, start, depth, tau=0.9, end=None):
+    """A first-order drop of `depth` mmHg from `start`, released at `end`."""
+    shape = np.where(t >= start, depth * (1 - np.exp(-(t - start) / tau)), 0.0)
+    if end is not None:
+        shape = np.where(t >= end, shape * np.exp(-(t - end) / tau), shape)
+    return shape
+
+
+def run_rep(p_offset, hold_s=10.0, cue=15.0, end=30.0, **kw):
+    t, p = trace(40, **kw)
+    p = p + p_offset(t)
+    analyzer = Analyzer(PRONE, hold_s, "buiklig-a")
+    rep = None
+    for ti, pi in zip(t, p):
+        analyzer.feed(float(ti), float(pi))
+        if analyzer.rep is None and rep is None and ti >= cue:
+            analyzer.begin_rep(float(ti))
+        if analyzer.rep is not None and ti >= end:
+            rep = analyzer.end_rep(float(ti))
+    return rep
+
+
+@pytest.mark.parametrize("period,ripple", [(4.0, 1.5), (6.0, 1.0), (7.5, 0.6)])
+def test_rest_profile_finds_the_patients_own_breathing(period, ripple):
+    t, p = trace(12, period=period, ripple=ripple, noise=0.1)
+    profile = measure_rest(t, p)
+    assert abs(profile.breath_period - period) < 0.6
+    assert abs(profile.ripple - ripple) < 0.35
+    assert abs(profile.baseline - 70) < 0.5
+    assert profile.noise < 0.3
+
+
+def test_rest_profile_on_a_coarse_slow_sensor():
+    t, p = trace(12, rate=10.0, period=5.0, ripple=2.0, noise=0.1)
+    p = np.round(p * 2) / 2  # 0.5 mmHg steps
+    profile = measure_rest(t, p)
+    assert abs(profile.breath_period - 5.0) < 0.6
+    assert abs(profile.ripple - 2.0) < 0.6
+
+
+def test_a_good_hold_is_ok():
+    rep = run_rep(lambda t: contraction(t, 16.0, -9.0, end=30.0))
+    assert rep["verdict"] == "ok"
+    assert abs(rep["change"] + 9.0) < 1.0
+    assert rep["held_s"] >= 10.0
+
+
+def test_no_drop_is_too_weak():
+    rep = run_rep(lambda t: contraction(t, 16.0, -2.0))
+    assert rep["verdict"] == "too_weak"
+
+
+def test_a_much_larger_drop_is_too_strong():
+    rep = run_rep(lambda t: contraction(t, 16.0, -22.0))
+    assert rep["verdict"] == "too_strong"
+
+
+def test_a_rise_is_pushing():
+    rep = run_rep(lambda t: contraction(t, 16.0, +5.0))
+    assert rep["verdict"] == "pushing"
+
+
+def test_letting_go_early_is_not_held():
+    rep = run_rep(lambda t: contraction(t, 16.0, -9.0, end=21.0))
+    assert rep["verdict"] == "not_held"
+    assert 2.0 < rep["held_s"] < 7.0
+
+
+def test_single_sample_spikes_change_nothing():
+    def with_spikes(t):
+        offset = contraction(t, 16.0, -9.0, end=30.0)
+        offset[::97] += 40.0   # isolated spikes, far out of range
+        offset[::89] -= 40.0
+        return offset
+    assert run_rep(with_spikes)["verdict"] == "ok"
+
+
+def test_a_slow_leak_does_not_turn_good_repetitions_bad():
+    rep = run_rep(lambda t: contraction(t, 16.0, -9.0, end=30.0) - 0.05 * t)
+    assert rep["verdict"] == "ok"

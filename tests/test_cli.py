@@ -1,0 +1,135 @@
+"""The command line as a user meets it: real subprocesses, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import wave
+
+import pytest
+
+from tests.conftest import ROOT, RUGCOACH
+
+
+def rugcoach(*args, env=None, timeout=120):
+    return subprocess.run(RUGCOACH + list(args), capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=timeout)
+
+
+def assert_one_line_error(result, code, *words):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if not line.startswith(("INFO", "WARNING"))]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def no_sound_env():
+    """An environment in which PortAudio finds no sound device (no PulseAudio reachable)."""
+    env = dict(os.environ, PULSE_SERVER="unix:/nonexistent/pulse")
+    return env
+
+
+def test_whole_exercise_runs_in_seconds_with_audio_none():
+    started = time.monotonic()
+    result = rugcoach("run", "--simulate", "--exercise", "buiklig-a", "--audio", "none",
+                      "--events", "-", "--seed", "1")
+    wall = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = {e["type"] for e in events}
+    assert {"state", "cue", "say", "rep"} <= kinds
+    assert len([e for e in events if e["type"] == "rep"]) == 15
+    session_s = events[-1]["t"]
+    assert session_s > 400
+    print(f"\n{session_s:.0f} s of session in {wall:.1f} s of wall time")
+
+
+def test_python_dash_m_coach_is_the_same_command():
+    result = subprocess.run(["rugcoach" if False else RUGCOACH[0], "-m", "coach", "--version"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0 and "rugcoach" in result.stdout
+
+
+def test_wav_sink_holds_the_session_on_its_timeline(tmp_path):
+    path = tmp_path / "session.wav"
+    result = rugcoach("run", "--simulate", "--protocol", "demo", "--audio", f"wav:{path}",
+                      "--events", "-", "--seed", "2")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    with wave.open(str(path)) as wav:
+        rate = wav.getframerate()
+        audio = wav.readframes(wav.getnframes())
+        seconds = wav.getnframes() / rate
+    import numpy as np
+    samples = np.frombuffer(audio, dtype="<i2").astype(float) / 32768
+    assert abs(seconds - events[-1]["t"]) < 8, "the file spans the whole session"
+    for say in [e for e in events if e["type"] == "say"]:
+        start = int(say["t"] * rate)
+        window = samples[start:start + int(0.3 * rate)]
+        assert np.sqrt(np.mean(window ** 2)) > 0.01, f"speech at {say['t']} s: {say['text']}"
+    # and silence while the patient lies still for the rest measurement
+    rest = next(e["t"] for e in events if e.get("state") == "instructing")
+    quiet = samples[int((rest - 8) * rate):int((rest - 1) * rate)]
+    assert np.sqrt(np.mean(quiet ** 2)) < 0.001
+
+
+def test_events_on_stdout_are_pure_json():
+    result = rugcoach("run", "--simulate", "--protocol", "demo", "--audio", "none", "--events", "-")
+    for line in result.stdout.splitlines():
+        json.loads(line)  # nothing else (no "Audio saved to ...") on stdout
+
+
+def test_unknown_exercise():
+    result = rugcoach("run", "--simulate", "--exercise", "buiklig-x", "--audio", "none")
+    assert_one_line_error(result, 2, "unknown exercise 'buiklig-x'", "did you mean")
+
+
+def test_missing_protocol_file():
+    result = rugcoach("run", "--simulate", "--protocol", "/nonexistent/mijn.yaml", "--audio", "none")
+    assert_one_line_error(result, 2, "/nonexistent/mijn.yaml", "not found")
+
+
+def test_serial_port_that_does_not_exist():
+    result = rugcoach("run", "--port", "/dev/ttyNOPE0", "--exercise", "buiklig-a", "--audio", "none")
+    assert_one_line_error(result, 3, "/dev/ttyNOPE0", "does not exist")
+
+
+def test_no_audio_device():
+    result = rugcoach("run", "--simulate", "--exercise", "buiklig-a", "--audio", "default",
+                      env=no_sound_env())
+    assert_one_line_error(result, 3, "no sound device", "--audio wav:")
+
+
+def test_demo_without_a_sound_card_writes_demo_wav(tmp_path):
+    target = tmp_path / "demo.wav"
+    result = rugcoach("demo", "--wav", str(target), env=no_sound_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "No sound device found" in result.stderr
+    assert target.exists() and target.stat().st_size > 100_000
+
+
+def test_check_accepts_the_bundled_protocols():
+    result = rugcoach("check")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("exercises:\n  - id: x\n    titel: y\n", ["exercises[0].titel: unknown key; did you mean 'title'?",
+                                               "exercises[0].title: is missing"]),
+    ("programme:\n  - exercise: buiklig-a\n    repetitions: 500\n", [":3: programme[0].repetitions: 500 is out of range"]),
+    ("programme:\n  - exercise: buiklig-a\n    hold_s: lang\n", [":3: programme[0].hold_s: 'lang' is not a number"]),
+    ("exercises: [\n", ["not valid YAML"]),
+])
+def test_check_reports_every_problem_with_file_and_line(tmp_path, content, expected):
+    path = tmp_path / "mijn.yaml"
+    path.write_text(content)
+    result = rugcoach("check", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    assert all(line.startswith(str(path) + ":") for line in result.stderr.splitlines())

@@ -1,0 +1,64 @@
+"""Real espeak-ng synthesis through pyttsx3, and the phrase cache on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coach.adapters.speech import SAMPLE_RATE, EspeakSynthesizer, PhraseCache, VoiceSettings
+from coach.app.runner import SoundBank, session_sentences
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return EspeakSynthesizer()
+
+
+def loudness_db(samples):
+    frame = int(0.02 * SAMPLE_RATE)
+    frames = samples[: len(samples) // frame * frame].reshape(-1, frame)
+    energy = np.sqrt(np.mean(frames.astype(float) ** 2, axis=1))
+    voiced = energy[energy > energy.max() * 0.1]
+    return 20 * np.log10(np.sqrt(np.mean(voiced ** 2)))
+
+
+def test_dutch_speech_is_synthesised_and_cached_across_restarts(engine, tmp_path):
+    cache = PhraseCache(engine, VoiceSettings(), tmp_path)
+    audio = cache.audio("Span nu aan.")
+    assert 0.5 < len(audio) / SAMPLE_RATE < 3.0
+    assert cache.synthesised == 1
+    again = PhraseCache(engine, VoiceSettings(), tmp_path)  # a restart
+    assert np.array_equal(again.audio("Span nu aan."), audio)
+    assert again.synthesised == 0
+
+
+def test_a_slower_rate_gives_longer_speech_and_its_own_cache_entry(engine, tmp_path):
+    slow = PhraseCache(engine, VoiceSettings(rate_wpm=110), tmp_path)
+    fast = PhraseCache(engine, VoiceSettings(rate_wpm=180), tmp_path)
+    text = "Trek uw navel rustig naar binnen, naar uw rug."
+    assert slow.key(text) != fast.key(text)
+    assert slow.duration(text) > fast.duration(text) * 1.3
+
+
+def test_a_damaged_cache_file_is_rebuilt_not_played(engine, tmp_path):
+    cache = PhraseCache(engine, VoiceSettings(), tmp_path)
+    good = cache.audio("Rust even uit.")
+    path = tmp_path / f"{cache.key('Rust even uit.')}.wav"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # half-written
+    fresh = PhraseCache(engine, VoiceSettings(), tmp_path)
+    rebuilt = fresh.audio("Rust even uit.")
+    assert fresh.synthesised == 1, "the damaged file was synthesised again"
+    assert abs(len(rebuilt) - len(good)) < 0.01 * len(good), "not the half that was left"
+    assert PhraseCache(engine, VoiceSettings(), tmp_path).synthesised == 0
+
+
+def test_all_phrases_of_the_programme_are_equally_loud(engine, tmp_path, library):
+    session = library.session(exercise="buiklig-a")
+    cache = PhraseCache(engine, VoiceSettings(), tmp_path)
+    sounds = SoundBank(cache)
+    levels = {text: loudness_db(sounds.samples(text)) for text in set(session_sentences(session))}
+    levels["tone:hold_start"] = loudness_db(sounds.samples("tone:hold_start")) + 3  # tones sit 3 dB under
+    spread = max(levels.values()) - min(levels.values())
+    assert spread < 2.0, sorted(levels.items(), key=lambda kv: kv[1])[:3]
+    peaks = [np.abs(sounds.samples(text)).max() for text in levels]
+    assert max(peaks) <= 0.9
