@@ -99,3 +99,9 @@ def test_the_state_machine_is_declared_in_one_table():
     declared = {state for _, sources, dest in TRANSITIONS
                 for state in ([sources] if isinstance(sources, str) else sources) + [dest]}
     assert declared == set(STATES)
+
+
+def test_the_state_machine_picture_matches_the_code():
+    from coach.app.diagram import document
+    from tests.conftest import ROOT
+    assert (ROOT / "docs" / "state-machine.md").read_text() == document()

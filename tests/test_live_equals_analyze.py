@@ -27,6 +27,9 @@ class Recorder:
 class Silent:
     realtime = False
 
+    def start(self):
+        pass
+
     def play(self, t, samples):
         pass
 

@@ -32,12 +32,24 @@ def test_dutch_speech_is_synthesised_and_cached_across_restarts(engine, tmp_path
     assert again.synthesised == 0
 
 
-def test_a_slower_rate_gives_longer_speech_and_its_own_cache_entry(engine, tmp_path):
-    slow = PhraseCache(engine, VoiceSettings(rate_wpm=110), tmp_path)
-    fast = PhraseCache(engine, VoiceSettings(rate_wpm=180), tmp_path)
-    text = "Trek uw navel rustig naar binnen, naar uw rug."
-    assert slow.key(text) != fast.key(text)
-    assert slow.duration(text) > fast.duration(text) * 1.3
+def test_the_configured_rate_slows_the_voice_down(tmp_path):
+    """Through `rugcoach say` with two configs, as a therapist would try the voice settings."""
+    import subprocess
+    import wave
+
+    from tests.conftest import ROOT, RUGCOACH
+    seconds = {}
+    for rate in (110, 180):
+        config = tmp_path / f"config{rate}.yaml"
+        config.write_text(f"cache_dir: {tmp_path / 'cache'}\nvoice:\n  rate_wpm: {rate}\n")
+        out = tmp_path / f"say{rate}.wav"
+        result = subprocess.run(RUGCOACH + ["say", "Trek uw navel rustig naar binnen, naar uw rug.",
+                                            "--config", str(config), "--audio", f"wav:{out}"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        with wave.open(str(out)) as wav:
+            seconds[rate] = wav.getnframes() / wav.getframerate()
+    assert seconds[110] > seconds[180] * 1.3
 
 
 def test_a_damaged_cache_file_is_rebuilt_not_played(engine, tmp_path):

@@ -52,7 +52,14 @@ class Synthesizer(Protocol):
 
 
 class EspeakSynthesizer:
-    """pyttsx3 + espeak-ng. One engine, used from one thread only (pyttsx3 hangs otherwise)."""
+    """pyttsx3 + espeak-ng. One engine, used from one thread only (pyttsx3 hangs otherwise).
+
+    espeak-ng keeps one global state per process, and pyttsx3 queues property changes: with
+    fixed settings the rate is exact from the first sentence (measured: 110/135/180 wpm give
+    lengths in the ratio of the rates), but switching settings back and forth within one process
+    is unreliable. A process therefore speaks with one VoiceSettings; new voice settings mean a
+    new process.
+    """
 
     name = "pyttsx3-espeak"
 
@@ -78,6 +85,11 @@ class EspeakSynthesizer:
         with contextlib.suppress(Exception):
             self._engine.setProperty("pitch", settings.pitch)
         self._applied = settings
+        # pyttsx3's espeak driver applies a property change one utterance late (measured: the
+        # first sentence after a change keeps the old rate, the second can come out empty), so a
+        # throwaway utterance carries the change before any real one.
+        with tempfile.TemporaryDirectory() as scratch:
+            self._save(".", Path(scratch) / "flush.wav")
 
     def _voice_id(self, wanted: str) -> str:
         for voice_id, voice in self._voices.items():
@@ -89,6 +101,14 @@ class EspeakSynthesizer:
 
     def synthesize(self, text: str, settings: VoiceSettings, path: Path) -> None:
         self._apply(settings)
+        for _attempt in range(3):
+            self._save(text, path)
+            if _read_wav(path) is not None:
+                return
+            log.debug("espeak-ng returned no audio for %r; trying again", text)
+        raise UserError(f"the speech engine produced no audio for '{text}'")
+
+    def _save(self, text: str, path: Path) -> None:
         # pyttsx3 prints "Audio saved to ..." on stdout; keep it out of `--events -`.
         with contextlib.redirect_stdout(io.StringIO()):
             self._engine.save_to_file(text, str(path))
@@ -240,8 +260,12 @@ def _write_wav_atomic(path: Path, samples: np.ndarray) -> None:
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:
-    """Write a whole mono float signal as 16-bit WAV (used for the `wav:` sink)."""
+    """Write a whole mono float signal as 16-bit WAV (used for the `wav:` sink): the user's file,
+    so it gets the usual permissions (mkstemp would leave it readable by its owner only)."""
     try:
         _write_wav_atomic(path, samples)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(path, 0o666 & ~umask)
     except OSError as exc:
         raise UserError(f"cannot write '{path}': {exc.strerror}") from None

@@ -164,22 +164,28 @@ def cmd_check(args) -> int:
 
 
 def cmd_say(args) -> int:
+    import time
+
     from coach.adapters.audio import open_sink
+    from coach.adapters.speech import SAMPLE_RATE
     from coach.app.session import make_sounds
     from coach.config.settings import load_config
+    from coach.core.voice import PAUSE_BETWEEN_SENTENCES, sentences
 
     config = load_config(args.config)
     sink = open_sink(args.audio or config.audio)
     sounds = make_sounds(config)
-    from coach.core.voice import sentences
+    clips = [sounds.samples(sentence) for sentence in sentences(args.text)]
+    if not clips:
+        raise UserError("nothing to say: give a sentence, e.g. rugcoach say \"Span nu aan.\"", exit_code=2)
+    sink.start()
     t = 0.0
-    for sentence in sentences(args.text):
-        samples = sounds.samples(sentence)
-        sink.play(t, samples)
-        t += len(samples) / 22050 + 0.3
+    for clip in clips:
+        sink.play(t, clip)
+        length = len(clip) / SAMPLE_RATE + PAUSE_BETWEEN_SENTENCES
+        t += length
         if sink.realtime:
-            import time
-            time.sleep(len(samples) / 22050 + 0.3)
+            time.sleep(length)
     sink.close()
     return 0
 

@@ -1,0 +1,94 @@
+"""`make bench`: one line per figure, `name: value unit`. Speeds are ratios, not wall-clock limits."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from coach.adapters.speech import EspeakSynthesizer, PhraseCache, VoiceSettings  # noqa: E402
+from coach.app.runner import session_sentences  # noqa: E402
+from coach.config.protocols import Library  # noqa: E402
+from coach.core.analysis import Analyzer  # noqa: E402
+from tests.conftest import simulate  # noqa: E402
+
+
+def report(name: str, value: float, unit: str) -> None:
+    print(f"{name}: {value:.4g} {unit}", flush=True)
+
+
+def bench_session(library: Library) -> None:
+    session = library.session(exercise="buiklig-a")
+    simulate(session, seed=0)  # warm up imports and caches
+    runs = []
+    for seed in range(3):
+        started = time.perf_counter()
+        events, _, _ = simulate(session, seed=seed)
+        runs.append((events[-1]["t"], time.perf_counter() - started))
+    session_s, wall = min(runs, key=lambda r: r[1])
+    report("session_buiklig_a_length", session_s, "s")
+    report("session_simulated_realtime_factor", session_s / wall, "x")
+
+
+def bench_analysis(library: Library) -> None:
+    exercise = library.exercise("buiklig-a")
+    rate, seconds = 100.0, 3600.0
+    t = np.arange(1, int(rate * seconds) + 1) / rate
+    rng = np.random.default_rng(0)
+    p = 70 + 0.6 * np.sin(2 * np.pi * t / 5) + rng.normal(0, 0.15, len(t))
+    cycle = t % 30.0
+    p -= np.where((cycle > 12) & (cycle < 28), 9.0, 0.0)
+    times, values = t.tolist(), np.round(p, 2).tolist()
+    analyzer = Analyzer(exercise.target, exercise.hold_s, exercise.id)
+    started = time.perf_counter()
+    for ti, pi in zip(times, values):
+        analyzer.feed(ti, pi)
+        c = ti % 30.0
+        if analyzer.rep is None and 10.0 <= c < 10.01 and ti > 15:
+            analyzer.begin_rep(ti)
+        elif analyzer.rep is not None and 29.0 <= c < 29.01:
+            analyzer.end_rep(ti)
+    wall = time.perf_counter() - started
+    report("analysis_realtime_factor_1h_100hz", seconds / wall, "x")
+    report("analysis_cost_per_sample", wall / len(times) * 1e6, "us")
+
+
+def bench_speech(library: Library) -> None:
+    engine = EspeakSynthesizer()
+    sentences = list(dict.fromkeys(session_sentences(library.session(protocol="fase1"))))
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = PhraseCache(engine, VoiceSettings(), Path(scratch))
+        started = time.perf_counter()
+        per_sentence = []
+        for text in sentences:
+            t0 = time.perf_counter()
+            cache.audio(text)
+            per_sentence.append(time.perf_counter() - t0)
+        total = time.perf_counter() - started
+        audio_s = sum(cache.duration(text) for text in sentences)
+        report("speech_prerender_programme", total, "s")
+        report("speech_prerender_sentences", len(sentences), "sentences")
+        report("speech_synthesis_per_sentence_median", statistics.median(per_sentence) * 1000, "ms")
+        report("speech_synthesis_realtime_factor", audio_s / total, "x")
+        warm = PhraseCache(engine, VoiceSettings(), Path(scratch))
+        started = time.perf_counter()
+        for text in sentences:
+            warm.audio(text)
+        report("speech_warm_cache_load_programme", (time.perf_counter() - started) * 1000, "ms")
+
+
+def main() -> None:
+    library = Library()
+    bench_session(library)
+    bench_analysis(library)
+    bench_speech(library)
+
+
+if __name__ == "__main__":
+    main()
