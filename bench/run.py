@@ -13,7 +13,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache, VoiceSettings  # noqa: E402
-from coach.app.runner import session_sentences  # noqa: E402
+from coach.app.runner import library_sentences  # noqa: E402
 from coach.config.protocols import Library  # noqa: E402
 from coach.core.analysis import Analyzer  # noqa: E402
 from tests.conftest import simulate  # noqa: E402
@@ -61,7 +61,7 @@ def bench_analysis(library: Library) -> None:
 
 def bench_speech(library: Library) -> None:
     engine = EspeakSynthesizer()
-    sentences = list(dict.fromkeys(session_sentences(library.session(protocol="fase1"))))
+    sentences = list(dict.fromkeys(library_sentences(library)))  # the whole bundled programme
     with tempfile.TemporaryDirectory() as scratch:
         cache = PhraseCache(engine, VoiceSettings(), Path(scratch))
         started = time.perf_counter()
@@ -83,11 +83,59 @@ def bench_speech(library: Library) -> None:
         report("speech_warm_cache_load_programme", (time.perf_counter() - started) * 1000, "ms")
 
 
+def bench_playback() -> None:
+    """Request -> first frame handed to PortAudio, through PortAudio -> ALSA pulse -> a private
+    PulseAudio null sink (with a 20 ms recorder attached, as in the tests: without one the null
+    sink runs in coarse bursts of up to 1.5 s). The figure is bounded by the backend's period."""
+    import json
+    import subprocess
+
+    from tests.conftest import PulseServer
+
+    with tempfile.TemporaryDirectory() as scratch:
+        server = PulseServer(Path(scratch)).start()
+        recorder = server.record(Path(scratch) / "rec.raw")
+        try:
+            result = subprocess.run([sys.executable, str(Path(__file__).with_name("playback_latency.py"))],
+                                    env=server.env, capture_output=True, text=True, timeout=120)
+        finally:
+            recorder.terminate()
+            server.stop()
+    data = json.loads(result.stdout.splitlines()[-1])
+    bench_mixer()
+    handover = np.array(data["handover_ms"])
+    report("playback_request_to_portaudio_median", float(np.median(handover)), "ms")
+    report("playback_request_to_portaudio_p95", float(np.percentile(handover, 95)), "ms")
+    report("portaudio_output_latency", data["latency"] * 1000, "ms")
+
+
+def bench_mixer() -> None:
+    """Our share of the hand-over: one callback block mixed (a sentence playing), no device."""
+    from types import SimpleNamespace
+
+    from coach.adapters.audio import DeviceSink
+    from coach.adapters.tones import generate
+
+    sink = DeviceSink.__new__(DeviceSink)  # the mixer alone: no PortAudio stream
+    sink._lock, sink.handover_s = __import__("threading").Lock(), []
+    out = np.zeros((DeviceSink.BLOCK, 1), dtype=np.float32)
+    status = SimpleNamespace(output_underflow=False)
+    sound = np.tile(generate("hold_start"), 20)
+    sink._playing = [[sound, 0, time.perf_counter()]]
+    started = time.perf_counter()
+    blocks = 0
+    while sink._playing:
+        sink._callback(out, DeviceSink.BLOCK, None, status)
+        blocks += 1
+    report("playback_mix_cost_per_block", (time.perf_counter() - started) / blocks * 1e6, "us")
+
+
 def main() -> None:
     library = Library()
     bench_session(library)
     bench_analysis(library)
     bench_speech(library)
+    bench_playback()
 
 
 if __name__ == "__main__":

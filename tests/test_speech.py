@@ -74,3 +74,19 @@ def test_all_phrases_of_the_programme_are_equally_loud(engine, tmp_path, library
     assert spread < 2.0, sorted(levels.items(), key=lambda kv: kv[1])[:3]
     peaks = [np.abs(sounds.samples(text)).max() for text in levels]
     assert max(peaks) <= 0.9
+
+
+def test_a_cache_file_with_flipped_bits_is_rebuilt_not_played(engine, tmp_path):
+    cache = PhraseCache(engine, VoiceSettings(), tmp_path)
+    cache.audio("Nog een klein beetje.")
+    path = tmp_path / f"{cache.key('Nog een klein beetje.')}.wav"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # damage in the middle: the WAV header still looks fine
+    path.write_bytes(bytes(data))
+    fresh = PhraseCache(engine, VoiceSettings(), tmp_path)
+    fresh.audio("Nog een klein beetje.")
+    assert fresh.synthesised == 1
+
+
+def test_the_engine_version_is_part_of_the_key(engine):
+    assert "espeak-ng-1." in engine.version

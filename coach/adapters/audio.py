@@ -7,6 +7,7 @@ so the file holds the whole session's audio on the session timeline.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -63,31 +64,57 @@ class DeviceSink:
 
     The stream's callback mixes whatever is playing; `play` only hands a sound over. Sounds never
     overlap in practice (the timeline sees to that), but the mixer would sum them without clicks.
+
+    Small callback blocks (256 frames, 12 ms) under a generous buffer (0.2 s, so a Raspberry Pi
+    never underruns): a sound handed over reaches PortAudio within one block.
+
+    A missing or vanished device never stops the coaching: with `required=False` a keeper thread
+    notices the loss (the stream goes inactive), logs it once, and keeps re-initialising PortAudio
+    (which sees devices only at initialisation) until the device is back, then sound resumes.
     """
 
     realtime = True
+    BLOCK = 256
+    RETRY_S = 2.0
 
-    def __init__(self, device: str | int | None = None, latency: float = 0.2):
+    def __init__(self, device: str | int | None = None, latency: float = 0.2, required: bool = True):
         import sounddevice as sd
 
         self._sd = sd
         self.device = device
-        self.requested_latency = latency  # generous: a Raspberry Pi must never underrun
-        self._lock = threading.Lock()
-        self._playing: list[list] = []  # [samples, position]
+        self.requested_latency = latency
+        self.required = required
+        self._lock = threading.Lock()          # guards the mixer
+        self._stream_lock = threading.Lock()   # guards opening and closing the stream
+        self._playing: list[list] = []         # [samples, position, requested_at]
         self.stream = None
         self.latency = 0.0
+        self.handover_s: list[float] = []      # request -> first frame handed to PortAudio
+        self.lost_count = 0
+        self._available = False
+        self._closing = threading.Event()
+        self._keeper: threading.Thread | None = None
         # Check the device now, so a missing speaker is reported before anything else happens;
         # the stream itself is opened by start(), once speech is ready (synthesis would starve it).
+        problem = self._check()
+        if problem is not None:
+            if required:
+                raise problem
+            log.warning("%s; coaching goes on without sound until a device appears", problem)
+        else:
+            self._available = True
+
+    def _check(self) -> DeviceError | None:
+        sd = self._sd
         try:
-            if device is None and sd.default.device[1] < 0:
-                raise DeviceError("no sound device found")
-            sd.check_output_settings(device=device, channels=1, dtype="float32", samplerate=SAMPLE_RATE)
-        except DeviceError:
-            raise DeviceError("no sound device found: connect a speaker, or use --audio wav:FILE "
-                              "or --audio none") from None
+            if self.device is None and sd.default.device[1] < 0:
+                return DeviceError("no sound device found: connect a speaker, or use --audio "
+                                   "wav:FILE or --audio none")
+            sd.check_output_settings(device=self.device, channels=1, dtype="float32",
+                                     samplerate=SAMPLE_RATE)
         except (sd.PortAudioError, ValueError) as exc:
-            raise self._cannot_open(exc) from None
+            return self._cannot_open(exc)
+        return None
 
     def _cannot_open(self, exc: Exception) -> DeviceError:
         name = f"'{self.device}'" if self.device is not None else "the default sound device"
@@ -95,31 +122,49 @@ class DeviceSink:
                            "or use --audio wav:FILE or --audio none")
 
     def start(self) -> None:
-        if self.stream is not None:
-            return
+        if self._keeper is None and not self.required:
+            self._keeper = threading.Thread(target=self._keep, name="audio-keeper", daemon=True)
+            self._keeper.start()
+        if self._available and self.stream is None:
+            try:
+                self._open()
+            except DeviceError as exc:
+                if self.required:
+                    raise
+                self._lose(str(exc))
+
+    def _open(self) -> None:
         sd = self._sd
-        try:
-            self.stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
-                                          device=self.device, latency=self.requested_latency,
-                                          callback=self._callback)
-            self.stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            raise self._cannot_open(exc) from None
-        self.latency = float(self.stream.latency)
+        with self._stream_lock:
+            try:
+                stream = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
+                                         device=self.device, latency=self.requested_latency,
+                                         blocksize=self.BLOCK, callback=self._callback)
+                stream.start()
+            except (sd.PortAudioError, ValueError) as exc:
+                raise self._cannot_open(exc) from None
+            self.stream = stream
+            self.latency = float(stream.latency)
 
     def play(self, t: float, samples: np.ndarray) -> None:
-        self.start()
+        if self.stream is None:
+            self.start()
+        if self.stream is None:
+            return  # no device right now: the coaching goes on, this sound is not heard
         with self._lock:
-            self._playing.append([samples, 0])
+            self._playing.append([samples, 0, time.perf_counter()])
 
     def _callback(self, out, frames, _time, status) -> None:
         if status.output_underflow:
             log.debug("audio output underflow")
         out.fill(0)
+        now = time.perf_counter()
         with self._lock:
             still = []
             for item in self._playing:
-                samples, position = item
+                samples, position, requested = item
+                if position == 0:
+                    self.handover_s.append(now - requested)
                 chunk = samples[position:position + frames]
                 out[:len(chunk), 0] += chunk
                 item[1] = position + len(chunk)
@@ -127,25 +172,79 @@ class DeviceSink:
                     still.append(item)
             self._playing = still
 
+    def _keep(self) -> None:
+        """Watch the stream; when the device is gone, wait for it and reopen."""
+        while not self._closing.wait(0.25):
+            stream = self.stream
+            if stream is not None and not stream.active and not self._closing.is_set():
+                self._lose("the sound device stopped")
+            if self.stream is None and self._retry_due():
+                self._reconnect()
+
+    def _retry_due(self) -> bool:
+        now = time.monotonic()
+        if now - getattr(self, "_last_try", 0.0) < self.RETRY_S:
+            return False
+        self._last_try = now
+        return True
+
+    def _lose(self, reason: str) -> None:
+        with self._stream_lock:
+            stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.abort()
+                stream.close()
+        with self._lock:
+            self._playing = []
+        self.lost_count += 1
+        if self._available or self.lost_count == 1:
+            log.warning("sound lost (%s); coaching goes on, sound comes back with the device", reason)
+        self._available = False
+        self._last_try = time.monotonic()
+
+    def _reconnect(self) -> None:
+        sd = self._sd
+        with self._stream_lock:
+            with contextlib.suppress(Exception):
+                sd._terminate()   # PortAudio sees devices only at initialisation
+            with contextlib.suppress(Exception):
+                sd._initialize()
+        if self._check() is not None:
+            return
+        try:
+            self._open()
+        except DeviceError:
+            return
+        self._available = True
+        log.warning("sound is back (%s)", self.device or "default device")
+
     def idle(self) -> bool:
         with self._lock:
             return not self._playing
 
     def close(self) -> None:
         # Let the last sentence finish (SIGTERM too: the patient never hears a word cut off).
+        self._closing.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout=2)
         if self.stream is None:
             return
         deadline = time.monotonic() + 10
-        while not self.idle() and time.monotonic() < deadline:
+        while not self.idle() and time.monotonic() < deadline and self.stream.active:
             time.sleep(0.02)
         time.sleep(self.latency + 0.05)
-        self.stream.stop()
-        self.stream.close()
+        with contextlib.suppress(Exception):
+            self.stream.stop()
+            self.stream.close()
         self.stream = None
 
 
-def open_sink(spec: str):
-    """`default`, a device name or number, `wav:PATH` or `none`."""
+def open_sink(spec: str, required: bool = True):
+    """`default`, a device name or number, `wav:PATH` or `none`.
+
+    `required`: a device asked for on the command line must be there (one-line error otherwise);
+    the daemon's configured device is waited for instead, and coaching goes on meanwhile."""
     if spec == "none":
         return NullSink()
     if spec.startswith("wav:"):
@@ -156,4 +255,4 @@ def open_sink(spec: str):
             raise DeviceError(f"cannot write '{path}': folder '{path.parent}' does not exist")
         return WavSink(path)
     device = None if spec == "default" else (int(spec) if spec.isdigit() else spec)
-    return DeviceSink(device)
+    return DeviceSink(device, required=required)

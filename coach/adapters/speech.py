@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 import wave
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -116,10 +117,11 @@ class EspeakSynthesizer:
 
 
 def _espeak_version() -> str:
+    """espeak-ng's own version: part of the cache key, so an upgrade re-renders every phrase."""
     try:
-        import ctypes.util
-        return ctypes.util.find_library("espeak-ng") or "espeak-ng"
-    except Exception:  # pragma: no cover
+        from pyttsx3.drivers import _espeak
+        return "espeak-ng-" + _espeak.Info(None).decode()
+    except Exception:  # pragma: no cover - an unusual build of pyttsx3
         return "espeak-ng"
 
 
@@ -155,7 +157,7 @@ class PhraseCache:
         if cached is not None:
             return cached
         path = self.directory / f"{self.key(text)}.wav"
-        samples = _read_wav(path)
+        samples = _read_cached(path)
         if samples is None:
             samples = self._render(text, path)
         self._memory[text] = samples
@@ -180,6 +182,7 @@ class PhraseCache:
                 raise UserError(f"the speech engine produced no audio for '{text}'")
         samples = _quantise(normalise(trim_silence(raw)) * self.settings.volume)
         _write_wav_atomic(path, samples)
+        _write_text_atomic(path.with_suffix(".crc32"), f"{_checksum(samples):08x}\n")
         self.synthesised += 1
         return samples
 
@@ -214,6 +217,26 @@ def normalise(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32)
 
 
+def _checksum(samples: np.ndarray) -> int:
+    return zlib.crc32(_to_pcm(samples).tobytes())
+
+
+def _read_cached(path: Path) -> np.ndarray | None:
+    """A cached phrase, or None when it is missing, half-written or damaged (then it is rebuilt,
+    never played): the WAV must be complete and match the checksum written beside it."""
+    samples = _read_wav(path)
+    if samples is None:
+        return None
+    try:
+        expected = int(path.with_suffix(".crc32").read_text().strip(), 16)
+    except (OSError, ValueError):
+        expected = None
+    if expected != _checksum(samples):
+        log.warning("phrase cache file %s is damaged; synthesising it again", path.name)
+        return None
+    return samples
+
+
 def _read_wav(path: Path) -> np.ndarray | None:
     """Float samples of a mono 16-bit WAV at SAMPLE_RATE, or None if missing or damaged."""
     try:
@@ -224,8 +247,6 @@ def _read_wav(path: Path) -> np.ndarray | None:
     except (OSError, EOFError, wave.Error):
         return None
     if width != 2 or rate != SAMPLE_RATE or len(data) != frames * channels * 2 or frames == 0:
-        if path.exists() and path.parent.name == "phrases":
-            log.warning("phrase cache file %s is damaged; synthesising it again", path.name)
         return None
     samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
     if channels > 1:
@@ -257,6 +278,13 @@ def _write_wav_atomic(path: Path, samples: np.ndarray) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from coach.adapters import tones
 from coach.adapters.speech import PhraseCache
 from coach.core.coach import Coach, Play
-from coach.core.protocol import Session
+from coach.core.protocol import PhraseBook, Session
 from coach.core.voice import sentences
 from coach.sim.patient import SimulatedPatient
 
@@ -44,6 +44,15 @@ def session_sentences(session: Session) -> list[str]:
     for exercise in session.exercises:
         texts += list(exercise.setup) + list(exercise.instructions)
     return [part for text in texts for part in sentences(text)]
+
+
+def library_sentences(library) -> list[str]:
+    """Every sentence any loaded protocol can say: the cache is filled for all of them at start,
+    so nothing is synthesised while a patient waits, whichever programme comes next."""
+    exercises = tuple(library.exercises.values())
+    if not exercises:
+        return []
+    return session_sentences(Session(exercises, PhraseBook(dict(library.phrases))))
 
 
 class SoundBank:

@@ -9,7 +9,8 @@ from pathlib import Path
 from coach.adapters.audio import open_sink
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache
-from coach.app.runner import SerialSource, SessionRunner, SimulatedSource, SoundBank, session_sentences
+from coach.app.runner import (SerialSource, SessionRunner, SimulatedSource, SoundBank, library_sentences,
+                              session_sentences)
 from coach.config.protocols import Library
 from coach.config.settings import Config, load_config
 from coach.core.coach import Coach
@@ -28,7 +29,8 @@ def run_session(args, audio=None) -> int:
     from coach.app.cli import install_signal_handlers
 
     config = load_config(args.config)
-    session = Library().session(protocol=args.protocol or config.protocol, exercise=args.exercise)
+    library = Library()
+    session = library.session(protocol=args.protocol or config.protocol, exercise=args.exercise)
     sensor = None
     if not args.simulate:
         port = args.port or config.port
@@ -39,13 +41,14 @@ def run_session(args, audio=None) -> int:
         sensor = SerialSensor(port, config.baudrate)
     events = trace = None
     try:
-        audio = audio or open_sink(args.audio or config.audio)
+        # A device asked for on the command line must be there; the configured one is waited for.
+        audio = audio or open_sink(args.audio or config.audio, required=args.audio is not None)
         events_path = args.events or config.events
         events = EventWriter(events_path) if events_path else None
         trace = TraceWriter(args.trace) if getattr(args, "trace", None) else None
         started = time.monotonic()
         sounds = make_sounds(config)
-        new = sounds.cache.prerender(session_sentences(session))
+        new = sounds.cache.prerender(library_sentences(library) + session_sentences(session))
         log.info("speech ready: %d sentence(s) synthesised, the rest from the cache (%.1f s)",
                  new, time.monotonic() - started)
         coach = Coach(session, sounds.duration)

@@ -1,0 +1,117 @@
+"""The voice through the real audio path: PortAudio -> PulseAudio null sink -> parec.
+
+Order, no overlap, a correction cutting in at a sentence boundary, a stale correction dropped,
+equal loudness; and a sound device that disappears mid-session and comes back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from tests.conftest import ROOT, RUGCOACH
+
+RATE = 22050
+FRAME = int(0.01 * RATE)
+
+
+def levels_db(samples: np.ndarray) -> np.ndarray:
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    return 20 * np.log10(np.sqrt(np.mean(frames ** 2, axis=1)) + 1e-9)
+
+
+def record_while(server, path, command, timeout=240):
+    recorder = server.record(path, RATE)
+    time.sleep(0.5)
+    try:
+        result = subprocess.run(command, cwd=ROOT, env=server.env, capture_output=True, text=True,
+                                timeout=timeout)
+        time.sleep(0.5)
+    finally:
+        recorder.terminate()
+        recorder.wait(timeout=5)
+    # parec starts when our stream connects: treat the recording as preceded by silence
+    samples = np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.float32) / 32768
+    return result, np.concatenate([np.zeros(int(0.5 * RATE), np.float32), samples])
+
+
+def test_order_cut_in_stale_drop_and_no_overlap(pulse_server, tmp_path):
+    server = pulse_server.start()
+    result, samples = record_while(server, tmp_path / "voice.raw",
+                                   [sys.executable, str(ROOT / "tests/helpers/voice_scenario.py")])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    played = report["played"]
+    sounds = [p["sound"] for p in played]
+    # the correction cut in at the first sentence boundary; the stale one was never played
+    assert sounds == ["Zo gaat de oefening.", "tone:hold_start", "Niet persen.",
+                      "Trek uw navel rustig naar binnen.", "Uw onderrug blijft stil."]
+    assert report["stale"] not in sounds
+    for before, after in zip(played, played[1:]):
+        assert after["t"] >= before["t"] + before["duration"], "no overlap in the plan"
+
+    # The recording: sound inside each planned interval, silence between them (so nothing
+    # overlapped, nothing extra, such as the stale sentence, was played).
+    active = levels_db(samples) > -45
+    first = np.flatnonzero(active)[0] * 0.01
+    offset = first - played[0]["t"]
+    for item in played:
+        a, b = item["t"] + offset, item["t"] + offset + item["duration"]
+        inside = active[int((a + 0.05) * 100): int((b - 0.05) * 100)]
+        assert inside.mean() > 0.3, f"{item['sound']} not heard where planned"
+    outside = active.copy()
+    for item in played:
+        a, b = item["t"] + offset, item["t"] + offset + item["duration"]
+        outside[max(0, int((a - 0.15) * 100)): int((b + 0.15) * 100)] = False
+    assert outside.sum() == 0, f"sound outside the plan at {np.flatnonzero(outside)[:5] * 0.01} s"
+
+    # loudness of the sentences as played through the real path: within 2 dB of each other
+    loudness = []
+    for item in played:
+        if item["sound"].startswith("tone:"):
+            continue
+        a = int((item["t"] + offset) * RATE)
+        segment = samples[a: a + int(item["duration"] * RATE)]
+        frame_levels = levels_db(segment)
+        voiced = frame_levels[frame_levels > frame_levels.max() - 20]
+        loudness.append(10 * np.log10(np.mean(10 ** (voiced / 10))))
+    assert max(loudness) - min(loudness) < 2.0, loudness
+
+
+def test_a_sound_device_that_disappears_and_comes_back(pulse_server, tmp_path):
+    """Coaching goes on without sound, the loss is logged once, sound returns without a restart."""
+    server = pulse_server.start()
+    command = RUGCOACH + ["run", "--simulate", "--protocol", str(ROOT / "tests/data/e2e.yaml"),
+                          "--events", "-", "--seed", "8"]  # no --audio: the configured default
+    process = subprocess.Popen(command, cwd=ROOT, env=server.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    events = []
+    for line in process.stdout:
+        events.append(json.loads(line))
+        if events[-1]["type"] == "state" and events[-1]["state"] == "measuring_rest":
+            break
+    server.kill()                       # the USB speaker is pulled
+    time.sleep(4)
+    server.start()                      # and plugged in again
+    raw = tmp_path / "after.raw"
+    recorder = server.record(raw, RATE)
+    try:
+        for line in process.stdout:
+            events.append(json.loads(line))
+        process.wait(timeout=240)
+    finally:
+        recorder.terminate()
+        recorder.wait(timeout=5)
+    stderr = process.stderr.read()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    reps = [e for e in events if e["type"] == "rep"]
+    assert len(reps) == 2 and events[-1]["type"] == "say", "the coaching went on to the end"
+    assert stderr.count("sound lost") == 1, stderr
+    assert stderr.count("sound is back") == 1, stderr
+    samples = np.frombuffer(raw.read_bytes(), dtype="<i2").astype(np.float32) / 32768
+    voiced_s = (levels_db(samples) > -45).sum() * 0.01
+    assert voiced_s > 5, "speech was heard again after the device came back"
