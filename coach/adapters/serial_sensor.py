@@ -1,28 +1,38 @@
 """The PBU sensor on a serial line (CONTRACT section 3).
 
-A reader thread reads lines and hands parsed samples to the main loop through a queue (the
-Klipper way: the serial port never blocks the coach). Parsing is a pure function, tested alone.
+Pure parts, tested alone: `LineAssembler` (bytes -> complete lines -> samples, counting the bad
+ones), `Units` (mmHg, kPa, or raw ADC counts with a two-point calibration) and `SensorClock` (the
+sensor's `t_ms`, unwrapped at 2^32 and re-anchored when the counter restarts).
+
+`SerialSensor` is the edge: a reader thread (the Klipper way: the port never blocks the coach)
+that opens the port, hands samples to the main loop through a queue, and when the device is
+unplugged closes it, backs off and reopens the same path, so a new device node behind the
+same udev symlink is found.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import threading
 import time
+from dataclasses import dataclass
 
+from coach.core.calibration import KPA_TO_MMHG, Calibration
 from coach.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64            # no valid sample line is longer; longer input is garbage
 MAX_MMHG = 400.0         # a PBU reads 0-200 mmHg; beyond this a value is absurd
+MIN_MMHG = -50.0
 WRAP = 2 ** 32
 
 
 def parse_line(line: bytes) -> tuple[int | None, float] | None:
-    """`<pressure>` or `<t_ms>,<pressure>` -> (t_ms or None, pressure); None for anything else.
+    """`<value>` or `<t_ms>,<value>` -> (t_ms or None, value); None for anything else.
 
     Device messages (`#...`) are not samples either; the caller logs them."""
     if len(line) > MAX_LINE:
@@ -31,109 +41,227 @@ def parse_line(line: bytes) -> tuple[int | None, float] | None:
         text = line.decode("ascii").strip()
     except UnicodeDecodeError:
         return None
-    if not text or text.startswith("#"):
+    if not text or text[0] == "#":
         return None
-    parts = text.split(",")
+    head, sep, tail = text.partition(",")
     try:
-        if len(parts) == 1:
-            t_ms, value = None, float(parts[0])
-        elif len(parts) == 2:
-            if not parts[0].strip().isdigit():
+        if not sep:
+            t_ms, value = None, float(head)
+        else:
+            if not head.isdigit() or "," in tail:
                 return None
-            t_ms, value = int(parts[0]), float(parts[1])
+            t_ms, value = int(head), float(tail)
             if t_ms >= WRAP:
                 return None
-        else:
-            return None
     except ValueError:
         return None
-    if not math.isfinite(value) or not -50.0 <= value <= MAX_MMHG:
+    if not math.isfinite(value):
         return None
     return t_ms, value
 
 
-class SensorClock:
-    """Session seconds from the sensor's `t_ms` (unwrapping 2^32), else from the host clock."""
+class LineAssembler:
+    """Bytes in, complete lines out. A line may arrive in pieces; a run of bytes without a
+    newline longer than any real line is garbage and dropped; the first line after the port
+    opened may be half a line and is dropped too."""
 
     def __init__(self):
-        self._origin: int | None = None
-        self._last: int | None = None
-        self._offset = 0
-        self._host_origin = time.monotonic()
+        self._buffer = b""
+        self._overflowing = False
+        self._skip_first = True
+        self.bad = 0
+        self.messages: list[str] = []
 
-    def seconds(self, t_ms: int | None) -> float:
+    def restart(self) -> None:
+        """The port was (re)opened: the next line may be a fragment."""
+        self._buffer, self._overflowing, self._skip_first = b"", False, True
+
+    def feed(self, data: bytes) -> list[tuple[int | None, float]]:
+        out = []
+        *lines, rest = (self._buffer + data).split(b"\n")
+        for line in lines:
+            if self._overflowing:   # the tail of an overlong line
+                self._overflowing = False
+                continue
+            if self._skip_first:
+                self._skip_first = False
+                continue
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if stripped[:1] == b"#":
+                self.messages.append(stripped.decode("ascii", "replace"))
+                continue
+            parsed = parse_line(stripped)
+            if parsed is None:
+                self.bad += 1
+            else:
+                out.append(parsed)
+        if len(rest) > MAX_LINE:  # no real line is this long: garbage, counted once, dropped
+            if not self._overflowing:
+                self.bad += 1
+            self._overflowing, rest = True, b""
+        self._buffer = rest
+        return out
+
+
+@dataclass(frozen=True)
+class Units:
+    """What the sensor's numbers mean, and how to turn them into mmHg.
+
+    mmHg and kPa sensors may carry a calibration correction (offset and gain from
+    `rugcoach calibrate`); raw ADC counts need one (counts at zero and at a known pressure)."""
+
+    unit: str = "mmHg"          # mmHg | kPa | raw
+    offset: float = 0.0         # in the sensor's unit: subtracted first (the zero reading)
+    gain: float = 1.0           # mmHg per sensor unit after the offset (kPa: 7.5006 x correction)
+
+    checked: bool = True        # False while calibrating: raw readings pass unjudged
+
+    @classmethod
+    def for_unit(cls, unit: str, calibration: Calibration | None = None) -> "Units":
+        if calibration is not None:
+            return cls(unit, calibration.offset, calibration.gain)
+        return cls(unit, 0.0, KPA_TO_MMHG if unit == "kPa" else 1.0)
+
+    @classmethod
+    def uncalibrated(cls, unit: str) -> "Units":
+        return cls(unit, 0.0, 1.0, checked=False)
+
+    def to_mmhg(self, value: float) -> float:
+        return (value - self.offset) * self.gain
+
+    def plausible(self, mmhg: float) -> bool:
+        return not self.checked or MIN_MMHG <= mmhg <= MAX_MMHG
+
+
+class SensorClock:
+    """Session seconds from the sensor's `t_ms` (unwrapping 2^32), else from the host clock.
+
+    A counter that jumps back by less than half the range did not wrap: the sensor restarted
+    (it lost power with the cable). The clock then re-anchors at `resume_at`, the session time
+    the host has counted meanwhile, so the session clock never runs backwards."""
+
+    def __init__(self, host_clock=time.monotonic):
+        self._host = host_clock
+        self._host_origin = host_clock()
+        self._origin_ms: int | None = None
+        self._base_s = 0.0
+        self._last_ms: int | None = None
+        self._offset = 0
+        self.restarts = 0
+
+    def seconds(self, t_ms: int | None, resume_at: float | None = None) -> float:
         if t_ms is None:
-            return time.monotonic() - self._host_origin
-        if self._origin is None:
-            self._origin = self._last = t_ms
-        if t_ms < self._last and self._last - t_ms > WRAP // 2:
-            self._offset += WRAP  # the counter wrapped around
-        self._last = t_ms
-        return (t_ms + self._offset - self._origin) / 1000.0
+            return self._host() - self._host_origin
+        if self._origin_ms is None:
+            self._origin_ms, self._last_ms = t_ms, t_ms
+            self._base_s = resume_at or 0.0
+        elif t_ms < self._last_ms:
+            if self._last_ms - t_ms > WRAP // 2:
+                self._offset += WRAP  # the counter wrapped around
+            else:
+                self.restarts += 1
+                self._origin_ms, self._offset = t_ms, 0
+                self._base_s = resume_at if resume_at is not None else self._last_s
+        self._last_ms = t_ms
+        self._last_s = self._base_s + (t_ms + self._offset - self._origin_ms) / 1000.0
+        return self._last_s
 
 
 class SerialSensor:
-    """Opens the port (a device path or any pyserial URL) and reads samples on a thread."""
+    """Reads the sensor on a thread; reopens the same path when the device comes back."""
 
-    def __init__(self, port: str, baudrate: int = 115200):
+    RETRY_S = 0.5
+
+    def __init__(self, port: str, baudrate: int = 115200, units: Units | None = None):
         import serial
 
+        self._serial_module = serial
         self.port = port
+        self.baudrate = baudrate
+        self.units = units or Units()
         self.clock = SensorClock()
         self.samples: queue.Queue = queue.Queue(maxsize=10000)
-        self.bad_lines = 0
+        self.assembler = LineAssembler()
+        self.connected = False
+        self.resume_at: float | None = None   # set by the runner: the session time now
         self._last_warning = 0.0
         self._stop = threading.Event()
-        try:
-            self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.2)
-        except (serial.SerialException, ValueError) as exc:
-            reason = "does not exist" if "No such file" in str(exc) or "could not open" in str(exc) else str(exc)
-            raise DeviceError(f"serial port '{port}' {reason}: check the sensor's USB cable, "
-                              "or give --port DEVICE (e.g. /dev/ttyACM0)") from None
-        self._thread = threading.Thread(target=self._read, name="serial-reader", daemon=True)
+        self._serial = self._open()  # the first open must succeed: a wrong port is a user error
+        if self._serial is None:
+            raise DeviceError(f"serial port '{port}' does not exist: check the sensor's USB cable, "
+                              "or give --port DEVICE (e.g. /dev/ttyACM0)")
+        self._thread = threading.Thread(target=self._run, name="serial-reader", daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
-        import serial
+    @property
+    def bad_lines(self) -> int:
+        return self.assembler.bad
 
-        buffer = b""
+    def _open(self):
+        serial = self._serial_module
+        try:
+            handle = serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.2)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            if "://" in self.port and not isinstance(exc, serial.SerialException):
+                raise DeviceError(f"serial port '{self.port}': {exc}") from None
+            return None
+        self.assembler.restart()
+        self.connected = True
+        return handle
+
+    def _run(self) -> None:
+        serial = self._serial_module
         while not self._stop.is_set():
+            if self._serial is None:
+                if self._stop.wait(self.RETRY_S):
+                    return
+                self._serial = self._open()
+                if self._serial is not None:
+                    log.info("sensor connected again on %s", self.port)
+                continue
             try:
                 chunk = self._serial.read(self._serial.in_waiting or 1)
-            except (serial.SerialException, OSError) as exc:
-                log.warning("sensor read failed: %s", exc)
-                self.samples.put(None)
-                return
-            if not chunk:
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                # unplugged: close, back off, reopen the same path (maybe a new device node)
+                log.warning("sensor disconnected (%s); waiting for it to come back", exc)
+                self._close_port()
                 continue
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            if len(buffer) > MAX_LINE * 4:
-                self._bad()  # a long run without a newline: garbage, dropped
-                buffer = b""
-            for line in lines:
-                self._handle(line)
+            if chunk:
+                self._handle(chunk)
 
-    def _handle(self, line: bytes) -> None:
-        if line.lstrip().startswith(b"#"):
-            log.info("sensor says: %s", line.decode("ascii", "replace").strip())
-            return
-        parsed = parse_line(line)
-        if parsed is None:
-            if line.strip():
-                self._bad()
-            return
-        t_ms, value = parsed
-        self.samples.put((self.clock.seconds(t_ms), value))
+    def _handle(self, chunk: bytes) -> None:
+        before = self.assembler.bad
+        for t_ms, value in self.assembler.feed(chunk):
+            mmhg = self.units.to_mmhg(value)
+            if not self.units.plausible(mmhg):
+                self.assembler.bad += 1
+                continue
+            self.samples.put((self.clock.seconds(t_ms, self.resume_at), mmhg))
+        for message in self.assembler.messages:
+            log.info("sensor says: %s", message)
+        self.assembler.messages.clear()
+        if self.assembler.bad > before:
+            now = time.monotonic()
+            if now - self._last_warning > 5.0:
+                self._last_warning = now
+                log.warning("skipped unreadable sensor input (%d lines so far)", self.assembler.bad)
 
-    def _bad(self) -> None:
-        self.bad_lines += 1
-        now = time.monotonic()
-        if now - self._last_warning > 5.0:
-            self._last_warning = now
-            log.warning("skipped unreadable sensor input (%d lines so far)", self.bad_lines)
+    def _close_port(self) -> None:
+        handle, self._serial = self._serial, None
+        self.connected = False
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # closing a vanished device can fail in several ways
+                pass
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=1.0)
-        self._serial.close()
+        self._thread.join(timeout=2.0)
+        self._close_port()
+
+
+def port_exists(port: str) -> bool:
+    return "://" in port or os.path.exists(port)

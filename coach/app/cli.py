@@ -73,6 +73,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="*", type=Path, help="default: all bundled protocols")
     check.set_defaults(func=cmd_check)
 
+    calibrate = commands.add_parser("calibrate", help="calibrate the pressure sensor, guided by voice")
+    calibrate.add_argument("--port", help="serial device or pyserial URL of the sensor")
+    calibrate.add_argument("--unit", choices=("mmHg", "kPa", "raw"), help="what the sensor sends")
+    calibrate.add_argument("--span", type=float, default=40.0,
+                           help="the pressure (mmHg on the PBU's dial) to pump to in step 2")
+    calibrate.add_argument("--audio", help="default, a device, wav:PATH or none")
+    calibrate.add_argument("--config", help="daemon config (YAML)")
+    calibrate.add_argument("--out", type=Path, help="where to store it (default: the state directory)")
+    calibrate.set_defaults(func=cmd_calibrate)
+
+    sim = commands.add_parser("sensor-sim", help="a simulated PBU sensor on a pseudo-terminal")
+    sim.add_argument("--rate", type=float, default=50.0, help="samples per second (10-100)")
+    sim.add_argument("--noise", type=float, default=0.15, help="sensor noise (mmHg rms)")
+    sim.add_argument("--bare", action="store_true", help="send bare 'mmHg' lines, without t_ms")
+    sim.add_argument("--link", type=Path, help="also make this symlink to the device (like udev)")
+    sim.add_argument("--events", type=Path, help="follow the coach's events file, so the "
+                     "simulated patient hears the coach")
+    sim.add_argument("--exercise", default="buiklig-a", help="what the simulated patient expects")
+    sim.add_argument("--seed", type=int, default=None)
+    sim.set_defaults(func=cmd_sensor_sim)
+
     say = commands.add_parser("say", help="speak TEXT with the configured voice")
     say.add_argument("text")
     say.add_argument("--audio", help="default, a device, wav:PATH or none")
@@ -188,6 +209,16 @@ def cmd_say(args) -> int:
             time.sleep(length)
     sink.close()
     return 0
+
+
+def cmd_calibrate(args) -> int:
+    from coach.app.calibrate import run_calibration
+    return run_calibration(args)
+
+
+def cmd_sensor_sim(args) -> int:
+    from coach.app.sensor_sim import run_sensor_sim
+    return run_sensor_sim(args)
 
 
 def install_signal_handlers(on_stop) -> None:

@@ -27,6 +27,7 @@ from coach.sim.patient import SimulatedPatient
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 50  # numbers the coach may say ("Nog {n} keer."): pre-rendered up to the dose
+LOST_AFTER_S = 1.5  # no sample for this long (wall clock): the sensor is lost
 
 
 def session_sentences(session: Session) -> list[str]:
@@ -115,6 +116,29 @@ class SerialSource:
             yield item
 
 
+class ZeroDriftCheck:
+    """At start the bladder is usually empty: a steady reading a little off zero means the
+    sensor's zero has drifted. Warn once (the log, not the patient) and tell what to do."""
+
+    def __init__(self, seconds: float = 2.0):
+        self.seconds = seconds
+        self.values: list[float] = []
+        self.start: float | None = None
+
+    def feed(self, t: float, mmhg: float) -> bool:
+        """True when done looking."""
+        self.start = t if self.start is None else self.start
+        self.values.append(mmhg)
+        if t - self.start < self.seconds:
+            return False
+        mean = sum(self.values) / len(self.values)
+        steady = max(self.values) - min(self.values) < 1.5
+        if steady and 2.0 < abs(mean) < 15.0:
+            log.warning("the sensor reads %.1f mmHg while the pressure is steady and low: its zero "
+                        "may have drifted; run 'rugcoach calibrate' with the bladder open", mean)
+        return True
+
+
 @dataclass
 class SessionRunner:
     coach: Coach
@@ -136,25 +160,45 @@ class SessionRunner:
                 self.events.write(output)
             for listener in self.listeners:
                 listener.hear(output)
-            if output["type"] == "cue" and output["cue"] in ("contract", "relax"):
-                cue = output["cue"]
+            if output["type"] == "cue" and output["cue"] == "contract":
+                cue = "contract"
+            elif output["type"] == "rep":
+                cue = "relax"  # every repetition ends with a relax mark, also one cut short
         return cue
 
-    def run(self, source) -> None:
+    def run(self, source, sensor=None) -> None:
+        """Feed the coach until its session ends. With a real `sensor`, silence is watched on the
+        host clock: after LOST_AFTER_S without a sample the coach hears `sensor_lost`, and time
+        goes on (host-counted) so the patient still hears it; the first sample after that
+        brings `sensor_back`."""
         self.audio.start()
         self.dispatch(self.coach.begin(0.0))
-        last_t = 0.0
+        last_t, last_wall, lost = 0.0, time.monotonic(), False
+        zero_check = ZeroDriftCheck()
         for item in source:
             if self.stop_requested:
                 break
+            now = time.monotonic()
             if item is None:
-                self.dispatch(self.coach.tick(last_t))
+                estimate = round(last_t + (now - last_wall), 3)
+                if sensor is not None:
+                    sensor.resume_at = estimate  # a restarted t_ms counter continues from here
+                    if not lost and now - last_wall > LOST_AFTER_S:
+                        lost = True
+                        self.dispatch(self.coach.sensor_lost(estimate))
+                self.dispatch(self.coach.tick(estimate))
                 continue
             # Rounded as the trace stores them, so `analyze` on the trace sees the very same samples.
             t, mmhg = round(item[0], 3), round(item[1], 2)
-            if t <= last_t and last_t > 0:
+            if t <= last_t and last_t > 0 and not lost:
                 continue  # a repeated or out-of-order timestamp is not a new sample
-            last_t = t
+            t = max(t, round(self.coach.t + 0.001, 3))  # the session clock never runs backwards
+            last_t, last_wall = t, now
+            if sensor is not None and zero_check is not None and zero_check.feed(t, mmhg):
+                zero_check = None
+            if lost:
+                lost = False
+                self.dispatch(self.coach.sensor_back(t))
             cue = self.dispatch(self.coach.feed(t, mmhg))
             if self.trace is not None:
                 self.trace.write(t, mmhg, cue)

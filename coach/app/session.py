@@ -25,6 +25,23 @@ def make_sounds(config: Config) -> SoundBank:
     return SoundBank(cache, config.voice.volume)
 
 
+def sensor_units(config: Config):
+    """The sensor's unit from the config, corrected by the stored calibration when it has one."""
+    from coach.adapters.serial_sensor import Units
+    from coach.config import calibration_store
+
+    path = Path(config.calibration) if config.calibration else None
+    calibration = calibration_store.load(path)
+    if calibration is not None and calibration.unit != config.unit:
+        log.warning("the stored calibration is for a %s sensor, the config says %s: not used; "
+                    "run 'rugcoach calibrate'", calibration.unit, config.unit)
+        calibration = None
+    if config.unit == "raw" and calibration is None:
+        raise UserError("a sensor that sends raw counts needs a calibration first: run "
+                        "'rugcoach calibrate --unit raw'", exit_code=2)
+    return Units.for_unit(config.unit, calibration)
+
+
 def run_session(args, audio=None) -> int:
     from coach.app.cli import install_signal_handlers
 
@@ -38,7 +55,7 @@ def run_session(args, audio=None) -> int:
             raise UserError("no sensor given: use --port DEVICE (e.g. /dev/ttyACM0), set 'port:' in "
                             "the config, or try --simulate", exit_code=2)
         from coach.adapters.serial_sensor import SerialSensor
-        sensor = SerialSensor(port, config.baudrate)
+        sensor = SerialSensor(port, config.baudrate, sensor_units(config))
     events = trace = None
     try:
         # A device asked for on the command line must be there; the configured one is waited for.
@@ -62,7 +79,7 @@ def run_session(args, audio=None) -> int:
             source = SimulatedSource(patient, rate_hz=args.rate, realtime=audio.realtime)
         else:
             source = SerialSource(sensor, stopped=lambda: runner.stop_requested)
-        runner.run(source)
+        runner.run(source, sensor=sensor)
         if not coach.finished and not runner.stop_requested and sensor is not None:
             raise UserError(f"the sensor on '{sensor.port}' stopped sending before the session "
                             "ended; check the USB cable", exit_code=3)

@@ -22,6 +22,8 @@ CONFIG = Record({
     "audio": (Text(), False),
     "port": (Text(), False),
     "baudrate": (Number(1200, 2_000_000, integer=True), False),
+    "unit": (Text(choices=("mmHg", "kPa", "raw")), False),
+    "calibration": (Text(), False),
     "protocol": (Text(), False),
     "events": (Text(), False),
     "cache_dir": (Text(), False),
@@ -34,6 +36,8 @@ class Config:
     audio: str = "default"
     port: str | None = None
     baudrate: int = 115200
+    unit: str = "mmHg"
+    calibration: str | None = None
     protocol: str | None = None
     events: str | None = None
     cache_dir: str | None = None

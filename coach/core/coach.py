@@ -28,11 +28,13 @@ STATES = [
     "holding",         # in the band: hold timer, count-down, corrections
     "relaxing",        # hold over: let go
     "resting",         # rest between repetitions, then the next one, exercise or the end
-    "paused",          # the patient got off the bladder: wait, then re-check the start pressure
+    "paused",          # the patient got off the bladder, or the sensor is lost: wait
+    "checking",        # back: is the bladder still at its start pressure?
     "done",
 ]
 
 ACTIVE = ["measuring_rest", "instructing", "contracting", "holding", "relaxing", "resting"]
+RUNNING = ["positioning", "inflating", "checking"] + ACTIVE  # a lost sensor pauses these too
 
 TRANSITIONS = [
     # trigger          source                       destination
@@ -51,10 +53,14 @@ TRANSITIONS = [
     ["next_exercise",  "resting",                   "positioning"],
     ["finish",         "resting",                   "done"],
     ["got_off",        ACTIVE,                      "paused"],
-    ["got_back",       "paused",                    "inflating"],
+    ["lost_sensor",    RUNNING,                     "paused"],
+    ["got_back",       "paused",                    "checking"],
+    ["start_ok",       "checking",                  "resting"],
+    ["start_off",      "checking",                  "inflating"],
 ]
 
 OFF_PBU_MMHG = 10.0     # below this the patient is not on the bladder (or the tube is loose)
+CHECK_S = 1.0           # after a pause, this long at the start pressure before going on
 INFLATE_HINT_GAP_S = 3.0
 LITTLE_ZONE_MMHG = 15.0  # this far below the start pressure: "a little more" (gentle squeezes)
 RELAX_S = 2.0
@@ -88,6 +94,8 @@ class Coach:
         self._counter: dict[str, int] = {}  # how often a hint was given (picks the wording)
         self._instructed: set[str] = set()
         self._resuming = False
+        self._pause_reason = "off_pbu"
+        self._sensor_lost = False
 
     # -- inputs ---------------------------------------------------------------------------
     def begin(self, t: float) -> list:
@@ -102,6 +110,7 @@ class Coach:
         self.t = t
         self.analyzer.feed(t, mmhg)
         if self.state in ACTIVE and self.analyzer.fast < OFF_PBU_MMHG:
+            self._pause_reason = "off_pbu"
             self.got_off()
         during = getattr(self, f"_during_{self.state}", None)
         if during is not None:
@@ -111,6 +120,26 @@ class Coach:
     def tick(self, t: float) -> list:
         """Time passes without a sample: speech goes on, nothing is judged."""
         self.t = t
+        return self._flush()
+
+    def sensor_lost(self, t: float) -> list:
+        """No samples for a while (silent sensor, cable pulled): pause, keep the session."""
+        self.t = t
+        self._emit({"type": "sensor", "t": _r(t), "status": "lost"})
+        self._sensor_lost = True
+        if self.state in RUNNING:
+            self._pause_reason = "sensor"
+            self.lost_sensor()
+        return self._flush()
+
+    def sensor_back(self, t: float) -> list:
+        """Samples again: say so, then check the start pressure before going on."""
+        self.t = t
+        self._emit({"type": "sensor", "t": _r(t), "status": "back"})
+        self._sensor_lost = False
+        if self.state == "paused" and self._pause_reason == "sensor":
+            self._say("sensor.back", Priority.SAFETY, on_start=self._cue("resume"))
+            self.got_back()
         return self._flush()
 
     @property
@@ -371,13 +400,28 @@ class Coach:
             # The interrupted repetition is recorded as it was, and done again after the pause.
             self._emit(self.analyzer.end_rep(self.t))
         self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
-        self._say("correction.off_pbu", Priority.SAFETY, on_start=self._cue("pause"))
+        key = "sensor.lost" if self._pause_reason == "sensor" else "correction.off_pbu"
+        # not said (or not finished) once it is no longer true: the sensor or the patient is back
+        self._say(key, Priority.SAFETY, on_start=self._cue("pause"),
+                  still_true=lambda: self.state == "paused")
 
     def _during_paused(self) -> None:
-        if self.analyzer.fast > OFF_PBU_MMHG * 2 and self._since("entered") > 2.0:
+        if self._pause_reason == "off_pbu" and self.analyzer.fast > OFF_PBU_MMHG * 2 \
+                and self._since("entered") > 2.0:
             self._cue("resume")(self.t)
-            self._resuming = True
             self.got_back()
+
+    def _during_checking(self) -> None:
+        """Back on the bladder or the sensor back: go on once the start pressure holds."""
+        if self._since("entered") < CHECK_S:
+            return
+        exercise = self.exercise
+        if abs(self.analyzer.fast - exercise.start_pressure) <= exercise.start_tolerance + 2 \
+                and self.analyzer.profile is not None:
+            self.start_ok()
+        else:
+            self._resuming = True  # no "pump it up" first: the hints say what to do
+            self.start_off()
 
     def on_enter_done(self) -> None:
         self._say("session.done", on_start=self._cue("done"))

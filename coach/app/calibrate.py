@@ -1,0 +1,72 @@
+"""`rugcoach calibrate`: the two-point sensor calibration, spoken, for a box without a screen."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import time
+
+from coach.adapters.audio import open_sink
+from coach.adapters.serial_sensor import SerialSensor, Units
+from coach.app.session import make_sounds
+from coach.config import calibration_store
+from coach.config.protocols import Library
+from coach.config.settings import load_config
+from coach.core.calibration import CalibrationGuide
+from coach.core.voice import sentences
+from coach.errors import UserError
+
+log = logging.getLogger("rugcoach")
+
+
+def run_calibration(args) -> int:
+    config = load_config(args.config)
+    port = args.port or config.port
+    if not port:
+        raise UserError("no sensor given: use --port DEVICE (e.g. /dev/ttyACM0)", exit_code=2)
+    unit = args.unit or config.unit
+    if not 5.0 <= args.span <= 150.0:
+        raise UserError(f"--span {args.span:g} is out of range (5 to 150 mmHg; 40 is usual)", exit_code=2)
+    phrases = Library().phrases
+    texts = {key: phrases[key][0].format(n=f"{args.span:g}") for key in
+             ("calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed")}
+    sink = open_sink(args.audio or config.audio, required=args.audio is not None)
+    sounds = make_sounds(config)
+    sounds.cache.prerender([part for text in texts.values() for part in sentences(text)])
+    sensor = SerialSensor(port, config.baudrate, Units.uncalibrated(unit))
+    guide = CalibrationGuide(unit, args.span)
+    spoken = 0
+    sink.start()
+    try:
+        while guide.step not in ("done", "failed"):
+            while spoken < len(guide.prompts):
+                text = texts[guide.prompts[spoken]]
+                print(text, file=sys.stderr)  # for the technician at a terminal, if there is one
+                for part in sentences(text):
+                    sink.play(0.0, sounds.samples(part))
+                spoken += 1
+            try:
+                item = sensor.samples.get(timeout=5.0)
+            except queue.Empty:
+                raise UserError(f"no readings from the sensor on '{port}' for 5 s: check the "
+                                "cable and the sensor's baud rate", exit_code=3) from None
+            if item is not None:
+                guide.feed(*item)
+        text = texts[guide.prompts[-1]]
+        print(text, file=sys.stderr)
+        for part in sentences(text):
+            sink.play(0.0, sounds.samples(part))
+        if sink.realtime:
+            time.sleep(2.5)
+    finally:
+        sensor.close()
+        sink.close()
+    if guide.result is None:
+        raise UserError(f"calibration refused: {guide.error}; nothing was stored", exit_code=2)
+    path = calibration_store.save(guide.result, args.out or (
+        None if not config.calibration else __import__("pathlib").Path(config.calibration)))
+    cal = guide.result
+    print(f"calibration stored in {path}: zero {cal.offset:.3f} {unit}, {cal.gain:.5f} mmHg per "
+          f"{unit} ({cal.span_reading:.3f} {unit} = {cal.span_mmhg:g} mmHg)", file=sys.stderr)
+    return 0

@@ -1,0 +1,80 @@
+"""Sensor faults on real pseudo-terminals: a silent sensor, and a USB cable pulled and plugged
+back in as a new device node behind the same udev-style symlink, with its t_ms restarted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+from coach.sim.patient import SimulatedPatient
+from coach.sim.pty_sensor import PtySensor
+from tests.conftest import ROOT, RUGCOACH
+
+
+def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_path):
+    protocol = ROOT / "tests" / "data" / "e2e.yaml"
+    session = library.session(protocol=str(protocol))
+    patient = SimulatedPatient(session, seed=31)
+    link = tmp_path / "usb-PBU_sensor-if00"
+    sensor = PtySensor(patient, rate_hz=50, link=link, speed=4.0)
+    sensor.plug()
+    process = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", str(protocol),
+                                           "--audio", "none", "--events", "-"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events: list[tuple[float, dict]] = []
+    holds = threading.Semaphore(0)
+
+    def listen():
+        for line in process.stdout:
+            event = json.loads(line)
+            events.append((time.monotonic(), event))
+            with sensor.lock:
+                patient.hear(event)
+            if event["type"] == "state" and event["state"] == "holding":
+                holds.release()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    sensor.start()
+    faults = {}
+    try:
+        assert holds.acquire(timeout=120), "the first hold never started"
+        faults["silent"] = time.monotonic()
+        sensor.silent = True                 # the sensor stops talking, the cable stays in
+        time.sleep(3.0)
+        faults["talks"] = time.monotonic()
+        sensor.silent = False
+        assert holds.acquire(timeout=120), "no hold after the silence"
+        faults["unplug"] = time.monotonic()
+        sensor.unplug()                      # the cable is pulled
+        time.sleep(3.0)
+        sensor.plug()                        # a new /dev/pts node behind the same symlink
+        faults["replug"] = time.monotonic()
+        process.wait(timeout=180)
+    finally:
+        sensor.stop()
+        if process.poll() is None:
+            process.kill()
+    listener.join(timeout=5)
+    stderr = process.stderr.read()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+    sensor_events = [(wall, e) for wall, e in events if e["type"] == "sensor"]
+    assert [e["status"] for _, e in sensor_events] == ["lost", "back", "lost", "back"]
+    (lost1, _), (back1, _), (lost2, _), (back2, _) = sensor_events
+    assert lost1 - faults["silent"] < 2.0, "a silent sensor is noticed within 2 s"
+    assert back1 - faults["talks"] < 2.0
+    assert lost2 - faults["unplug"] < 2.0, "a pulled cable is noticed within 2 s"
+    assert back2 - faults["replug"] < 2.0, "and the session goes on within 2 s of its return"
+    says = [e["text"] for _, e in events if e["type"] == "say"]
+    assert "Even geduld." in says and "De meter doet het weer." in says
+    # the session was kept: the interrupted holds were recorded and done again, to the end
+    reps = [e for _, e in events if e["type"] == "rep"]
+    assert sum(r["verdict"] == "ok" for r in reps) == 2
+    assert events[-1][1]["type"] == "say" and any(
+        e.get("cue") == "done" for _, e in events)
+    times = [e["t"] for _, e in events]
+    assert times == sorted(times), "the session clock never ran backwards"
