@@ -130,11 +130,48 @@ def bench_mixer() -> None:
     report("playback_mix_cost_per_block", (time.perf_counter() - started) / blocks * 1e6, "us")
 
 
+def bench_serial() -> None:
+    """Lines parsed per second on one core, and the reader's CPU at 100 Hz from a real pty."""
+    import subprocess
+
+    from coach.adapters.serial_sensor import LineAssembler, SerialSensor
+
+    lines = b"".join(f"{1000 + i * 10},{70 + (i % 50) / 10:.2f}\n".encode() for i in range(400_000))
+    assembler = LineAssembler()
+    started = time.perf_counter()
+    count = 0
+    for offset in range(0, len(lines), 4096):
+        count += len(assembler.feed(lines[offset:offset + 4096]))
+    report("serial_lines_parsed_per_second", count / (time.perf_counter() - started), "lines/s")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        link = Path(scratch) / "pbu"
+        sim = subprocess.Popen([sys.executable, "-m", "coach", "sensor-sim", "--rate", "100",
+                                "--link", str(link), "--seed", "1"],
+                               cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+        try:
+            sim.stdout.readline()
+            sensor = SerialSensor(str(link))
+            time.sleep(1.0)
+            cpu0, wall0, got0 = time.process_time(), time.perf_counter(), sensor.samples.qsize()
+            time.sleep(10.0)
+            cpu = time.process_time() - cpu0
+            wall = time.perf_counter() - wall0
+            got = sensor.samples.qsize() - got0
+            sensor.close()
+        finally:
+            sim.terminate()
+            sim.wait(timeout=5)
+    report("serial_reader_cpu_at_100hz", cpu / wall * 100, "% of one core")
+    report("serial_reader_samples_per_second", got / wall, "samples/s")
+
+
 def main() -> None:
     library = Library()
     bench_session(library)
     bench_analysis(library)
     bench_speech(library)
+    bench_serial()
     bench_playback()
 
 

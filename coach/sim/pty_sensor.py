@@ -76,6 +76,7 @@ class PtySensor:
         """Write samples until stop(): at `rate_hz` of session time, paced to the wall clock."""
         step = 1.0 / self.rate_hz
         wall = time.monotonic()
+        next_at = wall
         while not self._stop.is_set():
             now = time.monotonic()
             elapsed, wall = now - wall, now
@@ -90,7 +91,8 @@ class PtySensor:
                     os.write(master, line.encode())
                 except OSError:
                     pass  # unplugged between the check and the write
-            self._stop.wait(step / self.speed)
+            next_at += step / self.speed  # an absolute schedule: the rate does not drift
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="pty-sensor", daemon=True)
