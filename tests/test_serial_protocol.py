@@ -196,3 +196,14 @@ def test_sensor_sim_serves_the_real_serial_path_and_unplugs_on_a_signal(tmp_path
         process.terminate()
         process.wait(timeout=5)
     assert process.returncode == 0
+
+
+@pytest.mark.parametrize("reading,warns", [(0.2, False), (4.5, True), (70.0, False)])
+def test_a_drifted_zero_is_reported_at_start(caplog, reading, warns):
+    from coach.app.runner import ZeroDriftCheck
+    check = ZeroDriftCheck()
+    t, done = 0.0, False
+    while not done:
+        t += 0.02
+        done = check.feed(t, reading + (0.1 if int(t * 50) % 2 else -0.1))
+    assert ("zero may have drifted" in caplog.text) == warns
