@@ -60,7 +60,7 @@ def test_a_damaged_cache_file_is_rebuilt_not_played(engine, tmp_path):
     fresh = PhraseCache(engine, VoiceSettings(), tmp_path)
     rebuilt = fresh.audio("Rust even uit.")
     assert fresh.synthesised == 1, "the damaged file was synthesised again"
-    assert abs(len(rebuilt) - len(good)) < 0.01 * len(good), "not the half that was left"
+    assert len(rebuilt) > 0.75 * len(good), "a whole sentence again, not the half that was left"
     assert PhraseCache(engine, VoiceSettings(), tmp_path).synthesised == 0
 
 

@@ -145,7 +145,8 @@ def cmd_analyze(args) -> int:
     from coach.core.analysis import Analyzer
 
     exercise = Library().session(protocol=args.protocol, exercise=args.exercise).exercises[0]
-    analyzer = Analyzer(exercise.target, exercise.hold_s, exercise.id)
+    analyzer = Analyzer(exercise.target, exercise.hold_s, exercise.id, exercise.start_pressure,
+                        exercise.start_tolerance)
     out = EventWriter("-")
     for _line, t, mmhg, cue in read_trace(args.trace):
         analyzer.feed(t, mmhg)
@@ -155,6 +156,8 @@ def cmd_analyze(args) -> int:
             analyzer.begin_rep(t)
         elif cue == "relax" and analyzer.rep is not None:
             out.write(analyzer.end_rep(t))
+        for event in analyzer.take_events():
+            out.write(event)
     return 0
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coach.core.compensations import CompensationTracker
 from coach.core.protocol import Target
 
 DEFAULT_BREATH_PERIOD = 4.0  # s, used until the patient's own period is measured
@@ -137,10 +138,12 @@ class RepWindow:
 class Analyzer:
     """Feed samples in time order; mark repetitions; read the running judgement."""
 
-    def __init__(self, target: Target, hold_s: float, exercise_id: str = ""):
+    def __init__(self, target: Target, hold_s: float, exercise_id: str = "",
+                 start_pressure: float | None = None, start_tolerance: float = 3.0):
         self.target = target
         self.hold_s = hold_s
         self.exercise_id = exercise_id
+        self.compensations = CompensationTracker(self, start_pressure, start_tolerance)
         self.profile: RestProfile | None = None
         self._median3: deque[float] = deque(maxlen=3)
         self._fast = MovingMean(1.0)
@@ -167,6 +170,12 @@ class Analyzer:
             self._history.popleft()
         if self.rep is not None and previous_t is not None:
             self._update_rep(t, t - previous_t)
+        self.compensations.update(t)
+
+    def take_events(self) -> list[dict]:
+        """The compensation events that ended since the last call (drain once per step, after
+        the step's cues, so live and `analyze` give them in the same order)."""
+        return self.compensations.take_events()
 
     # -- the rest profile ----------------------------------------------------------------
     def rest_profile_now(self, since: float | None = None) -> RestProfile:
@@ -197,6 +206,7 @@ class Analyzer:
         self.reps_done += 1
         lo, hi = self.target.band
         self.rep = RepWindow(self.reps_done, t, baseline, (lo, hi), changes=[])
+        self.compensations.rep_begins(t, baseline)
         return self.rep
 
     def _update_rep(self, t: float, dt: float) -> None:
@@ -224,13 +234,15 @@ class Analyzer:
         rep = self.rep
         if rep is None or self.profile is None:
             return None
+        active = self.compensations.active
+        for kind in ("pelvis_moved", "pushing", "breath_hold"):
+            if kind in active:
+                return kind
         change = rep.change_now(self.fast)
         lo, hi = rep.band
         direction = self.target.direction
         margin = self.profile.margin
-        if direction < 0 and change > margin:
-            return "pushing"
-        if direction > 0 and change < -margin:
+        if direction != 0 and change * direction < -margin:
             return "pushing"
         if lo <= change <= hi:
             return None
@@ -242,6 +254,7 @@ class Analyzer:
     def end_rep(self, t: float) -> dict:
         """Close the repetition and return its `rep` event (CONTRACT section 5)."""
         rep = self.rep
+        self.compensations.rep_ends(t)
         self.rep = None
         self._last_rep_end = t
         verdict, change = self._verdict(rep)

@@ -152,6 +152,7 @@ class Coach:
             self.outbox.append(Play(started.t, started.item.sound))
             if not started.item.is_tone:
                 self.outbox.append({"type": "say", "t": _r(started.t), "text": started.item.sound})
+        self.outbox += self.analyzer.take_events()
         out, self.outbox = self.outbox, []
         return out
 
@@ -189,7 +190,8 @@ class Coach:
 
     def _new_analyzer(self) -> Analyzer:
         exercise = self.exercise
-        return Analyzer(exercise.target, exercise.hold_s, exercise.id)
+        return Analyzer(exercise.target, exercise.hold_s, exercise.id, exercise.start_pressure,
+                        exercise.start_tolerance)
 
     def _since(self, mark: str) -> float:
         return self.t - self._mark.get(mark, self.t)
@@ -284,7 +286,7 @@ class Coach:
             self.reached_band()
             return
         fault = self.analyzer.fault_now()
-        self._correct(fault if fault in ("pushing", "too_strong") else None)
+        self._correct(fault if fault in ("pushing", "too_strong", "breath_hold") else None)
         waited = self._since("cue")
         helps = self._counter.get("contract.help", 0)
         if waited > self.exercise.contract_timeout_s * (helps + 1):

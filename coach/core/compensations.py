@@ -1,0 +1,193 @@
+"""Compensations with a start and an end (CONTRACT section 5), found while the samples stream.
+
+Each kind is a condition on the analysis' running state, debounced so that a single sample or a
+moment's wobble never starts an episode. An episode is reported as one `compensation` event when
+it ends; `active` tells the coach at once, so it can correct while it still matters.
+
+- off_pbu:      the pressure near zero (the patient got off, or the tube came loose)
+- pushing:      during a repetition, the pressure moves against the intended direction
+- pelvis_moved: during a hold, a fast step of several mmHg
+- breath_hold:  during a repetition, the breathing ripple stops (relative to the patient's own)
+- leak:         the baseline before the repetitions creeps down
+- not_inflated: the rest baseline is not within reach of the exercise's start pressure
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from coach.core.analysis import Analyzer
+
+OFF_PBU_MMHG = 10.0
+ON_PBU_MMHG = 20.0
+PUSH_ON_S, PUSH_OFF_S = 0.5, 0.5
+STEP_WINDOW_S = 0.6          # a pelvis step happens within this time
+RIPPLE_EVERY_S = 0.25        # the ripple is re-measured this often
+BREATH_HOLD_BELOW = 0.35     # ripple under this share of the patient's own: not breathing
+BREATH_BACK_ABOVE = 0.6
+LEAK_SLOPE = 0.02            # mmHg/s (1.2 mmHg a minute) of baseline drift between repetitions
+
+
+class Debounced:
+    """A condition that must hold `on_s` to start an episode and fail `off_s` to end it."""
+
+    def __init__(self, on_s: float, off_s: float):
+        self.on_s, self.off_s = on_s, off_s
+        self.since: float | None = None      # condition true since
+        self.start: float | None = None      # episode start (None: no episode)
+        self.false_since: float | None = None
+
+    def update(self, t: float, condition: bool) -> tuple[float, float] | None:
+        """Returns (start, end) when an episode ends."""
+        if condition:
+            self.false_since = None
+            if self.since is None:
+                self.since = t
+            if self.start is None and t - self.since >= self.on_s:
+                self.start = self.since
+            return None
+        self.since = None
+        if self.start is None:
+            return None
+        if self.false_since is None:
+            self.false_since = t
+        if t - self.false_since >= self.off_s:
+            episode = (self.start, self.false_since)
+            self.start = self.false_since = None
+            return episode
+        return None
+
+    def close(self, t: float) -> tuple[float, float] | None:
+        episode = (self.start, self.false_since or t) if self.start is not None else None
+        self.start = self.since = self.false_since = None
+        return episode
+
+
+class CompensationTracker:
+    def __init__(self, analyzer: "Analyzer", start_pressure: float | None = None,
+                 start_tolerance: float = 3.0):
+        self.a = analyzer
+        self.start_pressure = start_pressure
+        self.start_tolerance = start_tolerance
+        self.off_pbu = Debounced(0.3, 0.5)
+        self.pushing = Debounced(PUSH_ON_S, PUSH_OFF_S)
+        self.breath = Debounced(0.0, 0.5)
+        self.pelvis_start: float | None = None
+        self.pelvis_level: float | None = None
+        self.was_on_pbu = False
+        self._fast_history: deque[tuple[float, float]] = deque()
+        self._raw_window: deque[tuple[float, float]] = deque()
+        self._next_ripple = 0.0
+        self.ripple_now: float | None = None
+        self._baselines: list[tuple[float, float]] = []
+        self.events: list[dict] = []
+
+    @property
+    def active(self) -> set[str]:
+        kinds = set()
+        if self.off_pbu.start is not None:
+            kinds.add("off_pbu")
+        if self.pushing.start is not None:
+            kinds.add("pushing")
+        if self.breath.start is not None:
+            kinds.add("breath_hold")
+        if self.pelvis_start is not None:
+            kinds.add("pelvis_moved")
+        return kinds
+
+    def _emit(self, kind: str, episode: tuple[float, float] | None, t: float) -> None:
+        if episode is not None:
+            self.events.append({"type": "compensation", "t": round(t, 3), "kind": kind,
+                                "start": round(episode[0], 3), "end": round(episode[1], 3)})
+
+    def update(self, t: float) -> None:
+        a = self.a
+        raw, fast = a.raw, a.fast
+        if raw > ON_PBU_MMHG:
+            self.was_on_pbu = True
+        if self.was_on_pbu:
+            self._emit("off_pbu", self.off_pbu.update(t, raw < OFF_PBU_MMHG), t)
+        self._fast_history.append((t, fast))
+        while self._fast_history[0][0] < t - STEP_WINDOW_S:
+            self._fast_history.popleft()
+        rep, profile = a.rep, a.profile
+        if rep is None or profile is None:
+            return
+        change = fast - rep.baseline
+        direction = a.target.direction
+        if direction != 0:
+            against = change * direction < -profile.margin
+            self._emit("pushing", self.pushing.update(t, against), t)
+        self._pelvis(t, fast, profile.margin, rep)
+        self._breathing(t, raw, profile)
+
+    def _pelvis(self, t, fast, margin, rep) -> None:
+        threshold = max(4.0, 2.0 * margin)
+        holding = rep.reached_at is not None and t - rep.reached_at > 1.0
+        if self.pelvis_start is None:
+            if holding and abs(fast - self._fast_history[0][1]) > threshold:
+                self.pelvis_start = self._fast_history[0][0]
+                self.pelvis_level = self._fast_history[0][1]
+        elif abs(fast - self.pelvis_level) < threshold / 2:  # back where it was
+            self._emit("pelvis_moved", (self.pelvis_start, t), t)
+            self.pelvis_start = None
+
+    def _breathing(self, t, raw, profile) -> None:
+        """The ripple over the last breathing period, re-measured every RIPPLE_EVERY_S: the std of
+        the linearly detrended samples (a sine's std is its peak-to-peak / 2.83)."""
+        window = profile.breath_period
+        self._raw_window.append((t, raw))
+        while self._raw_window[0][0] < t - window:
+            self._raw_window.popleft()
+        detectable = profile.ripple > 3.0 * profile.noise and profile.ripple >= 0.4
+        if not detectable or t < self._next_ripple or t - self._raw_window[0][0] < 0.9 * window:
+            return
+        self._next_ripple = t + RIPPLE_EVERY_S
+        times = np.fromiter((s for s, _ in self._raw_window), float)
+        values = np.fromiter((v for _, v in self._raw_window), float)
+        trend = np.polyval(np.polyfit(times - times[0], values, 1), times - times[0])
+        self.ripple_now = 2.0 * np.sqrt(2.0) * float(np.std(values - trend))
+        own = profile.ripple
+        holding = self.breath.start is not None
+        condition = self.ripple_now < (BREATH_BACK_ABOVE if holding else BREATH_HOLD_BELOW) * own
+        if not holding and condition:
+            self.breath.since = self.breath.start = self._raw_window[0][0]  # the flat window's start
+            self.breath.false_since = None
+            return
+        self._emit("breath_hold", self.breath.update(t, condition), t)
+
+    def rep_begins(self, t: float, baseline: float) -> None:
+        if self.start_pressure is not None and not self._baselines:
+            if abs(baseline - self.start_pressure) > self.start_tolerance + 2:
+                start = max(t - 12.0, 0.0)
+                self._emit("not_inflated", (start, t), t)
+        self._baselines.append((t, baseline))
+        self._check_leak(t)
+
+    def _check_leak(self, t: float) -> None:
+        if len(self._baselines) < 3:
+            return
+        times = np.array([b[0] for b in self._baselines])
+        levels = np.array([b[1] for b in self._baselines])
+        slope = float(np.polyfit(times, levels, 1)[0])
+        drop = levels[0] - levels[-1]
+        if slope < -LEAK_SLOPE and drop > max(3.0, self.a.profile.margin if self.a.profile else 2.0):
+            self._emit("leak", (float(times[0]), t), t)
+            self._baselines = [(t, float(levels[-1]))]  # judged anew after it is re-inflated
+
+    def rep_ends(self, t: float) -> None:
+        self._emit("pushing", self.pushing.close(t), t)
+        self._emit("breath_hold", self.breath.close(t), t)
+        if self.pelvis_start is not None:
+            self._emit("pelvis_moved", (self.pelvis_start, t), t)
+            self.pelvis_start = None
+        self._raw_window.clear()
+        self.ripple_now = None
+
+    def take_events(self) -> list[dict]:
+        events, self.events = self.events, []
+        return events
