@@ -34,6 +34,9 @@ def bench_session(library: Library) -> None:
     session_s, wall = min(runs, key=lambda r: r[1])
     report("session_buiklig_a_length", session_s, "s")
     report("session_simulated_realtime_factor", session_s / wall, "x")
+    # the live path: analysis, compensations, state machine and speech timeline, per 50 Hz sample
+    # (the simulated patient's own cost is included, so this is an upper bound)
+    report("coach_live_cost_per_sample", wall / (session_s * 50) * 1e6, "us")
 
 
 def bench_analysis(library: Library) -> None:

@@ -133,3 +133,17 @@ def test_check_reports_every_problem_with_file_and_line(tmp_path, content, expec
     for text in expected:
         assert text in result.stderr, result.stderr
     assert all(line.startswith(str(path) + ":") for line in result.stderr.splitlines())
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("t,druk\n0.1,70\n", ":1: missing column 'mmhg'"),
+    ("t,mmhg,cue\n0.1,70,\n0.2,zeventig,\n", ":3: t and mmhg must be numbers"),
+    ("t,mmhg,cue\n0.1,70,\n0.3,70,\n0.2,70,\n", ":4: time goes backwards"),
+    ("", ":1: the file is empty"),
+    ("t,mmhg,cue\n0.1,70,span\n", ":2: unknown cue 'span'"),
+])
+def test_analyze_reports_bad_traces_by_file_and_line(tmp_path, content, expected):
+    path = tmp_path / "trace.csv"
+    path.write_text(content)
+    result = rugcoach("analyze", str(path), "--exercise", "buiklig-a")
+    assert_one_line_error(result, 2, str(path) + expected)

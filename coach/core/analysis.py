@@ -41,6 +41,7 @@ class RestProfile:
     noise: float         # mmHg, sample-to-sample noise (rms)
     breath_period: float  # s
     ripple: float        # mmHg, peak to peak of the breathing ripple
+    noise_var: float = 0.0  # mmHg^2, white-noise variance (incl. quantisation), from 2nd differences
 
     @property
     def margin(self) -> float:
@@ -54,7 +55,7 @@ def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
     values = np.asarray(values, dtype=float)
     if len(values) < 8 or times[-1] - times[0] < 3.0:
         level = float(np.median(values)) if len(values) else 0.0
-        return RestProfile(level, 0.2, DEFAULT_BREATH_PERIOD, 0.0)
+        return RestProfile(level, 0.2, DEFAULT_BREATH_PERIOD, 0.0, 0.04)
     diffs = np.diff(values)
     # Median absolute deviation of successive differences: robust to the ripple and to spikes.
     noise = float(np.median(np.abs(diffs - np.median(diffs))) * 1.4826 / math.sqrt(2))
@@ -67,7 +68,14 @@ def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
     ripple = 2.0 * math.sqrt(2.0) * float(np.std(smooth[5:-5])) if len(smooth) > 10 else 0.0
     if period is None:
         period, ripple = DEFAULT_BREATH_PERIOD, min(ripple, 2 * noise)
-    return RestProfile(float(np.mean(values)), max(noise, 0.05), period, ripple)
+    # Noise and quantisation as the breath-hold detector sees them: the variance left around a
+    # 0.5 s moving mean (breathing, 3.5 s a breath or slower, hardly shows in it). Measured on
+    # the despiked samples, whose noise is correlated: second differences would underestimate it.
+    width = max(3, int(round(0.5 * len(values) / (times[-1] - times[0]))))
+    local = np.convolve(values, np.ones(width) / width, mode="valid")
+    centre = values[width // 2: width // 2 + len(local)]
+    noise_var = float(np.var(centre - local)) * width / max(width - 1, 1)
+    return RestProfile(float(np.mean(values)), max(noise, 0.05), period, ripple, noise_var)
 
 
 def _breath_period(signal: np.ndarray, dt: float) -> float | None:

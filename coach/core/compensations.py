@@ -24,8 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 OFF_PBU_MMHG = 10.0
 ON_PBU_MMHG = 20.0
-PUSH_ON_S, PUSH_OFF_S = 0.5, 0.5
+PUSH_ON_S, PUSH_OFF_S = 0.4, 0.5
 STEP_WINDOW_S = 0.6          # a pelvis step happens within this time
+STEADY_BEFORE_S = 1.0        # ... after the level was held steady this long
+PELVIS_CONFIRM_S = 0.5       # ... and is confirmed when it has landed (not at the baseline)
+QUICK_S = 0.3                # steps are seen on a 0.3 s mean: whole within the step window
+UPDATE_EVERY_S = 0.019       # the tracker runs at most at ~50 Hz
 RIPPLE_EVERY_S = 0.25        # the ripple is re-measured this often
 BREATH_HOLD_BELOW = 0.35     # ripple under this share of the patient's own: not breathing
 BREATH_BACK_ABOVE = 0.6
@@ -78,9 +82,18 @@ class CompensationTracker:
         self.breath = Debounced(0.0, 0.5)
         self.pelvis_start: float | None = None
         self.pelvis_level: float | None = None
+        self._candidate: tuple[float, float, float] | None = None
+        self._steady_history: deque[tuple[float, float]] = deque()
+        self._off_last_true = float("-inf")
+        self._last_update = float("-inf")
+        from coach.core.analysis import MovingMean  # the analysis module imports this one
+        self._quick = MovingMean(QUICK_S)
+        self.quick = 0.0
         self.was_on_pbu = False
         self._fast_history: deque[tuple[float, float]] = deque()
         self._raw_window: deque[tuple[float, float]] = deque()
+        self._win_t: deque[float] = deque()
+        self._win_v: deque[float] = deque()
         self._next_ripple = 0.0
         self.ripple_now: float | None = None
         self._baselines: list[tuple[float, float]] = []
@@ -105,15 +118,26 @@ class CompensationTracker:
                                 "start": round(episode[0], 3), "end": round(episode[1], 3)})
 
     def update(self, t: float) -> None:
+        # At most 50 Hz: 20 ms steps are plenty against onset goals of 1.5 s, and a 100 Hz
+        # sensor then costs no more than a 50 Hz one.
+        if t - self._last_update < UPDATE_EVERY_S:
+            return
+        self._last_update = t
         a = self.a
         raw, fast = a.raw, a.fast
         if raw > ON_PBU_MMHG:
             self.was_on_pbu = True
+        if raw < OFF_PBU_MMHG:
+            self._off_last_true = t
         if self.was_on_pbu:
             self._emit("off_pbu", self.off_pbu.update(t, raw < OFF_PBU_MMHG), t)
-        self._fast_history.append((t, fast))
+        self.quick = quick = self._quick.push(t, raw)
+        self._fast_history.append((t, quick))
         while self._fast_history[0][0] < t - STEP_WINDOW_S:
             self._fast_history.popleft()
+        self._steady_history.append((t, quick))
+        while self._steady_history[0][0] < t - STEP_WINDOW_S - STEADY_BEFORE_S:
+            self._steady_history.popleft()
         rep, profile = a.rep, a.profile
         if rep is None or profile is None:
             return
@@ -122,35 +146,63 @@ class CompensationTracker:
         if direction != 0:
             against = change * direction < -profile.margin
             self._emit("pushing", self.pushing.update(t, against), t)
-        self._pelvis(t, fast, profile.margin, rep)
+        self._pelvis(t, self.quick, profile, rep)
         self._breathing(t, raw, profile)
 
-    def _pelvis(self, t, fast, margin, rep) -> None:
+    def _pelvis(self, t, fast, profile, rep) -> None:
+        """A fast step of several mmHg away from a level held steady in the band. Not a pelvic
+        step: letting go (the step lands at the baseline: a candidate is confirmed only once it
+        has landed elsewhere), the ramp of a too strong contraction (not steady before), getting
+        back on the bladder (nothing is judged for 2 s after)."""
+        margin = profile.margin
         threshold = max(4.0, 2.0 * margin)
-        holding = rep.reached_at is not None and t - rep.reached_at > 1.0
-        if self.pelvis_start is None:
-            if holding and abs(fast - self._fast_history[0][1]) > threshold:
-                self.pelvis_start = self._fast_history[0][0]
-                self.pelvis_level = self._fast_history[0][1]
-        elif abs(fast - self.pelvis_level) < threshold / 2:  # back where it was
-            self._emit("pelvis_moved", (self.pelvis_start, t), t)
-            self.pelvis_start = None
+        if self.pelvis_start is not None:
+            if abs(fast - self.pelvis_level) < threshold / 2:  # back where it was
+                self._emit("pelvis_moved", (self.pelvis_start, t), t)
+                self.pelvis_start = None
+            return
+        if self._candidate is not None:
+            start, level, seen = self._candidate
+            if t - seen >= PELVIS_CONFIRM_S:
+                self._candidate = None
+                if abs(fast - rep.baseline) >= max(2.5, margin) and abs(fast - level) > threshold / 2:
+                    self.pelvis_start, self.pelvis_level = start, level
+            return
+        if rep.reached_at is None or t - self._off_last_true < 2.0 or len(self._fast_history) < 3:
+            return
+        before_t, before = self._fast_history[0]
+        if abs(fast - before) <= threshold:
+            return  # no step: the common case, decided cheaply
+        lo, hi = rep.band
+        if not lo - margin <= before - rep.baseline <= hi + margin:
+            return
+        if self._steady_history[0][0] > before_t - STEADY_BEFORE_S + 0.1:
+            return
+        earlier = [v for s, v in self._steady_history if s <= before_t]
+        if earlier and max(earlier) - min(earlier) < threshold / 2 + profile.ripple:
+            self._candidate = (before_t, before, t)
 
     def _breathing(self, t, raw, profile) -> None:
         """The ripple over the last breathing period, re-measured every RIPPLE_EVERY_S: the std of
         the linearly detrended samples (a sine's std is its peak-to-peak / 2.83)."""
         window = profile.breath_period
         self._raw_window.append((t, raw))
+        self._win_t.append(t)
+        self._win_v.append(raw)
         while self._raw_window[0][0] < t - window:
             self._raw_window.popleft()
-        detectable = profile.ripple > 3.0 * profile.noise and profile.ripple >= 0.4
+            self._win_t.popleft()
+            self._win_v.popleft()
+        detectable = profile.ripple > 3.0 * np.sqrt(profile.noise_var) and profile.ripple >= 0.4
         if not detectable or t < self._next_ripple or t - self._raw_window[0][0] < 0.9 * window:
             return
         self._next_ripple = t + RIPPLE_EVERY_S
-        times = np.fromiter((s for s, _ in self._raw_window), float)
-        values = np.fromiter((v for _, v in self._raw_window), float)
+        times = np.fromiter(self._win_t, float, len(self._win_t))
+        values = np.fromiter(self._win_v, float, len(self._win_v))
         trend = np.polyval(np.polyfit(times - times[0], values, 1), times - times[0])
-        self.ripple_now = 2.0 * np.sqrt(2.0) * float(np.std(values - trend))
+        # the window's variance less the white noise measured at rest: what is left is breathing
+        variance = float(np.var(values - trend)) - profile.noise_var
+        self.ripple_now = 2.0 * np.sqrt(2.0) * np.sqrt(max(variance, 0.0))
         own = profile.ripple
         holding = self.breath.start is not None
         condition = self.ripple_now < (BREATH_BACK_ABOVE if holding else BREATH_HOLD_BELOW) * own
@@ -185,7 +237,10 @@ class CompensationTracker:
         if self.pelvis_start is not None:
             self._emit("pelvis_moved", (self.pelvis_start, t), t)
             self.pelvis_start = None
+        self._candidate = None
         self._raw_window.clear()
+        self._win_t.clear()
+        self._win_v.clear()
         self.ripple_now = None
 
     def take_events(self) -> list[dict]:

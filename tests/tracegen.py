@@ -1,0 +1,156 @@
+"""A labelled trace generator: traces with known verdicts, hold times and compensations.
+
+A patient model of its own (open loop, driven by cues it is given, unlike coach.sim's patient
+that listens to the coach), so the analysis is judged against answers it did not produce:
+- 10-100 Hz, jittered timestamps, quantisation (0, 0.1 or 0.5 mmHg), noise, single-sample spikes;
+- the patient's own breathing period (3.5-7.5 s, varying breath to breath) and ripple;
+- per repetition an intended outcome (ok, too_weak, too_strong, pushing, not_held) and, in some,
+  a breath hold, a pelvic step or getting off the bladder; whole-trace leaks and not_inflated.
+The verdict and held_s labels come from the clean (noise- and ripple-free) signal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BAND = (-15.0, -5.0)
+HOLD_S = 15.0
+START = 70.0
+
+
+@dataclass
+class Rep:
+    cue: float
+    relax: float
+    outcome: str
+    depth: float
+    reach: float                     # when the clean signal entered the band (or the attempt peaked)
+    let_go: float | None = None
+    verdict: str = ""
+    held_s: float = 0.0
+
+
+@dataclass
+class Trace:
+    seed: int
+    rate: float
+    t: np.ndarray
+    p: np.ndarray
+    cues: dict                       # sample index -> cue
+    reps: list[Rep]
+    compensations: list[tuple[str, float, float]] = field(default_factory=list)
+    clean_pressure: np.ndarray | None = None
+    breath_period: float = 5.0
+    minutes: float = 0.0
+
+
+def generate(seed: int, clean: bool = False, reps: int = 8) -> Trace:
+    """One labelled trace. `clean`: a patient who does it right (no faults, no leak)."""
+    rng = np.random.default_rng(seed)
+    rate = float(rng.choice([10.0, 20.0, 50.0, 100.0]))
+    noise = float(rng.uniform(0.05, 0.3))
+    quantum = float(rng.choice([0.0, 0.1, 0.5]))
+    period = float(rng.uniform(3.5, 7.5))
+    ripple = float(rng.uniform(0.6, 2.0))
+    leak = 0.0 if clean or rng.random() > 0.3 else float(rng.uniform(0.03, 0.08))
+    not_inflated = not clean and rng.random() < 0.1
+    base = (58.0 if not_inflated else START) + float(rng.uniform(-1.5, 1.5))
+    breath_detectable = ripple >= max(0.6, 3 * noise)
+
+    # the plan: rest, then repetitions with cues
+    plan: list[Rep] = []
+    comps: list[tuple[str, float, float]] = []
+    t = 15.0
+    for _ in range(reps):
+        outcome = "ok" if clean else str(rng.choice(
+            ["ok"] * 12 + ["too_weak", "too_strong", "pushing", "not_held"] * 2))
+        depth = {"ok": rng.uniform(-12.0, -7.0), "too_weak": rng.uniform(-2.5, -0.5),
+                 "too_strong": rng.uniform(-26.0, -20.0), "pushing": rng.uniform(4.0, 8.0),
+                 "not_held": rng.uniform(-12.0, -7.0)}[outcome]
+        reaction = float(rng.uniform(0.5, 1.5))
+        reach = t + reaction + 2.0
+        relax = reach + HOLD_S + 0.5
+        rep = Rep(cue=t, relax=relax, outcome=outcome, depth=float(depth), reach=reach)
+        if outcome == "not_held":
+            rep.let_go = reach + float(rng.uniform(2.0, 5.0))
+        plan.append(rep)
+        if outcome == "ok" and not clean and rng.random() < 0.35:
+            kind = str(rng.choice(["breath_hold", "pelvis_moved", "off_pbu"] if breath_detectable
+                                  else ["pelvis_moved", "off_pbu"]))
+            start = reach + float(rng.uniform(1.5, 3.0))
+            length = {"breath_hold": rng.uniform(max(6.0, 1.3 * period), 12.0),
+                      "pelvis_moved": rng.uniform(2.0, 4.0), "off_pbu": rng.uniform(3.0, 5.0)}[kind]
+            comps.append((kind, start, min(start + float(length), relax - 0.3)))
+        if outcome == "pushing":
+            comps.append(("pushing", t + reaction, relax + 0.5))
+        t = relax + float(rng.uniform(6.0, 9.0))
+    end = t
+    if leak:
+        comps.append(("leak", plan[0].cue, end))
+    if not_inflated:
+        comps.append(("not_inflated", 0.0, plan[0].cue))
+
+    # sample times: jittered, increasing
+    n = int(end * rate)
+    times = np.arange(1, n + 1) / rate + rng.normal(0, 0.15 / rate, n)
+    times = np.maximum.accumulate(times)
+    times[1:] = np.maximum(times[1:], times[:-1] + 0.2 / rate)
+
+    clean_offset = np.zeros(n)
+    for rep in plan:
+        tau = 0.7
+        on = times >= rep.cue + (rep.reach - rep.cue - 2.0)
+        start_c = rep.reach - 2.0
+        shape = rep.depth * (1 - np.exp(-np.clip(times - start_c, 0, None) / tau))
+        release = rep.let_go if rep.let_go is not None else rep.relax + 0.5
+        shape = np.where(times >= release, shape * np.exp(-(times - release) / tau), shape)
+        clean_offset += np.where(on, shape, 0.0)
+    pelvis = np.zeros(n)
+    breathing = np.ones(n)
+    off = np.zeros(n, dtype=bool)
+    for kind, a, b in comps:
+        inside = (times >= a) & (times < b)
+        if kind == "pelvis_moved":
+            # away from the held level, never landing at the baseline (that would look exactly
+            # like letting go): down by 6-9 mmHg, or up past the baseline
+            held = next(r.depth for r in plan if r.cue <= a <= r.relax)
+            step = float(-rng.uniform(6.0, 9.0) if rng.random() < 0.5 else -held + rng.uniform(4.0, 7.0))
+            ramp = np.clip((times - a) / 0.3, 0, 1) * np.clip((b + 0.3 - times) / 0.3, 0, 1)
+            pelvis += step * ramp
+        elif kind == "breath_hold":
+            breathing[inside] = 0.0
+        elif kind == "off_pbu":
+            off |= inside
+    phase = np.cumsum(np.r_[0, np.diff(times)] * 2 * math.pi / (period * (1 + 0.08 * np.sin(times / 17.0))))
+    smooth_breath = np.convolve(breathing, np.ones(max(1, int(rate))) / max(1, int(rate)), mode="same")
+    wave = 0.5 * ripple * np.sin(phase) * smooth_breath + 0.4 * (1 - smooth_breath)
+    clean_pressure = base - leak * times + clean_offset + pelvis
+    p = clean_pressure + wave + rng.normal(0, noise, n)
+    p = np.where(off, rng.uniform(0.5, 3.0, n), p)
+    spikes = rng.random(n) < 0.002
+    p[spikes] += rng.choice([-1, 1], spikes.sum()) * rng.uniform(10, 40, spikes.sum())
+    if quantum:
+        p = np.round(p / quantum) * quantum
+
+    cues = {}
+    for rep in plan:
+        cues[int(np.searchsorted(times, rep.cue))] = "contract"
+        cues[int(np.searchsorted(times, rep.relax))] = "relax"
+        _label(rep, times, clean_pressure - (base - leak * times), off)
+    return Trace(seed, rate, np.round(times, 3), np.round(p, 2), cues, plan, comps, clean_pressure,
+                 period, end / 60.0)
+
+
+def _label(rep: Rep, times: np.ndarray, change: np.ndarray, off: np.ndarray) -> None:
+    """held_s and verdict from the clean change against the baseline."""
+    window = (times >= rep.cue) & (times < rep.relax)
+    inside = window & (change >= BAND[0]) & (change <= BAND[1]) & ~off
+    dt = np.r_[np.diff(times), 0.0]
+    rep.held_s = float(np.sum(dt[inside]))
+    if rep.outcome in ("too_weak", "too_strong", "pushing"):
+        rep.verdict = rep.outcome
+    else:
+        rep.verdict = "ok" if rep.held_s >= 0.9 * HOLD_S else "not_held"
