@@ -98,3 +98,35 @@ def test_single_sample_spikes_change_nothing():
 def test_a_slow_leak_does_not_turn_good_repetitions_bad():
     rep = run_rep(lambda t: contraction(t, 16.0, -9.0, end=30.0) - 0.05 * t)
     assert rep["verdict"] == "ok"
+
+
+STEADY = Target("steady", 0.0, 3.0)   # the 40 mmHg positions: keep the pressure where it was
+
+
+def run_steady(offset, hold_s=10.0):
+    t, p = trace(40, base=40.0)
+    p = p + offset(t)
+    analyzer = Analyzer(STEADY, hold_s, "ruglig-a")
+    rep = None
+    for ti, pi in zip(t, p):
+        analyzer.feed(float(ti), float(pi))
+        if analyzer.rep is None and rep is None and ti >= 15.0:
+            analyzer.begin_rep(float(ti))
+        if analyzer.rep is not None and ti >= 28.0:
+            rep = analyzer.end_rep(float(ti))
+    return rep
+
+
+def test_keep_steady_held_is_ok_even_with_a_small_wobble():
+    rep = run_steady(lambda t: 1.5 * np.sin(2 * np.pi * t / 9.0) * (t > 16))
+    assert rep["verdict"] == "ok"
+    assert rep["held_s"] >= 10.0
+
+
+def test_keep_steady_a_rise_is_the_back_flattening():
+    # supine, +5 mmHg: the back pressed into the bladder (pelvis tilted back)
+    assert run_steady(lambda t: contraction(t, 16.0, +6.0))["verdict"] == "too_strong"
+
+
+def test_keep_steady_a_drop_is_the_back_arching():
+    assert run_steady(lambda t: contraction(t, 16.0, -6.0))["verdict"] == "too_weak"

@@ -58,7 +58,8 @@ def generate(seed: int, clean: bool = False, reps: int = 8) -> Trace:
     leak = 0.0 if clean or rng.random() > 0.3 else float(rng.uniform(0.03, 0.08))
     not_inflated = not clean and rng.random() < 0.1
     base = (58.0 if not_inflated else START) + float(rng.uniform(-1.5, 1.5))
-    breath_detectable = ripple >= max(0.6, 3 * noise)
+    # a breath hold is only inserted where it can be seen: clear of noise and quantisation
+    breath_detectable = ripple >= max(0.6, 4 * math.sqrt(noise ** 2 + quantum ** 2 / 12), 3 * quantum)
 
     # the plan: rest, then repetitions with cues
     plan: list[Rep] = []

@@ -41,7 +41,14 @@ class RestProfile:
     noise: float         # mmHg, sample-to-sample noise (rms)
     breath_period: float  # s
     ripple: float        # mmHg, peak to peak of the breathing ripple
-    noise_var: float = 0.0  # mmHg^2, white-noise variance (incl. quantisation), from 2nd differences
+    noise_var: float = 0.0  # mmHg^2, the variance that is not breathing (noise, quantisation)
+    quantum: float = 0.0    # mmHg, the sensor's step (0: no visible steps)
+
+    @property
+    def breathing_visible(self) -> bool:
+        """Can a stop of the ripple be seen at all? It must stand clear of the noise and span a
+        few of the sensor's steps (a 0.8 mmHg ripple on a 0.5 mmHg sensor cannot)."""
+        return self.ripple >= max(0.4, 4.0 * math.sqrt(self.noise_var), 3.0 * self.quantum)
 
     @property
     def margin(self) -> float:
@@ -75,7 +82,18 @@ def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
     local = np.convolve(values, np.ones(width) / width, mode="valid")
     centre = values[width // 2: width // 2 + len(local)]
     noise_var = float(np.var(centre - local)) * width / max(width - 1, 1)
-    return RestProfile(float(np.mean(values)), max(noise, 0.05), period, ripple, noise_var)
+    return RestProfile(float(np.mean(values)), max(noise, 0.05), period, ripple, noise_var,
+                       _quantum(diffs))
+
+
+def _quantum(diffs: np.ndarray) -> float:
+    """The sensor's step: the smallest change, when (nearly) all changes are multiples of it."""
+    steps = np.abs(diffs[np.abs(diffs) > 1e-9])
+    if len(steps) < 10:
+        return 0.0
+    step = float(steps.min())
+    multiples = steps / step
+    return step if np.mean(np.abs(multiples - np.round(multiples)) < 1e-3) > 0.9 else 0.0
 
 
 def _breath_period(signal: np.ndarray, dt: float) -> float | None:
@@ -97,9 +115,12 @@ def _breath_period(signal: np.ndarray, dt: float) -> float | None:
     peaks = [i for i in range(1, len(window) - 1) if window[i - 1] <= window[i] >= window[i + 1]]
     if not peaks:
         return None
-    best = max(peaks, key=lambda i: window[i])
-    if window[best] < 0.3:  # no periodic breathing visible above the noise
+    highest = max(window[i] for i in peaks)
+    if highest < 0.3:  # no periodic breathing visible above the noise
         return None
+    # the first peak nearly as high as the highest: a multiple of the period (two breaths) can
+    # come out a little higher at long lags, where the estimate rests on less overlap
+    best = next(i for i in peaks if window[i] >= 0.8 * highest)
     return (lo + best) * dt
 
 

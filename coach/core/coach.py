@@ -310,7 +310,9 @@ class Coach:
         if self._since("entered") > hold_s + max(10.0, hold_s):
             self._end_hold(tone=True)  # could not keep it up: let go kindly, judged not_held
             return
-        self._correct(None if rep.in_band else self.analyzer.fault_now())
+        # Compensations (breath holding, a moving pelvis) are corrected in the band too; leaving
+        # the band is a fault once it outlasts the policy's persistence (longer than the grace).
+        self._correct(self.analyzer.fault_now())
         if not rep.in_band:
             return
         if hold_s >= 10 and rep.held_s >= hold_s / 2 and "encouraged" not in self._mark:

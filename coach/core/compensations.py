@@ -33,6 +33,7 @@ UPDATE_EVERY_S = 0.019       # the tracker runs at most at ~50 Hz
 RIPPLE_EVERY_S = 0.25        # the ripple is re-measured this often
 BREATH_HOLD_BELOW = 0.35     # ripple under this share of the patient's own: not breathing
 BREATH_BACK_ABOVE = 0.6
+SETTLED_S = 1.0              # breathing is judged on windows that start this long after the band
 LEAK_SLOPE = 0.02            # mmHg/s (1.2 mmHg a minute) of baseline drift between repetitions
 
 
@@ -193,9 +194,12 @@ class CompensationTracker:
             self._raw_window.popleft()
             self._win_t.popleft()
             self._win_v.popleft()
-        detectable = profile.ripple > 3.0 * np.sqrt(profile.noise_var) and profile.ripple >= 0.4
+        detectable = profile.breathing_visible
         if not detectable or t < self._next_ripple or t - self._raw_window[0][0] < 0.9 * window:
             return
+        rep = self.a.rep
+        if rep.reached_at is None or self._raw_window[0][0] < rep.reached_at + SETTLED_S:
+            return  # the contraction still settling in the window would hide or fake a ripple
         self._next_ripple = t + RIPPLE_EVERY_S
         times = np.fromiter(self._win_t, float, len(self._win_t))
         values = np.fromiter(self._win_v, float, len(self._win_v))
