@@ -130,3 +130,21 @@ def test_keep_steady_a_rise_is_the_back_flattening():
 
 def test_keep_steady_a_drop_is_the_back_arching():
     assert run_steady(lambda t: contraction(t, 16.0, -6.0))["verdict"] == "too_weak"
+
+
+def test_single_sample_spikes_never_cause_a_compensation():
+    t, p = trace(60, rate=50.0)
+    p = p + contraction(t, 16.0, -9.0, end=45.0)
+    rng = np.random.default_rng(7)
+    spikes = rng.choice(len(p), 40, replace=False)
+    p[spikes] += rng.choice([-60.0, -40.0, 40.0, 80.0], 40)   # down to near 0, up beyond any step
+    analyzer = Analyzer(PRONE, 15.0, "buiklig-a", 70.0, 3.0)
+    events = []
+    for ti, pi in zip(t, p):
+        analyzer.feed(float(ti), float(pi))
+        if analyzer.rep is None and not events and 15.0 <= ti < 15.03:
+            analyzer.begin_rep(float(ti))
+        if analyzer.rep is not None and ti >= 45.0:
+            events.append(analyzer.end_rep(float(ti)))
+        events += analyzer.take_events()
+    assert [e["type"] for e in events] == ["rep"] and events[0]["verdict"] == "ok"
