@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -120,7 +121,7 @@ def bench_mixer() -> None:
     from coach.adapters.tones import generate
 
     sink = DeviceSink.__new__(DeviceSink)  # the mixer alone: no PortAudio stream
-    sink._lock, sink.handover_s = __import__("threading").Lock(), []
+    sink._lock, sink.handover_s = threading.Lock(), []
     out = np.zeros((DeviceSink.BLOCK, 1), dtype=np.float32)
     status = SimpleNamespace(output_underflow=False)
     sound = np.tile(generate("hold_start"), 20)

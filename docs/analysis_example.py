@@ -88,7 +88,7 @@ def svg(samples, events, width=900, height=320) -> str:
                      f'<line x1="{left - 4}" x2="{left}" y1="{y(level):.1f}" y2="{y(level):.1f}" stroke="#999"/>')
     for tick in range(int(t0) // 10 * 10 + 10, int(t1), 10):
         parts.append(f'<text x="{x(tick) - 8:.1f}" y="{height - 8}">{tick} s</text>')
-    parts.append(f'<text x="5" y="12">mmHg</text></svg>')
+    parts.append('<text x="5" y="12">mmHg</text></svg>')
     return "\n".join(parts) + "\n"
 
 

@@ -30,11 +30,11 @@ def library() -> Library:
     return Library()
 
 
-def simulate(session, seed=0, behaviour=Behaviour(), rate_hz=50.0, max_s=3600.0, body=None):
+def simulate(session, seed=0, behaviour=None, rate_hz=50.0, max_s=3600.0, body=None):
     """Run a whole session on simulated time through the pure core; returns (events, plays, coach)."""
     coach = Coach(session, estimated_duration)
     kwargs = {"body": body} if body is not None else {}
-    patient = SimulatedPatient(session, seed=seed, behaviour=behaviour, **kwargs)
+    patient = SimulatedPatient(session, seed=seed, behaviour=behaviour or Behaviour(), **kwargs)
     events, plays = [], []
 
     def handle(outputs):

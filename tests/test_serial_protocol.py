@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coach.adapters.serial_sensor import WRAP, LineAssembler, SensorClock, Units, parse_line
-from coach.core.calibration import KPA_TO_MMHG
 from tests.conftest import ROOT, RUGCOACH
 
 

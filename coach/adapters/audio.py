@@ -94,6 +94,7 @@ class DeviceSink:
         self._available = False
         self._closing = threading.Event()
         self._keeper: threading.Thread | None = None
+        self._last_try = 0.0                   # when the keeper last tried to reopen the device
         # Check the device now, so a missing speaker is reported before anything else happens;
         # the stream itself is opened by start(), once speech is ready (synthesis would starve it).
         problem = self._check()
@@ -183,7 +184,7 @@ class DeviceSink:
 
     def _retry_due(self) -> bool:
         now = time.monotonic()
-        if now - getattr(self, "_last_try", 0.0) < self.RETRY_S:
+        if now - self._last_try < self.RETRY_S:
             return False
         self._last_try = now
         return True

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import queue
 import threading
 import time
@@ -262,6 +261,3 @@ class SerialSensor:
         self._thread.join(timeout=2.0)
         self._close_port()
 
-
-def port_exists(port: str) -> bool:
-    return "://" in port or os.path.exists(port)

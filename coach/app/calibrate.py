@@ -6,6 +6,7 @@ import logging
 import queue
 import sys
 import time
+from pathlib import Path
 
 from coach.adapters.audio import open_sink
 from coach.adapters.serial_sensor import SerialSensor, Units
@@ -65,7 +66,7 @@ def run_calibration(args) -> int:
     if guide.result is None:
         raise UserError(f"calibration refused: {guide.error}; nothing was stored", exit_code=2)
     path = calibration_store.save(guide.result, args.out or (
-        None if not config.calibration else __import__("pathlib").Path(config.calibration)))
+        Path(config.calibration) if config.calibration else None))
     cal = guide.result
     print(f"calibration stored in {path}: zero {cal.offset:.3f} {unit}, {cal.gain:.5f} mmHg per "
           f"{unit} ({cal.span_reading:.3f} {unit} = {cal.span_mmhg:g} mmHg)", file=sys.stderr)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coach.core.compensations import CompensationTracker
+from coach.core.levels import MovingMean
 from coach.core.protocol import Target
 
 DEFAULT_BREATH_PERIOD = 4.0  # s, used until the patient's own period is measured
@@ -122,26 +123,6 @@ def _breath_period(signal: np.ndarray, dt: float) -> float | None:
     # come out a little higher at long lags, where the estimate rests on less overlap
     best = next(i for i in peaks if window[i] >= 0.8 * highest)
     return (lo + best) * dt
-
-
-class MovingMean:
-    """Mean over the last `window` seconds of samples, O(1) per sample."""
-
-    def __init__(self, window: float):
-        self.window = window
-        self._items: deque[tuple[float, float]] = deque()
-        self._sum = 0.0
-
-    def push(self, t: float, x: float) -> float:
-        self._items.append((t, x))
-        self._sum += x
-        while self._items[0][0] <= t - self.window and len(self._items) > 1:
-            self._sum -= self._items.popleft()[1]
-        return self._sum / len(self._items)
-
-    def mean_since(self, t0: float) -> float | None:
-        picked = [x for t, x in self._items if t >= t0]
-        return sum(picked) / len(picked) if picked else None
 
 
 @dataclass

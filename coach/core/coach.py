@@ -94,6 +94,7 @@ class Coach:
         self._counter: dict[str, int] = {}  # how often a hint was given (picks the wording)
         self._instructed: set[str] = set()
         self._resuming = False
+        self._counted: set[int] = set()   # count-down words said in this hold
         self._pause_reason = "off_pbu"
         self._sensor_lost = False
 
@@ -296,7 +297,7 @@ class Coach:
                 self._end_hold(tone=False)  # let go kindly; judged too_weak or pushing
 
     def on_enter_holding(self) -> None:
-        self._counted: set[int] = set()
+        self._counted = set()
 
     def _during_holding(self) -> None:
         rep = self.analyzer.rep

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from coach.core.levels import MovingMean
+
 if TYPE_CHECKING:  # pragma: no cover
     from coach.core.analysis import Analyzer
 
@@ -87,7 +89,6 @@ class CompensationTracker:
         self._steady_history: deque[tuple[float, float]] = deque()
         self._off_last_true = float("-inf")
         self._last_update = float("-inf")
-        from coach.core.analysis import MovingMean  # the analysis module imports this one
         self._quick = MovingMean(QUICK_S)
         self.quick = 0.0
         self.was_on_pbu = False
