@@ -123,6 +123,8 @@ def test_check_accepts_the_bundled_protocols():
     ("programme:\n  - exercise: buiklig-a\n    repetitions: 500\n", [":3: programme[0].repetitions: 500 is out of range"]),
     ("programme:\n  - exercise: buiklig-a\n    hold_s: lang\n", [":3: programme[0].hold_s: 'lang' is not a number"]),
     ("exercises: [\n", ["not valid YAML"]),
+    ("programme:\n  - exercise: buiklig-a\n  - exercise: buikig-b\n",
+     [":3: programme[1].exercise: unknown exercise 'buikig-b'; did you mean"]),
 ])
 def test_check_reports_every_problem_with_file_and_line(tmp_path, content, expected):
     path = tmp_path / "mijn.yaml"

@@ -167,12 +167,16 @@ def cmd_check(args) -> int:
 
     files = args.files or sorted(bundled_dir().glob("*.yaml"))
     problems: list[str] = []
+    try:
+        known = set(Library().exercises)
+    except ProtocolError:
+        known = set()  # the bundled files' own problems are reported below, one by one
     for path in files:
         try:
             if path.name.startswith("config"):
                 load_config(str(path))
             else:
-                load_file(path)
+                problems += load_file(path).unknown_exercises(known)
         except ProtocolError as exc:
             problems += exc.problems
         except UserError as exc:

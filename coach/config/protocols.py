@@ -69,6 +69,19 @@ class ProtocolFile:
     phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     exercises: dict[str, Exercise] = field(default_factory=dict)
     programme: list[dict] | None = None
+    programme_lines: list[int] = field(default_factory=list)  # line of each item's `exercise:`
+
+    def unknown_exercises(self, known: set[str]) -> list[str]:
+        """`FILE:LINE: programme[i].exercise: ...` for every id that no loaded file defines."""
+        problems = []
+        for index, (item, line) in enumerate(zip(self.programme or [], self.programme_lines)):
+            exercise = item["exercise"]
+            if exercise not in known and exercise not in self.exercises:
+                close = difflib.get_close_matches(exercise, sorted(known | set(self.exercises)), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                problems.append(f"{self.path}:{line}: programme[{index}].exercise: unknown exercise "
+                                f"'{exercise}'{hint} (one of the ids in protocols/*.yaml)")
+        return problems
 
 
 def bundled_dir() -> Path:
@@ -103,6 +116,10 @@ def load_file(path: Path) -> ProtocolFile:
             continue
         result.exercises[raw["id"]] = _exercise(raw)
     result.programme = data.get("programme")
+    programme_node = _child(root, "programme")
+    if programme_node is not None:
+        result.programme_lines = [(_child(item, "exercise") or item).start_mark.line + 1
+                                  for item in programme_node.value]
     if problems.items:
         raise ProtocolError(problems.items)
     return result
@@ -177,10 +194,11 @@ class Library:
         book = book.merged(loaded.phrases)
         known = {**self.exercises, **loaded.exercises}
         if loaded.programme is not None:
+            unknown = loaded.unknown_exercises(set(self.exercises))
+            if unknown:
+                raise ProtocolError(unknown)
             chosen = []
             for item in loaded.programme:
-                if item["exercise"] not in known:
-                    self.exercise(item["exercise"])  # raises the friendly error
                 dose = {k: item.get(k) for k in ("repetitions", "hold_s", "rest_s")}
                 chosen.append(known[item["exercise"]].with_dose(**dose))
         else:
