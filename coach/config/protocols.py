@@ -19,6 +19,7 @@ from coach.errors import ProtocolError, UserError
 
 POSITIONS = ("prone", "supine", "sitting", "standing")
 PLACEMENTS = ("under_belly", "under_low_back", "low_back")
+SIDES = ("links", "rechts")
 
 SENTENCES = ListOf(Text(), min_items=1)
 PHRASES = MapOf(SENTENCES)
@@ -49,8 +50,11 @@ EXERCISE = Record({
     "setup": (SENTENCES, True),
     "instructions": (SENTENCES, True),
     "phrases": (PHRASES, False),
+    "sides": (ListOf(Text(choices=SIDES), min_items=2), False),
+    "side_change": (Text(choices=("every", "half")), False),
     "enabled": (Boolean(), False),
-}, defaults={"start_tolerance": 3.0, "contract_timeout_s": 10.0, "phrases": {}, "enabled": True})
+}, defaults={"start_tolerance": 3.0, "contract_timeout_s": 10.0, "phrases": {}, "enabled": True,
+             "sides": [], "side_change": "every"})
 
 PROGRAMME_ITEM = Record({"exercise": (Text(), True), **DOSE})
 
@@ -145,6 +149,7 @@ def _exercise(raw: dict) -> Exercise:
         contract_timeout_s=float(raw["contract_timeout_s"]),
         start_tolerance=float(raw["start_tolerance"]),
         phrases={k: tuple(v) for k, v in raw["phrases"].items()},
+        sides=tuple(raw["sides"]), side_change=raw["side_change"],
     )
 
 

@@ -38,7 +38,12 @@ class Spec(abc.ABC):
 
 
 def _scalar(node: yaml.Node) -> Any:
-    return yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except yaml.YAMLError:  # e.g. a merge key '<<' or an unknown tag: not a plain value
+        return str(node.value)
 
 
 @dataclass

@@ -271,6 +271,9 @@ class Coach:
         self.policy.reset()
         self._counter.pop("contract.help", None)
         self._say("contract", on_start=self._begin_rep)
+        side = self.exercise.side_for(self.reps_done + 1)
+        if side is not None:
+            self._say(f"side.{side}")  # e.g. "Til nu uw linkerarm op."
 
     def _begin_rep(self, t: float) -> None:
         self._cue("contract")(t)
@@ -360,8 +363,12 @@ class Coach:
         def announce(t: float) -> None:
             self._emit({"type": "correction", "t": _r(t), "kind": kind})
 
-        self._say(f"correction.{kind}", Priority.CORRECTION, repeat=advice.repeat,
-                  still_true=still_true, on_start=announce)
+        key = f"correction.{kind}"
+        steady_key = f"correction.steady.{kind}"  # a rise or drop means other things there
+        if self.exercise.target.kind == "steady" and steady_key in self.phrases.phrases:
+            key = steady_key
+        self._say(key, Priority.CORRECTION, repeat=advice.repeat, still_true=still_true,
+                  on_start=announce)
 
     def _during_relaxing(self) -> None:
         if not self.voice.busy(self.t) and self._since("entered") >= RELAX_S:

@@ -204,6 +204,9 @@ class CompensationTracker:
         self._next_ripple = t + RIPPLE_EVERY_S
         times = np.fromiter(self._win_t, float, len(self._win_t))
         values = np.fromiter(self._win_v, float, len(self._win_v))
+        fifth = max(1, len(values) // 5)
+        if abs(values[-fifth:].mean() - values[:fifth].mean()) > max(1.0, profile.ripple):
+            return  # the level is still moving (a contraction settling): not judged now
         trend = np.polyval(np.polyfit(times - times[0], values, 1), times - times[0])
         # the window's variance less the white noise measured at rest: what is left is breathing
         variance = float(np.var(values - trend)) - profile.noise_var

@@ -47,6 +47,17 @@ class Exercise:
     contract_timeout_s: float = 10.0
     start_tolerance: float = 3.0
     phrases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sides: tuple[str, ...] = ()          # e.g. ("links", "rechts"): a limb moves, side by side
+    side_change: str = "every"           # "every" repetition, or "half": all of one side first
+
+    def side_for(self, rep_number: int) -> str | None:
+        """The side of repetition `rep_number` (1-based), or None for exercises without sides."""
+        if not self.sides:
+            return None
+        if self.side_change == "half":
+            per_side = -(-self.repetitions // len(self.sides))
+            return self.sides[min((rep_number - 1) // per_side, len(self.sides) - 1)]
+        return self.sides[(rep_number - 1) % len(self.sides)]
 
     def with_dose(self, **dose) -> "Exercise":
         """The same exercise with the therapist's doses (repetitions, hold_s, rest_s) applied."""

@@ -72,6 +72,7 @@ class SimulatedPatient:
         self.pump_mode: str | None = None
         self.next_squeeze = 0.0
         self.rep = 0
+        self.exercise_index = 0     # follows the coach's "next" cue
         self.hold_started: float | None = None
         self.corrected: set[str] = set()
         self.meaning = self._phrase_meanings()
@@ -87,7 +88,9 @@ class SimulatedPatient:
         kind, t = event.get("type"), float(event.get("t", self.t))
         if kind == "cue":
             cue = event["cue"]
-            if cue == "contract":
+            if cue == "next":
+                self.exercise_index = min(self.exercise_index + 1, len(self.session.exercises) - 1)
+            elif cue == "contract":
                 self._later(t, "contract")
             elif cue in ("relax", "pause"):
                 self._later(t, "relax", fast=True)
@@ -125,6 +128,14 @@ class SimulatedPatient:
         if action == "contract":
             self.rep += 1
             self.hold_started = None
+            target = self.session.exercises[self.exercise_index].target
+            if target.kind == "steady":
+                # drawing in on a 40 mmHg position: a rise of 0-2 mmHg (Park & Lee 2013)
+                depth = float(self.rng.uniform(0.2, 1.6))
+                if b.too_strong and "too_strong" not in self.corrected:
+                    depth = 6.0   # the back pressed into the bladder
+                self.goal = depth
+                return
             depth = b.depth + float(self.rng.normal(0, b.depth_sd))
             if b.pushes and "pushing" not in self.corrected:
                 depth = abs(depth) * 0.6
@@ -148,7 +159,8 @@ class SimulatedPatient:
             if fault == "too_weak":
                 self.goal = min(self.goal, 0.0) - 3.0 if self.goal > -5 else self.goal - 2.0
             elif fault in ("too_strong", "pushing"):
-                self.goal = self.behaviour.depth
+                steady = self.session.exercises[self.exercise_index].target.kind == "steady"
+                self.goal = 0.8 if steady else self.behaviour.depth
             elif fault == "breath_hold":
                 self.breathing = 1.0
             elif fault == "pelvis_moved":
