@@ -105,3 +105,11 @@ def test_the_state_machine_picture_matches_the_code():
     from coach.app.diagram import document
     from tests.conftest import ROOT
     assert (ROOT / "docs" / "state-machine.md").read_text() == document()
+
+
+def test_the_demo_session_fits_in_two_minutes(library):
+    """`make demo` must finish within 2 minutes, start-up included."""
+    session = library.session(protocol="demo")
+    for seed in range(10):
+        events, _, coach = simulate(session, seed=seed)
+        assert coach.finished and events[-1]["t"] < 112, (seed, events[-1]["t"])

@@ -43,3 +43,46 @@ def test_a_back_pressed_into_the_bladder_gets_the_supine_and_sitting_wording(lib
     said = [e["text"] for e in of_type(events, "say")]
     assert "Duw uw rug niet in het kussen." in said, "a rise means something else here than prone"
     assert coach.finished
+
+
+ERRORS = [
+    # behaviour, the correction expected, the exercises it applies to
+    ("too_weak", Behaviour(depth=-2.5, depth_sd=0.2), ["buiklig-a", "buiklig-b"]),
+    ("pushing", Behaviour(pushes=True), ["buiklig-a", "buiklig-c"]),
+    ("too_strong", Behaviour(too_strong=True), ["buiklig-a", "ruglig-b", "staan-b"]),
+    ("breath_hold", Behaviour(holds_breath=True), ["buiklig-a", "ruglig-a", "zit-a", "staan-a"]),
+    ("pelvis_moved", Behaviour(moves_pelvis_at=4.0), ["buiklig-a", "ruglig-a"]),
+]
+
+
+@pytest.mark.parametrize("fault,behaviour,exercise_id",
+                         [(f, b, e) for f, b, ids in ERRORS for e in ids])
+def test_a_patient_who_errs_is_corrected_in_time_and_the_session_ends(library, fault, behaviour,
+                                                                     exercise_id):
+    session = library.session(exercise=exercise_id)
+    events, _, coach = simulate(session, seed=5, behaviour=behaviour)
+    assert coach.finished
+    corrections = of_type(events, "correction")
+    kinds = [c["kind"] for c in corrections]
+    if fault == "too_weak":
+        # a patient who barely draws in first gets help ("Trek uw navel zachtjes naar binnen")
+        said = [e["text"] for e in of_type(events, "say")]
+        assert "too_weak" in kinds or "Trek uw navel zachtjes naar binnen." in said
+        return
+    assert fault in kinds, kinds
+    comp = next(c for c in of_type(events, "compensation") if c["kind"] == fault) \
+        if fault in ("pushing", "breath_hold", "pelvis_moved") else None
+    first = next(c for c in corrections if c["kind"] == fault)
+    if comp is not None:
+        # the correction is spoken while the fault is still there, or just after
+        assert comp["start"] <= first["t"] <= comp["end"] + 1.0, (comp, first)
+    assert len(of_type(events, "rep")) >= session.exercises[0].repetitions
+
+
+def test_a_patient_who_gets_off_mid_hold_pauses_the_session_and_it_ends_properly(library):
+    session = library.session(exercise="zit-a")
+    events, _, coach = simulate(session, seed=4, behaviour=Behaviour(gets_off_in_rep=3))
+    cues = [e["cue"] for e in of_type(events, "cue")]
+    assert "pause" in cues and "resume" in cues and cues[-1] == "done"
+    assert "off_pbu" in [c["kind"] for c in of_type(events, "compensation")]
+    assert sum(r["verdict"] == "ok" for r in of_type(events, "rep")) == session.exercises[0].repetitions

@@ -271,9 +271,6 @@ class Coach:
         self.policy.reset()
         self._counter.pop("contract.help", None)
         self._say("contract", on_start=self._begin_rep)
-        side = self.exercise.side_for(self.reps_done + 1)
-        if side is not None:
-            self._say(f"side.{side}")  # e.g. "Til nu uw linkerarm op."
 
     def _begin_rep(self, t: float) -> None:
         self._cue("contract")(t)
@@ -287,6 +284,10 @@ class Coach:
         if rep.in_band:
             self.voice.tone("hold_start")
             self._say("hold.start")
+            side = self.exercise.side_for(self.reps_done + 1)
+            if side is not None:
+                # drawn in and holding: now the limb moves, e.g. "Til nu uw linkerarm op."
+                self._say(f"side.{side}")
             self.reached_band()
             return
         fault = self.analyzer.fault_now()
