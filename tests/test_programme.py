@@ -86,3 +86,49 @@ def test_a_patient_who_gets_off_mid_hold_pauses_the_session_and_it_ends_properly
     assert "pause" in cues and "resume" in cues and cues[-1] == "done"
     assert "off_pbu" in [c["kind"] for c in of_type(events, "compensation")]
     assert sum(r["verdict"] == "ok" for r in of_type(events, "rep")) == session.exercises[0].repetitions
+
+
+def move_exercises(library):
+    return [e for e in library.exercises.values() if not e.uses_pbu]
+
+
+def test_the_seed_programme_without_the_pbu_is_bundled(library):
+    ids = {e.id for e in move_exercises(library)}
+    assert {"halters-buigen", "bal-armen", "brug", "tenen", "een-been", "trampoline", "oefentol",
+            "rugstrekkers", "schuine-buikspieren"} <= ids
+    slow = [e for e in move_exercises(library) if e.id in ("rugstrekkers", "schuine-buikspieren")]
+    assert all(4.0 <= e.seconds_per_rep <= 5.0 and 15 <= e.repetitions <= 20 for e in slow)
+
+
+@pytest.mark.parametrize("exercise_id", ["halters-buigen", "bal-been-heffen", "rugstrekkers",
+                                         "brug", "trampoline", "een-been"])
+def test_a_time_guided_exercise_runs_to_the_end_with_its_counts_and_tempo(library, exercise_id):
+    session = library.session(exercise=exercise_id)
+    exercise = session.exercises[0]
+    events, plays, coach = simulate(session, seed=2)
+    assert coach.finished and [e["cue"] for e in of_type(events, "cue")][-1] == "done"
+    assert not of_type(events, "rep") and not of_type(events, "correction")
+    states = [e["state"] for e in of_type(events, "state")]
+    assert "inflating" not in states, "no PBU: nothing to pump"
+    assert states.count("moving") == exercise.sets
+    says = of_type(events, "say")
+    if exercise.kind == "tempo":
+        ticks = [p.t for p in plays if p.sound == "tone:tick"]
+        assert len(ticks) == exercise.repetitions * exercise.sets
+        per_set = [ticks[i:i + exercise.repetitions] for i in range(0, len(ticks), exercise.repetitions)]
+        for beats in per_set:
+            gaps = [b - a for a, b in zip(beats, beats[1:])]
+            assert all(abs(g - exercise.seconds_per_rep) < 0.3 for g in gaps), gaps
+        if exercise.seconds_per_rep >= 2:
+            words = [s["text"] for s in says if s["text"] in
+                     {session.phrases.get(f"n.{n}") for n in range(1, 31)}]
+            one_set = [session.phrases.get(f"n.{n}") for n in range(1, exercise.repetitions + 1)]
+            assert words == one_set * exercise.sets, "counted 1..N in every set"
+    else:
+        begins = [s["t"] for s in says if s["text"] == "Begin maar."]
+        stops = [s["t"] for s in says if s["text"] == "Stop maar."]
+        assert len(begins) == len(stops) == exercise.sets
+        for begin, stop in zip(begins, stops):
+            assert abs(stop - begin - exercise.duration_s) < 1.0
+        if exercise.duration_s > 20:
+            assert sum(s["text"] == "Nog tien seconden." for s in says) == exercise.sets

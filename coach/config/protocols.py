@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coach.config.schema import Boolean, ListOf, MapOf, Number, Problems, Record, Text, load_nodes
+from coach.config.schema import Boolean, ListOf, MapOf, Number, Problems, Record, Tagged, Text, load_nodes
 from coach.core.protocol import Exercise, PhraseBook, Session, Target
 from coach.errors import ProtocolError, UserError
 
@@ -37,6 +37,7 @@ DOSE = {
 }
 
 EXERCISE = Record({
+    "kind": (Text(choices=("pbu",)), False),
     "id": (Text(), True),
     "title": (Text(), True),
     "phase": (Number(1, 3, integer=True), True),
@@ -56,12 +57,44 @@ EXERCISE = Record({
 }, defaults={"start_tolerance": 3.0, "contract_timeout_s": 10.0, "phrases": {}, "enabled": True,
              "sides": [], "side_change": "every"})
 
+MOVE_COMMON = {
+    "id": (Text(), True),
+    "title": (Text(), True),
+    "phase": (Number(1, 3, integer=True), True),
+    "sets": (Number(1, 10, integer=True), False),
+    "rest_s": (Number(0, 300, unit="s"), True),
+    "metronome": (Boolean(), False),
+    "setup": (SENTENCES, True),
+    "instructions": (SENTENCES, True),
+    "phrases": (PHRASES, False),
+    "enabled": (Boolean(), False),
+}
+MOVE_DEFAULTS = {"sets": 1, "phrases": {}, "enabled": True}
+
+# without the PBU, coached by count and tempo: "15-20 repetitions at a calm tempo (4-5 s)"
+TEMPO_EXERCISE = Record({
+    "kind": (Text(choices=("tempo",)), True),
+    **MOVE_COMMON,
+    "repetitions": (Number(1, 30, integer=True), True),   # counted aloud: n.1 .. n.30
+    "seconds_per_rep": (Number(1, 10, unit="s"), True),
+}, defaults={**MOVE_DEFAULTS, "metronome": True})
+
+# without the PBU, coached by time: balancing, the trampoline, holding a bridge
+TIMED_EXERCISE = Record({
+    "kind": (Text(choices=("timed",)), True),
+    **MOVE_COMMON,
+    "duration_s": (Number(5, 600, unit="s"), True),
+}, defaults={**MOVE_DEFAULTS, "metronome": False})
+
+ANY_EXERCISE = Tagged("kind", {"pbu": EXERCISE, "tempo": TEMPO_EXERCISE, "timed": TIMED_EXERCISE},
+                      default="pbu")
+
 PROGRAMME_ITEM = Record({"exercise": (Text(), True), **DOSE})
 
 PROTOCOL_FILE = Record({
     "title": (Text(), False),
     "phrases": (PHRASES, False),
-    "exercises": (ListOf(EXERCISE, min_items=1), False),
+    "exercises": (ListOf(ANY_EXERCISE, min_items=1), False),
     "programme": (ListOf(PROGRAMME_ITEM, min_items=1), False),
 })
 
@@ -137,6 +170,17 @@ def _child(mapping_node, key):
 
 
 def _exercise(raw: dict) -> Exercise:
+    kind = raw.get("kind", "pbu")
+    if kind != "pbu":
+        return Exercise(
+            id=raw["id"], title=raw["title"], phase=raw["phase"], position="free", placement="none",
+            start_pressure=0.0, target=Target("steady", 0.0, 1.0), hold_s=0.0,
+            repetitions=int(raw.get("repetitions", 1)), rest_s=float(raw["rest_s"]),
+            setup=tuple(raw["setup"]), instructions=tuple(raw["instructions"]),
+            phrases={k: tuple(v) for k, v in raw["phrases"].items()}, kind=kind,
+            seconds_per_rep=float(raw.get("seconds_per_rep", 0.0)),
+            duration_s=float(raw.get("duration_s", 0.0)), sets=int(raw["sets"]),
+            metronome=bool(raw["metronome"]))
     target = Target(kind=raw["target"]["kind"], change=float(raw["target"]["change"]),
                     tolerance=float(raw["target"]["tolerance"]))
     if target.kind == "steady":

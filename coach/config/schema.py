@@ -181,6 +181,30 @@ class Record(Spec):
         return None if bad else out
 
 
+@dataclass
+class Tagged(Spec):
+    """A mapping whose `tag` field (e.g. `kind`) chooses which Record it must match."""
+
+    tag: str
+    variants: dict[str, Record]
+    default: str
+
+    def check(self, node, path, problems):
+        if not isinstance(node, yaml.MappingNode):
+            problems.add(node, path, "expected a section of 'key: value' lines")
+            return None
+        value = self.default
+        for key_node, value_node in node.value:
+            if _scalar(key_node) == self.tag:
+                value = _scalar(value_node)
+                if value not in self.variants:
+                    hint = _did_you_mean(str(value), self.variants)
+                    problems.add(value_node, _join(path, self.tag), f"'{value}' is not allowed{hint} "
+                                 f"(one of: {', '.join(self.variants)})")
+                    return None
+        return self.variants[value].check(node, path, problems)
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 

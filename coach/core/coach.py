@@ -28,6 +28,7 @@ STATES = [
     "holding",         # in the band: hold timer, count-down, corrections
     "relaxing",        # hold over: let go
     "resting",         # rest between repetitions, then the next one, exercise or the end
+    "moving",          # an exercise without the PBU: counted to a metronome, or timed
     "paused",          # the patient got off the bladder, or the sensor is lost: wait
     "checking",        # back: is the bladder still at its start pressure?
     "done",
@@ -40,10 +41,13 @@ TRANSITIONS = [
     # trigger          source                       destination
     ["start",          "waiting",                   "positioning"],
     ["positioned",     "positioning",               "inflating"],
+    ["no_pbu",         "positioning",               "instructing"],
     ["inflated",       "inflating",                 "measuring_rest"],
     ["not_inflated",   "measuring_rest",            "inflating"],
     ["rest_measured",  "measuring_rest",            "instructing"],
     ["instructed",     "instructing",               "contracting"],
+    ["start_moving",   ["instructing", "resting"],  "moving"],
+    ["set_done",       "moving",                    "resting"],
     ["reached_band",   "contracting",               "holding"],
     ["hold_done",      "holding",                   "relaxing"],
     ["give_up",        ["contracting", "holding"],  "relaxing"],
@@ -85,6 +89,9 @@ class Coach:
         self.t = 0.0
         self.exercise_index = 0
         self.reps_done = 0
+        self.sets_done = 0      # exercises without the PBU come in sets
+        self._set_start = 0.0
+        self._beat = 0
         self.analyzer = self._new_analyzer()
         self.finished = False
         self.machine = Machine(model=self, states=STATES, transitions=TRANSITIONS, initial="waiting",
@@ -110,7 +117,7 @@ class Coach:
         """One pressure sample at session time t (seconds); returns the outputs it causes."""
         self.t = t
         self.analyzer.feed(t, mmhg)
-        if self.state in ACTIVE and self.analyzer.fast < OFF_PBU_MMHG:
+        if self.state in ACTIVE and self.exercise.uses_pbu and self.analyzer.fast < OFF_PBU_MMHG:
             self._pause_reason = "off_pbu"
             self.got_off()
         during = getattr(self, f"_during_{self.state}", None)
@@ -128,7 +135,7 @@ class Coach:
         self.t = t
         self._emit({"type": "sensor", "t": _r(t), "status": "lost"})
         self._sensor_lost = True
-        if self.state in RUNNING:
+        if self.state in RUNNING and self.exercise.uses_pbu:  # without the PBU it does not matter
             self._pause_reason = "sensor"
             self.lost_sensor()
         return self._flush()
@@ -206,7 +213,10 @@ class Coach:
 
     def _during_positioning(self) -> None:
         if not self.voice.busy(self.t):
-            self.positioned()
+            if self.exercise.uses_pbu:
+                self.positioned()
+            else:
+                self.no_pbu()
 
     def on_enter_inflating(self) -> None:
         self._counter.pop("inflate.more", None)
@@ -265,7 +275,48 @@ class Coach:
 
     def _during_instructing(self) -> None:
         if not self.voice.busy(self.t):
-            self.instructed()
+            if self.exercise.uses_pbu:
+                self.instructed()
+            else:
+                self.start_moving()
+
+    # -- exercises without the PBU: by count and tempo, or by time -------------------------
+    def on_enter_moving(self) -> None:
+        self._beat = 0
+        self._set_start = self.t + 0.5  # (not in _mark: that is reset after on_enter)
+        if self.exercise.kind == "timed":
+            self._say("move.begin", expires_at=self.t + 2.0)
+
+    def _during_moving(self) -> None:
+        exercise = self.exercise
+        elapsed = self.t - self._set_start
+        if exercise.kind == "tempo":
+            period = exercise.seconds_per_rep
+            while self._beat < exercise.repetitions and elapsed >= self._beat * period:
+                self._beat += 1
+                due = self._set_start + (self._beat - 1) * period
+                if exercise.metronome:
+                    self.voice.tone("tick", expires_at=due + period / 2)
+                if period >= 2.0:  # a word per repetition only when there is time for it
+                    self._say(f"n.{self._beat}", Priority.COUNTDOWN, expires_at=due + period / 2)
+            if elapsed >= exercise.repetitions * period and not self.voice.busy(self.t):
+                self._finish_set()
+            return
+        duration = exercise.duration_s
+        if exercise.metronome and exercise.seconds_per_rep > 0:
+            while elapsed >= self._beat * exercise.seconds_per_rep and elapsed < duration:
+                self._beat += 1
+                self.voice.tone("tick", expires_at=self.t + 0.5)
+        if duration > 20 and elapsed >= duration - 10 and "ten_left" not in self._mark:
+            self._mark["ten_left"] = self.t
+            self._say("move.ten_left", Priority.COUNTDOWN, expires_at=self.t + 2.0)
+        if elapsed >= duration:
+            self._say("move.stop")
+            self._finish_set()
+
+    def _finish_set(self) -> None:
+        self.sets_done += 1
+        self.set_done()
 
     def on_enter_contracting(self) -> None:
         self.policy.reset()
@@ -376,6 +427,10 @@ class Coach:
             self.relaxed()
 
     def on_enter_resting(self) -> None:
+        if not self.exercise.uses_pbu:
+            last = self.sets_done >= self.exercise.sets
+            self._say("exercise.done" if last else "move.set_done", on_start=self._cue("rest"))
+            return
         remaining = self.exercise.repetitions - self.reps_done
         if remaining <= 0:
             self._say("exercise.done", on_start=self._cue("rest"))
@@ -389,10 +444,16 @@ class Coach:
         if self.voice.busy(self.t):
             return
         exercise = self.exercise
-        if self.reps_done >= exercise.repetitions:
+        done = self.reps_done >= exercise.repetitions if exercise.uses_pbu else \
+            self.sets_done >= exercise.sets
+        if not exercise.uses_pbu and not done:
+            if self._since("entered") >= exercise.rest_s:
+                self.start_moving()
+            return
+        if done:
             if self.exercise_index + 1 < len(self.session.exercises):
                 self.exercise_index += 1
-                self.reps_done = 0
+                self.reps_done = self.sets_done = 0
                 self.analyzer = self._new_analyzer()
                 self._emit({"type": "cue", "t": _r(self.t), "cue": "next"})
                 self.next_exercise()

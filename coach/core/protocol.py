@@ -49,6 +49,15 @@ class Exercise:
     phrases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sides: tuple[str, ...] = ()          # e.g. ("links", "rechts"): a limb moves, side by side
     side_change: str = "every"           # "every" repetition, or "half": all of one side first
+    kind: str = "pbu"                    # pbu | tempo (count and metronome) | timed (by time)
+    seconds_per_rep: float = 0.0         # tempo: the calm tempo of phase 3 (4-5 s)
+    duration_s: float = 0.0              # timed: how long one set lasts
+    sets: int = 1
+    metronome: bool = False
+
+    @property
+    def uses_pbu(self) -> bool:
+        return self.kind == "pbu"
 
     def side_for(self, rep_number: int) -> str | None:
         """The side of repetition `rep_number` (1-based), or None for exercises without sides."""

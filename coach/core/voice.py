@@ -84,8 +84,9 @@ class SpeechTimeline:
         parts = sentences(text)
         return self._queue_parts(parts, priority, expires_at, still_true, on_start)
 
-    def tone(self, name: str, *, on_start: Callable[[float], None] | None = None) -> int:
-        return self._queue_parts([f"tone:{name}"], Priority.TONE, None, None, on_start)
+    def tone(self, name: str, *, on_start: Callable[[float], None] | None = None,
+             expires_at: float | None = None) -> int:
+        return self._queue_parts([f"tone:{name}"], Priority.TONE, expires_at, None, on_start)
 
     def _queue_parts(self, parts, priority, expires_at, still_true, on_start) -> int:
         utterance = next(self._utterances)
