@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _session_options(run)
     run.add_argument("--port", help="serial device or pyserial URL of the PBU sensor")
     run.add_argument("--simulate", action="store_true", help="use the built-in simulated patient")
+    run.add_argument("--patient", help="the patient's pseudonymous id: the session is added to "
+                     "their record, with progress towards the next phase")
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser("demo", help="a short simulated session, spoken aloud (or to demo.wav)")

@@ -14,6 +14,7 @@ from coach.app.runner import (SerialSource, SessionRunner, SimulatedSource, Soun
 from coach.config.protocols import Library
 from coach.config.settings import Config, load_config
 from coach.core.coach import Coach
+from coach.core.corrections import CorrectionPolicy
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
@@ -23,6 +24,39 @@ def make_sounds(config: Config) -> SoundBank:
     directory = Path(config.cache_dir) if config.cache_dir else None
     cache = PhraseCache(EspeakSynthesizer(), config.voice, directory)
     return SoundBank(cache, config.voice.volume)
+
+
+class _RepCollector:
+    """Keeps the session's repetitions for its record."""
+
+    def __init__(self, reps: list):
+        self.reps = reps
+
+    def hear(self, event: dict) -> None:
+        if event["type"] == "rep":
+            self.reps.append(event)
+
+
+def record_session(patient: str, config: Config, session, reps: list[dict]) -> dict:
+    """Append the session to the patient's record and note (for the therapist, not the patient)
+    whether the criteria for the next phase are met."""
+    from coach.adapters.records import PatientRecords
+    from coach.config.calibration_store import state_dir
+    from coach.core.progress import PhaseCriteria, criteria_met, summarise
+
+    records = PatientRecords(state_dir(), patient)
+    phases = {exercise.id: exercise.phase for exercise in session.exercises}
+    summary = summarise(reps, phases)
+    criteria = PhaseCriteria(**config.progress)
+    history = records.history() + [summary]
+    met = {phase: criteria_met(history, int(phase), criteria) for phase in summary["good_fraction"]}
+    record = records.append({**summary, "next_phase_criteria_met": met})
+    for phase, ok in met.items():
+        if ok:
+            log.info("patient %s: the criteria to move on from phase %s are met (%d%% good "
+                     "repetitions in %d sessions in a row); the therapist decides", patient, phase,
+                     round(criteria.good_fraction * 100), criteria.sessions_in_a_row)
+    return record
 
 
 def sensor_units(config: Config):
@@ -46,6 +80,10 @@ def run_session(args, audio=None) -> int:
     from coach.app.cli import install_signal_handlers
 
     config = load_config(args.config)
+    if getattr(args, "patient", None):
+        from coach.adapters.records import PatientRecords
+        from coach.config.calibration_store import state_dir
+        PatientRecords(state_dir(), args.patient)  # a bad id is refused before the session starts
     library = Library()
     session = library.session(protocol=args.protocol or config.protocol, exercise=args.exercise)
     sensor = None
@@ -68,8 +106,10 @@ def run_session(args, audio=None) -> int:
         new = sounds.cache.prerender(library_sentences(library) + session_sentences(session))
         log.info("speech ready: %d sentence(s) synthesised, the rest from the cache (%.1f s)",
                  new, time.monotonic() - started)
-        coach = Coach(session, sounds.duration)
+        coach = Coach(session, sounds.duration, CorrectionPolicy(min_gap_s=config.correction_gap_s))
         runner = SessionRunner(coach, sounds, audio, events, trace)
+        reps: list[dict] = []
+        runner.listeners.append(_RepCollector(reps))
         install_signal_handlers(lambda: setattr(runner, "stop_requested", True))
         if sensor is None:
             from coach.sim.patient import SimulatedPatient
@@ -80,6 +120,8 @@ def run_session(args, audio=None) -> int:
         else:
             source = SerialSource(sensor, stopped=lambda: runner.stop_requested)
         runner.run(source, sensor=sensor)
+        if coach.finished and getattr(args, "patient", None):
+            record_session(args.patient, config, session, reps)
         if not coach.finished and not runner.stop_requested and sensor is not None:
             raise UserError(f"the sensor on '{sensor.port}' stopped sending before the session "
                             "ended; check the USB cable", exit_code=3)

@@ -28,6 +28,11 @@ CONFIG = Record({
     "events": (Text(), False),
     "cache_dir": (Text(), False),
     "voice": (VOICE, False),
+    "correction_gap_s": (Number(2, 60, unit="s"), False),
+    "progress": (Record({
+        "good_fraction": (Number(0.5, 1.0), False),
+        "sessions_in_a_row": (Number(1, 10, integer=True), False),
+    }), False),
 })
 
 
@@ -42,6 +47,8 @@ class Config:
     events: str | None = None
     cache_dir: str | None = None
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    correction_gap_s: float = 5.0      # at least this long between two corrections
+    progress: dict = field(default_factory=dict)  # phase criteria: good_fraction, sessions_in_a_row
 
 
 def load_config(path: str | None) -> Config:
