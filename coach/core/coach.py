@@ -90,7 +90,7 @@ class Coach:
         self.exercise_index = 0
         self.reps_done = 0
         self.sets_done = 0      # exercises without the PBU come in sets
-        self._set_start = 0.0
+        self._set_start: float | None = None
         self._beat = 0
         self.analyzer = self._new_analyzer()
         self.finished = False
@@ -283,12 +283,16 @@ class Coach:
     # -- exercises without the PBU: by count and tempo, or by time -------------------------
     def on_enter_moving(self) -> None:
         self._beat = 0
-        self._set_start = self.t + 0.5  # (not in _mark: that is reset after on_enter)
+        self._set_start = None  # starts when the coach has stopped talking (not in _mark: reset)
         if self.exercise.kind == "timed":
             self._say("move.begin", expires_at=self.t + 2.0)
 
     def _during_moving(self) -> None:
         exercise = self.exercise
+        if self._set_start is None:
+            if self.voice.busy(self.t):
+                return  # the first beat never falls on a word
+            self._set_start = self.t
         elapsed = self.t - self._set_start
         if exercise.kind == "tempo":
             period = exercise.seconds_per_rep
@@ -303,8 +307,9 @@ class Coach:
                 self._finish_set()
             return
         duration = exercise.duration_s
-        if exercise.metronome and exercise.seconds_per_rep > 0:
-            while elapsed >= self._beat * exercise.seconds_per_rep and elapsed < duration:
+        if exercise.metronome:  # a timed exercise ticks every second, when asked to
+            interval = exercise.seconds_per_rep or 1.0
+            while elapsed >= self._beat * interval and elapsed < duration:
                 self._beat += 1
                 self.voice.tone("tick", expires_at=self.t + 0.5)
         if duration > 20 and elapsed >= duration - 10 and "ten_left" not in self._mark:
