@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 22050        # espeak-ng's native rate; tones and the output stream use it too
 TARGET_RMS_DBFS = -20.0    # every phrase is brought to the same loudness
 PEAK_DBFS = -1.0
+WAV_HEADER_BYTES = 44      # what pyttsx3 leaves when espeak-ng returned no audio
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class EspeakSynthesizer:
         self._apply(settings)
         for _attempt in range(3):
             self._save(text, path)
-            if _read_wav(path) is not None:
+            if path.exists() and path.stat().st_size > WAV_HEADER_BYTES:  # else: no audio at all
                 return
             log.debug("espeak-ng returned no audio for %r; trying again", text)
         raise UserError(f"the speech engine produced no audio for '{text}'")

@@ -37,27 +37,26 @@ def run_calibration(args) -> int:
     sounds.cache.prerender([part for text in texts.values() for part in sentences(text)])
     sensor = SerialSensor(port, config.baudrate, Units.uncalibrated(unit))
     guide = CalibrationGuide(unit, args.span)
+    def say(key: str) -> None:
+        text = texts[key]
+        print(text, file=sys.stderr)  # for the technician at a terminal, if there is one
+        for part in sentences(text):
+            sink.play(0.0, sounds.samples(part))
+
     spoken = 0
     sink.start()
     try:
         while guide.step not in ("done", "failed"):
             while spoken < len(guide.prompts):
-                text = texts[guide.prompts[spoken]]
-                print(text, file=sys.stderr)  # for the technician at a terminal, if there is one
-                for part in sentences(text):
-                    sink.play(0.0, sounds.samples(part))
+                say(guide.prompts[spoken])
                 spoken += 1
             try:
                 item = sensor.samples.get(timeout=5.0)
             except queue.Empty:
                 raise UserError(f"no readings from the sensor on '{port}' for 5 s: check the "
                                 "cable and the sensor's baud rate", exit_code=3) from None
-            if item is not None:
-                guide.feed(*item)
-        text = texts[guide.prompts[-1]]
-        print(text, file=sys.stderr)
-        for part in sentences(text):
-            sink.play(0.0, sounds.samples(part))
+            guide.feed(*item)
+        say(guide.prompts[-1])
         if sink.realtime:
             time.sleep(2.5)
     finally:

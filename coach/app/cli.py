@@ -147,8 +147,7 @@ def cmd_analyze(args) -> int:
     from coach.core.analysis import Analyzer
 
     exercise = Library().session(protocol=args.protocol, exercise=args.exercise).exercises[0]
-    analyzer = Analyzer(exercise.target, exercise.hold_s, exercise.id, exercise.start_pressure,
-                        exercise.start_tolerance)
+    analyzer = Analyzer.for_exercise(exercise)
     out = EventWriter("-")
     for _line, t, mmhg, cue in read_trace(args.trace):
         analyzer.feed(t, mmhg)
@@ -183,8 +182,6 @@ def cmd_check(args) -> int:
             problems += exc.problems
         except UserError as exc:
             problems.append(str(exc) if str(exc).startswith(str(path)) else f"{path}:1: {exc}")
-    if not args.files and not problems:
-        Library()  # the bundled set must also load together (no clashing ids)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -98,7 +98,8 @@ class SimulatedSource:
 
 @dataclass
 class SerialSource:
-    """Samples from the sensor's reader thread; None when none came for a while (time passes)."""
+    """Samples from the sensor's reader thread, which reconnects by itself; None when none came
+    for a while (time passes). Ends only when stopped (SIGTERM)."""
 
     sensor: object
     wait_s: float = 0.25
@@ -109,10 +110,8 @@ class SerialSource:
             try:
                 item = self.sensor.samples.get(timeout=self.wait_s)
             except queue.Empty:
-                yield None
+                yield None  # nothing came: time passes (the runner watches for a lost sensor)
                 continue
-            if item is None:  # the reader thread ended (device gone)
-                return
             yield item
 
 
@@ -174,7 +173,7 @@ class SessionRunner:
         self.audio.start()
         self.dispatch(self.coach.begin(0.0))
         last_t, last_wall, lost = 0.0, time.monotonic(), False
-        zero_check = ZeroDriftCheck()
+        zero_check = ZeroDriftCheck() if sensor is not None else None
         for item in source:
             if self.stop_requested:
                 break
@@ -194,7 +193,7 @@ class SessionRunner:
                 continue  # a repeated or out-of-order timestamp is not a new sample
             t = max(t, round(self.coach.t + 0.001, 3))  # the session clock never runs backwards
             last_t, last_wall = t, now
-            if sensor is not None and zero_check is not None and zero_check.feed(t, mmhg):
+            if zero_check is not None and zero_check.feed(t, mmhg):
                 zero_check = None
             if lost:
                 lost = False

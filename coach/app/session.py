@@ -37,14 +37,12 @@ class _RepCollector:
             self.reps.append(event)
 
 
-def record_session(patient: str, config: Config, session, reps: list[dict]) -> dict:
+def record_session(records, config: Config, session, reps: list[dict]) -> dict:
     """Append the session to the patient's record and note (for the therapist, not the patient)
     whether the criteria for the next phase are met."""
-    from coach.adapters.records import PatientRecords
-    from coach.config.calibration_store import state_dir
     from coach.core.progress import PhaseCriteria, criteria_met, summarise
 
-    records = PatientRecords(state_dir(), patient)
+    patient = records.patient_id
     phases = {exercise.id: exercise.phase for exercise in session.exercises}
     summary = summarise(reps, phases)
     criteria = PhaseCriteria(**config.progress)
@@ -80,10 +78,11 @@ def run_session(args, audio=None) -> int:
     from coach.app.cli import install_signal_handlers
 
     config = load_config(args.config)
+    records = None
     if getattr(args, "patient", None):
         from coach.adapters.records import PatientRecords
         from coach.config.calibration_store import state_dir
-        PatientRecords(state_dir(), args.patient)  # a bad id is refused before the session starts
+        records = PatientRecords(state_dir(), args.patient)  # a bad id: refused before the session
     library = Library()
     session = library.session(protocol=args.protocol or config.protocol, exercise=args.exercise)
     sensor = None
@@ -120,11 +119,8 @@ def run_session(args, audio=None) -> int:
         else:
             source = SerialSource(sensor, stopped=lambda: runner.stop_requested)
         runner.run(source, sensor=sensor)
-        if coach.finished and getattr(args, "patient", None):
-            record_session(args.patient, config, session, reps)
-        if not coach.finished and not runner.stop_requested and sensor is not None:
-            raise UserError(f"the sensor on '{sensor.port}' stopped sending before the session "
-                            "ended; check the USB cable", exit_code=3)
+        if coach.finished and records is not None:
+            record_session(records, config, session, reps)
     finally:
         for part in (audio, events, trace, sensor):
             if part is not None:

@@ -98,7 +98,8 @@ def _quantum(diffs: np.ndarray) -> float:
 
 
 def _breath_period(signal: np.ndarray, dt: float) -> float | None:
-    """The breathing period from the highest autocorrelation peak between 2 and 10 s.
+    """The breathing period from the first autocorrelation peak between 2 and 10 s that is nearly
+    as high as the highest (a multiple of the period must not win).
 
     The autocorrelation is unbiased (each lag divided by its overlap), so a slow breather, with
     fewer than two breaths in the window, is found as surely as a fast one."""
@@ -181,6 +182,12 @@ class Analyzer:
         if self.rep is not None and previous_t is not None:
             self._update_rep(t, t - previous_t)
         self.compensations.update(t)
+
+    @classmethod
+    def for_exercise(cls, exercise) -> "Analyzer":
+        """The analysis of one exercise: its target, hold time and start pressure."""
+        return cls(exercise.target, exercise.hold_s, exercise.id, exercise.start_pressure,
+                   exercise.start_tolerance)
 
     def take_events(self) -> list[dict]:
         """The compensation events that ended since the last call (drain once per step, after

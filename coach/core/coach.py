@@ -197,9 +197,7 @@ class Coach:
         self._say(key, priority, repeat=count, **kw)
 
     def _new_analyzer(self) -> Analyzer:
-        exercise = self.exercise
-        return Analyzer(exercise.target, exercise.hold_s, exercise.id, exercise.start_pressure,
-                        exercise.start_tolerance)
+        return Analyzer.for_exercise(self.exercise)
 
     def _since(self, mark: str) -> float:
         return self.t - self._mark.get(mark, self.t)

@@ -93,8 +93,7 @@ class CompensationTracker:
         self.quick = 0.0
         self.was_on_pbu = False
         self._fast_history: deque[tuple[float, float]] = deque()
-        self._raw_window: deque[tuple[float, float]] = deque()
-        self._win_t: deque[float] = deque()
+        self._win_t: deque[float] = deque()    # the last breathing period of samples
         self._win_v: deque[float] = deque()
         self._next_ripple = 0.0
         self.ripple_now: float | None = None
@@ -188,18 +187,16 @@ class CompensationTracker:
         """The ripple over the last breathing period, re-measured every RIPPLE_EVERY_S: the std of
         the linearly detrended samples (a sine's std is its peak-to-peak / 2.83)."""
         window = profile.breath_period
-        self._raw_window.append((t, raw))
         self._win_t.append(t)
         self._win_v.append(raw)
-        while self._raw_window[0][0] < t - window:
-            self._raw_window.popleft()
+        while self._win_t[0] < t - window:
             self._win_t.popleft()
             self._win_v.popleft()
         detectable = profile.breathing_visible
-        if not detectable or t < self._next_ripple or t - self._raw_window[0][0] < 0.9 * window:
+        if not detectable or t < self._next_ripple or t - self._win_t[0] < 0.9 * window:
             return
         rep = self.a.rep
-        if rep.reached_at is None or self._raw_window[0][0] < rep.reached_at + SETTLED_S:
+        if rep.reached_at is None or self._win_t[0] < rep.reached_at + SETTLED_S:
             return  # the contraction still settling in the window would hide or fake a ripple
         self._next_ripple = t + RIPPLE_EVERY_S
         times = np.fromiter(self._win_t, float, len(self._win_t))
@@ -215,7 +212,7 @@ class CompensationTracker:
         holding = self.breath.start is not None
         condition = self.ripple_now < (BREATH_BACK_ABOVE if holding else BREATH_HOLD_BELOW) * own
         if not holding and condition:
-            self.breath.since = self.breath.start = self._raw_window[0][0]  # the flat window's start
+            self.breath.since = self.breath.start = self._win_t[0]  # the flat window's start
             self.breath.false_since = None
             return
         self._emit("breath_hold", self.breath.update(t, condition), t)
@@ -246,7 +243,6 @@ class CompensationTracker:
             self._emit("pelvis_moved", (self.pelvis_start, t), t)
             self.pelvis_start = None
         self._candidate = None
-        self._raw_window.clear()
         self._win_t.clear()
         self._win_v.clear()
         self.ripple_now = None
