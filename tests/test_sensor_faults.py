@@ -4,6 +4,7 @@ back in as a new device node behind the same udev-style symlink, with its t_ms r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -16,13 +17,13 @@ from tests.conftest import ROOT, RUGCOACH
 def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_path):
     protocol = ROOT / "tests" / "data" / "e2e.yaml"
     session = library.session(protocol=str(protocol))
-    patient = SimulatedPatient(session, seed=31)
+    patient = SimulatedPatient(session, seed=31, starts_pumping_at=1.0)
     link = tmp_path / "usb-PBU_sensor-if00"
     sensor = PtySensor(patient, rate_hz=50, link=link, speed=4.0)
     sensor.plug()
     process = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", str(protocol),
-                                           "--audio", "none", "--events", "-"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                           "--audio", "none", "--events", "-", "--once"],
+                               cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events: list[tuple[float, dict]] = []
     holds = threading.Semaphore(0)
 

@@ -20,30 +20,27 @@ SPEEDUP = 10.0
 RATE_HZ = 50.0
 
 
-def test_a_short_session_from_a_pseudo_terminal(library):
+def test_a_short_session_from_a_pseudo_terminal(library, tmp_path):
     master, slave = os.openpty()
     tty.setraw(slave)
     port = os.ttyname(slave)
     protocol = ROOT / "tests" / "data" / "short.yaml"
     session = library.session(protocol=str(protocol))
-    patient = SimulatedPatient(session, seed=21)
+    patient = SimulatedPatient(session, seed=21, starts_pumping_at=2.0)
     lock = threading.Lock()
     process = subprocess.Popen(
         RUGCOACH + ["run", "--port", port, "--protocol", str(protocol), "--audio", "none",
-                    "--events", "-"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    "--events", "-", "--once"], cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events = []
-    started = threading.Event()
 
     def listen():
         for line in process.stdout:
             event = json.loads(line)
             events.append(event)
-            started.set()
             with lock:
                 patient.hear(event)
 
     def write_samples():
-        started.wait(timeout=60)
         wall0 = time.monotonic()
         k = 0
         while process.poll() is None and k < 400 * RATE_HZ:

@@ -32,7 +32,7 @@ class NullSink:
     def play(self, t: float, samples: np.ndarray) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, max_wait_s: float | None = None) -> None:
         pass
 
 
@@ -51,7 +51,7 @@ class WavSink:
     def play(self, t: float, samples: np.ndarray) -> None:
         self._parts.append((int(round(t * SAMPLE_RATE)), samples))
 
-    def close(self) -> None:
+    def close(self, max_wait_s: float | None = None) -> None:
         end = max((start + len(s) for start, s in self._parts), default=0) + SAMPLE_RATE // 2
         timeline = np.zeros(end, dtype=np.float32)
         for start, samples in self._parts:
@@ -224,17 +224,18 @@ class DeviceSink:
         with self._lock:
             return not self._playing
 
-    def close(self) -> None:
-        # Let the last sentence finish (SIGTERM too: the patient never hears a word cut off).
+    def close(self, max_wait_s: float | None = None) -> None:
+        """Let the sentence being spoken finish (the patient never hears a word cut off), but
+        for no longer than `max_wait_s` (SIGTERM: systemd waits, but not for ever)."""
+        deadline = time.monotonic() + (10.0 if max_wait_s is None else max_wait_s)
         self._closing.set()
         if self._keeper is not None:
             self._keeper.join(timeout=2)
         if self.stream is None:
             return
-        deadline = time.monotonic() + 10
         while not self.idle() and time.monotonic() < deadline and self.stream.active:
             time.sleep(0.02)
-        time.sleep(self.latency + 0.05)
+        time.sleep(min(self.latency + 0.05, max(0.0, deadline - time.monotonic())))
         with contextlib.suppress(Exception):
             self.stream.stop()
             self.stream.close()

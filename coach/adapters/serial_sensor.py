@@ -173,7 +173,8 @@ class SerialSensor:
 
     RETRY_S = 0.5
 
-    def __init__(self, port: str, baudrate: int = 115200, units: Units | None = None):
+    def __init__(self, port: str, baudrate: int = 115200, units: Units | None = None,
+                 required: bool = True):
         import serial
 
         self._serial_module = serial
@@ -187,8 +188,12 @@ class SerialSensor:
         self.resume_at: float | None = None   # set by the runner: the session time now
         self._last_warning = 0.0
         self._stop = threading.Event()
-        self._serial = self._open()  # the first open must succeed: a wrong port is a user error
-        if self._serial is None:
+        # For a command run by hand the first open must succeed (a wrong port is a user error);
+        # the daemon waits for a sensor that is not plugged in yet.
+        self._serial = self._open()
+        if self._serial is None and not required:
+            log.warning("no sensor on %s yet; waiting for it (check the USB cable)", port)
+        elif self._serial is None:
             raise DeviceError(f"serial port '{port}' does not exist: check the sensor's USB cable, "
                               "or give --port DEVICE (e.g. /dev/ttyACM0)")
         self._thread = threading.Thread(target=self._run, name="serial-reader", daemon=True)

@@ -18,9 +18,8 @@ log = logging.getLogger("rugcoach")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO
+    from coach.app import logs
+    logs.setup(args.verbose)
     try:
         return args.func(args) or 0
     except ProtocolError as exc:
@@ -57,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--simulate", action="store_true", help="use the built-in simulated patient")
     run.add_argument("--patient", help="the patient's pseudonymous id: the session is added to "
                      "their record, with progress towards the next phase")
+    run.add_argument("--once", action="store_true", help="with a sensor: coach one session, then "
+                     "exit (the daemon otherwise waits for the next patient)")
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser("demo", help="a short simulated session, spoken aloud (or to demo.wav)")
@@ -95,6 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--exercise", default="buiklig-a", help="what the simulated patient expects")
     sim.add_argument("--seed", type=int, default=None)
     sim.set_defaults(func=cmd_sensor_sim)
+
+    report = commands.add_parser("report", help="the therapist's report: HTML with charts, and "
+                                 "the repetitions as CSV")
+    report.add_argument("--patient", help="only this patient (default: every patient)")
+    report.add_argument("--out", type=Path, default=Path("rugcoach-report"),
+                        help="folder to write the report to (default: ./rugcoach-report)")
+    report.set_defaults(func=cmd_report)
+
+    export = commands.add_parser("export", help="everything stored about a patient: sessions, "
+                                 "repetitions, events and traces (CSV, JSON lines)")
+    export.add_argument("--patient", required=True)
+    export.add_argument("--out", type=Path, help="folder to write to (default: ./rugcoach-export-ID)")
+    export.set_defaults(func=cmd_export)
+
+    forget = commands.add_parser("forget", help="remove every trace of a patient from the box "
+                                 "(the right to erasure)")
+    forget.add_argument("--patient", required=True)
+    forget.add_argument("--yes", action="store_true", help="do not ask; needed without a terminal")
+    forget.set_defaults(func=cmd_forget)
 
     say = commands.add_parser("say", help="speak TEXT with the configured voice")
     say.add_argument("text")
@@ -220,6 +240,55 @@ def cmd_say(args) -> int:
 def cmd_calibrate(args) -> int:
     from coach.app.calibrate import run_calibration
     return run_calibration(args)
+
+
+def cmd_report(args) -> int:
+    from coach.report.build import write_reports
+    from coach.app.session import open_store
+
+    store = open_store()
+    try:
+        written = write_reports(store, args.out, patient=args.patient)
+    finally:
+        store.close()
+    print(f"Wrote the report to {written}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from coach.app.session import open_store
+    from coach.report.export import export_patient
+
+    store = open_store()
+    try:
+        out = export_patient(store, args.patient, args.out or Path(f"rugcoach-export-{args.patient}"))
+    finally:
+        store.close()
+    print(f"Exported patient {args.patient} to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_forget(args) -> int:
+    from coach.adapters.store import check_patient_id
+    from coach.app.session import open_store
+
+    check_patient_id(args.patient)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("forget removes every record of the patient for good: add --yes to "
+                            "confirm", exit_code=2)
+        answer = input(f"Remove every record of patient {args.patient} for good? Type the id to "
+                       "confirm: ")
+        if answer.strip() != args.patient:
+            print("Nothing removed.", file=sys.stderr)
+            return 1
+    store = open_store()
+    try:
+        count = store.forget(args.patient)
+    finally:
+        store.close()
+    print(f"Removed patient {args.patient} and {count} session(s) from the records", file=sys.stderr)
+    return 0
 
 
 def cmd_sensor_sim(args) -> int:

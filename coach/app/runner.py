@@ -146,15 +146,22 @@ class SessionRunner:
     events: object | None = None
     trace: object | None = None
     listeners: list = field(default_factory=list)
+    recorder: object | None = None   # the session's record (coach.adapters.store): hears first
+    heartbeat: Callable[[], None] = lambda: None  # called every turn of the loop (watchdog)
     stop_requested: bool = False
 
     def dispatch(self, outputs: list) -> str:
-        """Carry out the core's outputs; returns the repetition cue given (for the trace)."""
+        """Carry out the core's outputs; returns the repetition cue given (for the trace).
+
+        The record hears every event first: a repetition is committed before anyone (the events
+        file, the patient) hears that it ended, so what was announced was stored."""
         cue = ""
         for output in outputs:
             if isinstance(output, Play):
                 self.audio.play(output.t, self.sounds.samples(output.sound))
                 continue
+            if self.recorder is not None:
+                self.recorder.hear(output)
             if self.events is not None:
                 self.events.write(output)
             for listener in self.listeners:
@@ -165,16 +172,18 @@ class SessionRunner:
                 cue = "relax"  # every repetition ends with a relax mark, also one cut short
         return cue
 
-    def run(self, source, sensor=None) -> None:
+    def run(self, source, sensor=None, begin_at: float = 0.0) -> None:
         """Feed the coach until its session ends. With a real `sensor`, silence is watched on the
         host clock: after LOST_AFTER_S without a sample the coach hears `sensor_lost`, and time
         goes on (host-counted) so the patient still hears it; the first sample after that
-        brings `sensor_back`."""
+        brings `sensor_back`. `begin_at`: the session clock's time now (the daemon's sessions
+        follow each other on one clock, the clock of the samples)."""
         self.audio.start()
-        self.dispatch(self.coach.begin(0.0))
-        last_t, last_wall, lost = 0.0, time.monotonic(), False
-        zero_check = ZeroDriftCheck() if sensor is not None else None
+        self.dispatch(self.coach.begin(begin_at))
+        last_t, last_wall, lost = begin_at, time.monotonic(), False
+        zero_check = ZeroDriftCheck() if sensor is not None and begin_at == 0.0 else None
         for item in source:
+            self.heartbeat()
             if self.stop_requested:
                 break
             now = time.monotonic()
@@ -199,6 +208,8 @@ class SessionRunner:
                 lost = False
                 self.dispatch(self.coach.sensor_back(t))
             cue = self.dispatch(self.coach.feed(t, mmhg))
+            if self.recorder is not None:
+                self.recorder.write(t, mmhg, cue)
             if self.trace is not None:
                 self.trace.write(t, mmhg, cue)
             if self.coach.finished:

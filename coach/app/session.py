@@ -1,20 +1,25 @@
-"""Putting one `run` together: config, protocol, audio, speech, source; then the runner."""
+"""Putting a `run` together: config, protocol, records, audio, speech, source; then the runner.
+
+`run --simulate` (and `run --once`) coach one session and exit; `run` with a sensor is the daemon
+(coach.app.daemon): idle until a patient inflates the bladder, sessions back to back.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from coach.adapters.audio import open_sink
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache
-from coach.app.runner import (SerialSource, SessionRunner, SimulatedSource, SoundBank, library_sentences,
-                              session_sentences)
+from coach.app.runner import SessionRunner, SimulatedSource, SoundBank, library_sentences, session_sentences
 from coach.config.protocols import Library
 from coach.config.settings import Config, load_config
 from coach.core.coach import Coach
 from coach.core.corrections import CorrectionPolicy
+from coach.core.protocol import Session
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
@@ -24,37 +29,6 @@ def make_sounds(config: Config) -> SoundBank:
     directory = Path(config.cache_dir) if config.cache_dir else None
     cache = PhraseCache(EspeakSynthesizer(), config.voice, directory)
     return SoundBank(cache, config.voice.volume)
-
-
-class _RepCollector:
-    """Keeps the session's repetitions for its record."""
-
-    def __init__(self, reps: list):
-        self.reps = reps
-
-    def hear(self, event: dict) -> None:
-        if event["type"] == "rep":
-            self.reps.append(event)
-
-
-def record_session(records, config: Config, session, reps: list[dict]) -> dict:
-    """Append the session to the patient's record and note (for the therapist, not the patient)
-    whether the criteria for the next phase are met."""
-    from coach.core.progress import PhaseCriteria, criteria_met, summarise
-
-    patient = records.patient_id
-    phases = {exercise.id: exercise.phase for exercise in session.exercises}
-    summary = summarise(reps, phases)
-    criteria = PhaseCriteria(**config.progress)
-    history = records.history() + [summary]
-    met = {phase: criteria_met(history, int(phase), criteria) for phase in summary["good_fraction"]}
-    record = records.append({**summary, "next_phase_criteria_met": met})
-    for phase, ok in met.items():
-        if ok:
-            log.info("patient %s: the criteria to move on from phase %s are met (%d%% good "
-                     "repetitions in %d sessions in a row); the therapist decides", patient, phase,
-                     round(criteria.good_fraction * 100), criteria.sessions_in_a_row)
-    return record
 
 
 def sensor_units(config: Config):
@@ -74,55 +48,113 @@ def sensor_units(config: Config):
     return Units.for_unit(config.unit, calibration)
 
 
-def run_session(args, audio=None) -> int:
-    from coach.app.cli import install_signal_handlers
+@dataclass(frozen=True)
+class Setup:
+    """What the daemon reloads on SIGHUP: validated as a whole before it replaces the old one."""
 
-    config = load_config(args.config)
-    records = None
-    if getattr(args, "patient", None):
-        from coach.adapters.records import PatientRecords
-        from coach.config.calibration_store import state_dir
-        records = PatientRecords(state_dir(), args.patient)  # a bad id: refused before the session
-    library = Library()
-    session = library.session(protocol=args.protocol or config.protocol, exercise=args.exercise)
-    sensor = None
+    config: Config
+    library: Library
+    session: Session
+    protocol: str | None
+    patient: str | None
+
+    @classmethod
+    def load(cls, args) -> "Setup":
+        from coach.adapters.store import check_patient_id
+
+        config = load_config(args.config)
+        library = Library()
+        protocol = args.protocol or config.protocol
+        session = library.session(protocol=protocol, exercise=args.exercise)
+        patient = getattr(args, "patient", None) or config.patient
+        if patient is not None:
+            check_patient_id(patient)
+        return cls(config, library, session, protocol or args.exercise, patient)
+
+    def sentences(self) -> list[str]:
+        return library_sentences(self.library) + session_sentences(self.session)
+
+    def exercises(self) -> list[dict]:
+        """The session's exercises as the record keeps them (the report draws their bands)."""
+        return [{"id": e.id, "title": e.title, "phase": e.phase, "kind": e.kind,
+                 "start_pressure": e.start_pressure, "hold_s": e.hold_s, "repetitions": e.repetitions,
+                 "target": {"kind": e.target.kind, "change": e.target.change,
+                            "tolerance": e.target.tolerance}} for e in self.session.exercises]
+
+    def coach(self, sounds: SoundBank) -> Coach:
+        return Coach(self.session, sounds.duration,
+                     CorrectionPolicy(min_gap_s=self.config.correction_gap_s))
+
+
+def finish_record(store, recorder, setup: Setup, status: str) -> None:
+    """Close the session's record; for a finished session of a known patient, note (for the
+    therapist, never the patient) whether the criteria for the next phase are met."""
+    from coach.core.progress import PhaseCriteria, criteria_met, summarise
+
+    phases = {exercise.id: exercise.phase for exercise in setup.session.exercises}
+    summary = summarise(recorder.reps, phases)
+    met = None
+    if setup.patient is not None and status == "done":
+        criteria = PhaseCriteria(**setup.config.progress)
+        history = store.history(setup.patient) + [summary]
+        met = {phase: criteria_met(history, int(phase), criteria) for phase in summary["good_fraction"]}
+        for phase, ok in met.items():
+            if ok:
+                log.info("patient %s: the criteria to move on from phase %s are met (%d%% good "
+                         "repetitions in %d sessions in a row); the therapist decides", setup.patient,
+                         phase, round(criteria.good_fraction * 100), criteria.sessions_in_a_row)
+    recorder.finish(status, summary, met)
+
+
+def open_store():
+    from coach.adapters.store import Store
+    from coach.config.calibration_store import state_dir
+    return Store(state_dir())
+
+
+def run_session(args, audio=None) -> int:
+    """`rugcoach run` and `rugcoach demo`."""
+    setup = Setup.load(args)
     if not args.simulate:
-        port = args.port or config.port
+        port = args.port or setup.config.port
         if not port:
             raise UserError("no sensor given: use --port DEVICE (e.g. /dev/ttyACM0), set 'port:' in "
                             "the config, or try --simulate", exit_code=2)
-        from coach.adapters.serial_sensor import SerialSensor
-        sensor = SerialSensor(port, config.baudrate, sensor_units(config))
-    events = trace = None
+        from coach.app.daemon import Daemon
+        return Daemon(args, setup, port).run()
+    return run_simulated(args, setup, audio)
+
+
+def run_simulated(args, setup: Setup, audio=None) -> int:
+    """One session with the built-in simulated patient. Recorded when a patient is named."""
+    from coach.app.cli import install_signal_handlers
+    from coach.sim.patient import SimulatedPatient
+
+    store = open_store() if setup.patient is not None else None
+    events = trace = recorder = None
     try:
         # A device asked for on the command line must be there; the configured one is waited for.
-        audio = audio or open_sink(args.audio or config.audio, required=args.audio is not None)
-        events_path = args.events or config.events
+        audio = audio or open_sink(args.audio or setup.config.audio, required=args.audio is not None)
+        events_path = args.events or setup.config.events
         events = EventWriter(events_path) if events_path else None
         trace = TraceWriter(args.trace) if getattr(args, "trace", None) else None
         started = time.monotonic()
-        sounds = make_sounds(config)
-        new = sounds.cache.prerender(library_sentences(library) + session_sentences(session))
+        sounds = make_sounds(setup.config)
+        new = sounds.cache.prerender(setup.sentences())
         log.info("speech ready: %d sentence(s) synthesised, the rest from the cache (%.1f s)",
                  new, time.monotonic() - started)
-        coach = Coach(session, sounds.duration, CorrectionPolicy(min_gap_s=config.correction_gap_s))
-        runner = SessionRunner(coach, sounds, audio, events, trace)
-        reps: list[dict] = []
-        runner.listeners.append(_RepCollector(reps))
+        runner = SessionRunner(setup.coach(sounds), sounds, audio, events, trace)
         install_signal_handlers(lambda: setattr(runner, "stop_requested", True))
-        if sensor is None:
-            from coach.sim.patient import SimulatedPatient
-            seed = args.seed if args.seed is not None else int(time.time())
-            patient = SimulatedPatient(session, seed=seed)
-            runner.listeners.append(patient)
-            source = SimulatedSource(patient, rate_hz=args.rate, realtime=audio.realtime)
-        else:
-            source = SerialSource(sensor, stopped=lambda: runner.stop_requested)
-        runner.run(source, sensor=sensor)
-        if coach.finished and records is not None:
-            record_session(records, config, session, reps)
+        if store is not None:
+            runner.recorder = recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises())
+        seed = args.seed if args.seed is not None else int(time.time())
+        patient = SimulatedPatient(setup.session, seed=seed)
+        runner.listeners.append(patient)
+        runner.run(SimulatedSource(patient, rate_hz=args.rate, realtime=audio.realtime))
+        if recorder is not None:
+            finish_record(store, recorder, setup, "done" if runner.coach.finished else "stopped")
     finally:
-        for part in (audio, events, trace, sensor):
+        for part in (audio, events, trace, store):
             if part is not None:
                 part.close()
     return 0

@@ -25,6 +25,7 @@ CONFIG = Record({
     "unit": (Text(choices=("mmHg", "kPa", "raw")), False),
     "calibration": (Text(), False),
     "protocol": (Text(), False),
+    "patient": (Text(), False),
     "events": (Text(), False),
     "cache_dir": (Text(), False),
     "voice": (VOICE, False),
@@ -44,6 +45,7 @@ class Config:
     unit: str = "mmHg"
     calibration: str | None = None
     protocol: str | None = None
+    patient: str | None = None         # the pseudonym of whoever uses the box now (the records)
     events: str | None = None
     cache_dir: str | None = None
     voice: VoiceSettings = field(default_factory=VoiceSettings)

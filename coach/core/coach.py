@@ -61,6 +61,7 @@ TRANSITIONS = [
     ["got_back",       "paused",                    "checking"],
     ["start_ok",       "checking",                  "resting"],
     ["start_off",      "checking",                  "inflating"],
+    ["abandon",        "paused",                    "done"],
 ]
 
 OFF_PBU_MMHG = 10.0     # below this the patient is not on the bladder (or the tube is loose)
@@ -68,6 +69,7 @@ CHECK_S = 1.0           # after a pause, this long at the start pressure before 
 INFLATE_HINT_GAP_S = 3.0
 LITTLE_ZONE_MMHG = 15.0  # this far below the start pressure: "a little more" (gentle squeezes)
 RELAX_S = 2.0
+ABANDON_S = 300.0       # paused this long (the patient left, the sensor stays away): end quietly
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Coach:
         self._beat = 0
         self.analyzer = self._new_analyzer()
         self.finished = False
+        self.abandoned = False  # ended because nobody came back (the daemon goes idle again)
         self.machine = Machine(model=self, states=STATES, transitions=TRANSITIONS, initial="waiting",
                                auto_transitions=False, queued=True,
                                after_state_change="_emit_state")
@@ -128,6 +131,8 @@ class Coach:
     def tick(self, t: float) -> list:
         """Time passes without a sample: speech goes on, nothing is judged."""
         self.t = t
+        if self.state == "paused":
+            self._give_up_waiting()
         return self._flush()
 
     def sensor_lost(self, t: float) -> list:
@@ -482,7 +487,15 @@ class Coach:
         self._say(key, Priority.SAFETY, on_start=self._cue("pause"),
                   still_true=lambda: self.state == "paused")
 
+    def _give_up_waiting(self) -> None:
+        if self._since("entered") >= ABANDON_S:
+            self.abandoned = True
+            self.abandon()
+
     def _during_paused(self) -> None:
+        self._give_up_waiting()
+        if self.state != "paused":
+            return
         if self._pause_reason == "off_pbu" and self.analyzer.fast > OFF_PBU_MMHG * 2 \
                 and self._since("entered") > 2.0:
             self._cue("resume")(self.t)
@@ -501,6 +514,10 @@ class Coach:
             self.start_off()
 
     def on_enter_done(self) -> None:
+        if self.abandoned:
+            self._cue("done")(self.t)  # nobody is listening: no goodbye
+            self.finished = True
+            return
         self._say("session.done", on_start=self._cue("done"))
 
     def _during_done(self) -> None:

@@ -56,6 +56,9 @@ class SimulatedPatient:
     seed: int = 0
     behaviour: Behaviour = field(default_factory=Behaviour)
     body: Physiology = field(default_factory=Physiology)
+    # The daemon waits, quiet, until somebody inflates the bladder: a patient who was shown how
+    # starts pumping by itself this many seconds after lying down, unless the coach spoke first.
+    starts_pumping_at: float | None = None
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
@@ -76,6 +79,7 @@ class SimulatedPatient:
         self.hold_started: float | None = None
         self.corrected: set[str] = set()
         self.meaning = self._phrase_meanings()
+        self.heard_coach = False
 
     # -- hearing -----------------------------------------------------------------------
     def _phrase_meanings(self) -> dict[str, str]:
@@ -86,6 +90,7 @@ class SimulatedPatient:
 
     def hear(self, event: dict) -> None:
         kind, t = event.get("type"), float(event.get("t", self.t))
+        self.heard_coach = True
         if kind == "cue":
             cue = event["cue"]
             if cue == "next":
@@ -179,6 +184,9 @@ class SimulatedPatient:
             self.actions = [a for a in self.actions if a[0] > t]
             for _, action in sorted(due):
                 self._act(action)
+        if (self.starts_pumping_at is not None and not self.heard_coach and self.pump_mode is None
+                and t >= self.starts_pumping_at):
+            self.pump_mode, self.next_squeeze = "more", t
         self._pump(t)
         self._behave(t)
         b, body = self.behaviour, self.body

@@ -1,0 +1,51 @@
+"""systemd's service protocol, by hand (a datagram to $NOTIFY_SOCKET; no library needed).
+
+READY=1 once the daemon can coach, STATUS= lines for `systemctl status`, STOPPING=1, and
+WATCHDOG=1 pings from the main loop: a loop that hangs stops pinging and systemd restarts it.
+Outside systemd (no NOTIFY_SOCKET) every call does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+log = logging.getLogger(__name__)
+
+
+def notify(*lines: str) -> bool:
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # an abstract socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall("\n".join(lines).encode())
+    except OSError as exc:
+        log.debug("cannot notify systemd: %s", exc)
+        return False
+    return True
+
+
+class Watchdog:
+    """Pings at half the interval systemd asked for (WATCHDOG_USEC), from the one main loop."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        pid = os.environ.get("WATCHDOG_PID", "")
+        mine = not pid or pid == str(os.getpid())
+        self.interval = int(usec) / 2e6 if usec.isdigit() and mine else None
+        self._last = 0.0
+
+    def ping(self) -> None:
+        if self.interval is None:
+            return
+        now = self._clock()
+        if now - self._last >= self.interval:
+            self._last = now
+            notify("WATCHDOG=1")

@@ -1,0 +1,164 @@
+"""The daemon: the box's life from power-on, sessions back to back, for months.
+
+    idle (quiet, nothing open but the sensor) --a patient inflates the bladder--> session
+    session --done, or the patient left for good--> idle (armed again once the bladder is empty)
+
+One main loop (this one) feeds everything: the serial reader thread only hands samples over.
+It pings systemd's watchdog every turn, so a hung loop is restarted. Signals only set flags:
+SIGTERM ends the session (the current sentence is finished, the record closed, within 3 s),
+SIGHUP reloads config and protocols, validated first: a bad file is refused with a log line and
+the old ones stay in force; the new ones apply from the next session on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+from coach.adapters import systemd
+from coach.adapters.audio import open_sink
+from coach.adapters.files import EventWriter, TraceWriter
+from coach.app.runner import SerialSource, SessionRunner
+from coach.app.session import Setup, finish_record, make_sounds, open_store, sensor_units
+from coach.core.presence import PresenceWatch
+from coach.errors import UserError
+
+log = logging.getLogger("rugcoach")
+
+STOP_DRAIN_S = 2.0   # SIGTERM: at most this long to finish the sentence being spoken
+EMPTY_MMHG = 10.0    # after a session: the bladder must read below this before the next one
+EMPTY_HOLD_S = 2.0
+
+
+class Daemon:
+    def __init__(self, args, setup: Setup, port: str):
+        self.args = args
+        self.setup = setup
+        self.port = port
+        self.stop_requested = False
+        self.reload_requested = False
+        self.watchdog = systemd.Watchdog()
+        self.runner: SessionRunner | None = None
+        self.sessions = 0
+        self.events = self.trace = None
+
+    # -- signals: flags only, handled in the main loop ----------------------------------------
+    def _on_term(self, signum, _frame) -> None:
+        log.info("received %s: finishing the current sentence and stopping", signal.Signals(signum).name)
+        self.stop_requested = True
+        if self.runner is not None:
+            self.runner.stop_requested = True
+
+    def _on_hup(self, _signum, _frame) -> None:
+        self.reload_requested = True
+
+    def heartbeat(self) -> None:
+        self.watchdog.ping()
+        if self.reload_requested:
+            self.reload_requested = False
+            self._reload()
+
+    def _reload(self) -> None:
+        try:
+            new = Setup.load(self.args)
+        except UserError as exc:
+            for line in str(exc).splitlines():
+                log.error("reload refused, the old config and protocols stay in force: %s", line)
+            return
+        if new.config.voice != self.setup.config.voice:
+            log.warning("new voice settings take effect after a restart (systemctl restart rugcoach)")
+        if (new.config.port, new.config.baudrate, new.config.unit) != \
+                (self.setup.config.port, self.setup.config.baudrate, self.setup.config.unit):
+            log.warning("new sensor settings take effect after a restart (systemctl restart rugcoach)")
+        self.setup = new
+        log.info("reloaded config and protocols: %d exercise(s) in the programme, patient %s; "
+                 "used from the next session", len(new.session.exercises), new.patient or "not named")
+
+    # -- the life ------------------------------------------------------------------------------
+    def run(self) -> int:
+        from coach.adapters.serial_sensor import SerialSensor
+
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        store = open_store()
+        # Under systemd (INVOCATION_ID) a sensor not plugged in yet is waited for; run by hand, a
+        # wrong port is a typo and gets its one-line error at once.
+        sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
+                              required=not os.environ.get("INVOCATION_ID"))
+        try:
+            started = time.monotonic()
+            self.sounds = make_sounds(self.setup.config)
+            new = self.sounds.cache.prerender(self.setup.sentences())
+            log.info("ready: %d sentence(s) synthesised, the rest from the cache (%.1f s); waiting "
+                     "for a patient on %s", new, time.monotonic() - started, self.port)
+            systemd.notify("READY=1", "STATUS=waiting for a patient")
+            source = SerialSource(sensor, stopped=lambda: self.stop_requested)
+            watch = PresenceWatch()
+            # the events and the trace follow the daemon's one clock, session after session
+            events_path = self.args.events or self.setup.config.events
+            self.events = EventWriter(events_path) if events_path else None
+            self.trace = TraceWriter(self.args.trace) if self.args.trace else None
+            for item in self._idle(source, watch):
+                self._session(store, sensor, source, begin_at=item[0])
+                if self.args.once or self.stop_requested:
+                    break
+                watch.reset()
+                systemd.notify("STATUS=waiting for a patient")
+        finally:
+            systemd.notify("STOPPING=1")
+            for part in (self.events, self.trace):
+                if part is not None:
+                    part.close()
+            sensor.close()
+            store.close()
+        log.info("stopped after %d session(s)", self.sessions)
+        return 0
+
+    def _idle(self, source, watch: PresenceWatch):
+        """Yield the sample at which a patient starts a session. After a session, the bladder
+        must first be empty (the patient got off): one patient's inflated bladder is not the
+        next patient starting."""
+        armed, empty_since = self.sessions == 0, None
+        for item in source:
+            self.heartbeat()
+            if self.stop_requested:
+                return
+            if item is None:
+                continue
+            t, mmhg = item
+            if not armed:
+                empty_since = (empty_since if empty_since is not None else t) if mmhg < EMPTY_MMHG else None
+                armed = empty_since is not None and t - empty_since >= EMPTY_HOLD_S
+                continue
+            if watch.feed(t, mmhg):
+                yield item
+                armed, empty_since = False, None
+
+    def _session(self, store, sensor, source, begin_at: float) -> None:
+        setup = self.setup
+        self.sounds.cache.prerender(setup.sentences())  # new phrases after a reload; else cached
+        args = self.args
+        audio = open_sink(args.audio or setup.config.audio, required=False)
+        recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)
+        self.runner = runner = SessionRunner(setup.coach(self.sounds), self.sounds, audio, self.events, self.trace,
+                                             recorder=recorder, heartbeat=self.heartbeat,
+                                             stop_requested=self.stop_requested)
+        self.sessions += 1
+        log.info("session %d: a patient started (%s, patient %s)", self.sessions,
+                 ", ".join(e.id for e in setup.session.exercises), setup.patient or "not named")
+        systemd.notify(f"STATUS=coaching session {self.sessions}")
+        status = "stopped"
+        try:
+            runner.run(source, sensor=sensor, begin_at=begin_at)
+            coach = runner.coach
+            status = "abandoned" if coach.abandoned else "done" if coach.finished else "stopped"
+        finally:
+            finish_record(store, recorder, setup, status)
+            audio.close(max_wait_s=STOP_DRAIN_S if self.stop_requested else None)
+            self.runner = None
+            reps = recorder.reps
+            log.info("session %d %s: %d repetition(s), %d good", self.sessions, status, len(reps),
+                     sum(r["verdict"] == "ok" for r in reps))

@@ -1,0 +1,42 @@
+"""Fill a session store with simulated sessions, through the very runner and recorder the daemon
+uses (no audio, estimated speech lengths): for the report's tests and the report benchmark."""
+
+from __future__ import annotations
+
+from coach.adapters.audio import NullSink
+from coach.app.runner import SessionRunner, SimulatedSource
+from coach.core.coach import Coach
+from coach.sim.patient import Behaviour, SimulatedPatient
+
+
+def estimated_duration(sound: str) -> float:
+    """Speech lengths close to espeak-ng's at 135 wpm."""
+    return 0.4 if sound.startswith("tone:") else 0.25 + 0.065 * len(sound)
+
+
+class EstimatedSounds:
+    duration = staticmethod(estimated_duration)
+
+    def samples(self, sound):
+        return None
+
+
+def exercises_of(session) -> list[dict]:
+    return [{"id": e.id, "title": e.title, "phase": e.phase, "kind": e.kind,
+             "target": {"kind": e.target.kind, "change": e.target.change, "tolerance": e.target.tolerance}}
+            for e in session.exercises]
+
+
+def record_session(store, patient, session, seed=0, behaviour=None, rate_hz=25.0):
+    """One simulated session into `store`; returns its recorder (with .reps)."""
+    from coach.core.progress import summarise
+
+    recorder = store.begin_session(patient, "test", exercises_of(session))
+    runner = SessionRunner(Coach(session, estimated_duration), EstimatedSounds(), NullSink(),
+                           recorder=recorder)
+    patient_model = SimulatedPatient(session, seed=seed, behaviour=behaviour or Behaviour())
+    runner.listeners.append(patient_model)
+    runner.run(SimulatedSource(patient_model, rate_hz=rate_hz))
+    summary = summarise(recorder.reps, {e.id: e.phase for e in session.exercises})
+    recorder.finish("done", summary, {"1": summary["good_fraction"].get("1", 0) >= 0.8})
+    return recorder

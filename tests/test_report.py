@@ -1,0 +1,175 @@
+"""The therapist's report, tested as a person sees it: rendered in headless Chromium (Debian's
+package, which `make test` installs), driven by Playwright, screenshot taken and looked at."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from coach.adapters.store import Store
+from coach.report.charts import reduce_to_columns
+from coach.sim.patient import Behaviour
+from tests.conftest import ROOT, RUGCOACH
+from tests.helpers.records import record_session
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, library):
+    """Three sessions of one patient (one with a pushing patient, one holding the breath), one
+    session without a patient; the report as `rugcoach report` writes it."""
+    state = tmp_path_factory.mktemp("state")
+    store = Store(state)
+    session = library.session(exercise="buiklig-a")
+    for seed, behaviour in [(1, Behaviour(pushes=True)), (2, Behaviour(holds_breath=True)), (3, Behaviour())]:
+        record_session(store, "P-0042", session, seed=seed, behaviour=behaviour)
+    record_session(store, None, library.session(exercise="zit-a"), seed=4)
+    store.close()
+    out = tmp_path_factory.mktemp("report")
+    result = subprocess.run(RUGCOACH + ["report", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, STATE_DIRECTORY=str(state)))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("chromium is needed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, path, width=1000):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    problems = []
+    page.on("console", lambda message: problems.append(f"{message.type}: {message.text}")
+            if message.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("request", lambda request: problems.append(f"fetched {request.url}")
+            if not request.url.startswith("file://") else None)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, problems
+
+
+def ink(png: bytes) -> float:
+    """The share of pixels that are not (nearly) white in a PNG screenshot."""
+    import io
+    import zlib
+    import struct
+    data = io.BytesIO(png)
+    assert data.read(8) == b"\x89PNG\r\n\x1a\n"
+    width = height = 0
+    idat = b""
+    while True:
+        length, kind = struct.unpack(">I4s", data.read(8))
+        body = data.read(length)
+        data.read(4)
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and colour in (2, 6)
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8)
+    stride = width * channels
+    rows = raw.reshape(height, stride + 1)
+    pixels = np.zeros((height, stride), dtype=np.int16)
+    previous = np.zeros(stride, dtype=np.int16)
+    for y in range(height):  # undo the PNG row filters
+        kind, line = rows[y, 0], rows[y, 1:].astype(np.int16)
+        if kind == 0:
+            out = line
+        elif kind == 2:
+            out = (line + previous) % 256
+        else:
+            out = np.zeros(stride, dtype=np.int16)
+            for x in range(stride):
+                left = out[x - channels] if x >= channels else 0
+                up = previous[x]
+                upper_left = previous[x - channels] if x >= channels else 0
+                if kind == 1:
+                    predictor = left
+                elif kind == 3:
+                    predictor = (left + up) // 2
+                else:
+                    p = left + up - upper_left
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - upper_left)
+                    predictor = left if pa <= pb and pa <= pc else up if pb <= pc else upper_left
+                out[x] = (line[x] + predictor) % 256
+        pixels[y] = out
+        previous = out
+    rgb = pixels.reshape(height, width, channels)[:, :, :3]
+    return float(np.mean(rgb.min(axis=2) < 230))
+
+
+def test_the_report_loads_without_errors_and_its_charts_are_drawn(report, browser, tmp_path):
+    page, problems = open_page(browser, report / "P-0042.html")
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000
+    assert problems == []
+    assert "Patiënt P-0042" in page.title()
+    charts = page.locator("svg.chart")
+    trace_charts = page.locator("details[open] svg.chart.trace")
+    assert trace_charts.count() == 3 and page.locator("svg.chart.trend").count() == 2
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        if not chart.is_visible():
+            continue
+        box = chart.bounding_box()
+        assert box["width"] > 300 and box["height"] > 100, box
+        assert ink(chart.screenshot()) > 0.02, f"chart {i} is blank"
+    # what the therapist reads: the repetitions shaded by verdict, the bands, the corrections
+    assert page.locator("svg.trace rect.rep").count() == 45
+    assert page.locator("svg.trace rect.band").count() == 45
+    assert page.locator("svg.trace line.correction").count() >= 2
+    kinds = page.locator("table.compensations").all_inner_texts()
+    assert any("persen" in text for text in kinds) and any("adem ingehouden" in text for text in kinds)
+    assert page.locator("table.reps tr").count() == 45 + 3
+    assert "criteria" in page.inner_text("body")
+
+
+def test_the_report_reads_on_a_phone(report, browser, tmp_path):
+    page, problems = open_page(browser, report / "P-0042.html", width=390)
+    assert problems == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1, "no sideways scrolling"
+    chart = page.locator("svg.chart.trace").first
+    assert chart.bounding_box()["width"] <= 390 and ink(chart.screenshot()) > 0.02
+
+
+def test_the_index_links_every_patient_and_the_sessions_without_one(report, browser):
+    page, problems = open_page(browser, report / "index.html")
+    assert problems == []
+    links = page.locator("a").all_inner_texts()
+    assert links == ["P-0042", "zonder patiënt"]
+    page.click("text=zonder patiënt")
+    assert page.locator("svg.chart.trace").count() == 1
+
+
+def test_the_repetitions_are_exported_as_csv(report):
+    rows = list(csv.DictReader((report / "herhalingen-P-0042.csv").open(encoding="utf-8")))
+    assert len(rows) == 45 and {r["verdict"] for r in rows} <= {"ok", "too_weak", "too_strong", "pushing", "not_held"}
+    assert all(r["patient"] == "P-0042" and float(r["end_s"]) > float(r["start_s"]) for r in rows)
+
+
+def test_a_long_trace_is_drawn_with_every_peak_but_few_points():
+    t = np.arange(0, 3600, 0.01)
+    v = 70 + np.sin(t)
+    v[123_456] = 120.0  # one spike in an hour at 100 Hz
+    points = reduce_to_columns(list(zip(t.tolist(), v.tolist())), 0.0, 3600.0, 846)
+    assert len(points) <= 4 * 846 and max(p[1] for p in points) == 120.0
