@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_RUN := espeak-ng libportaudio2 libasound2-plugins python3-venv
 DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox chromium systemd
 
-.PHONY: demo test bench deps-run deps-test clean
+.PHONY: demo test bench deps-run deps-test clean install uninstall
 
 demo: deps-run $(VENV)/.installed
 	$(VENV)/bin/rugcoach demo
@@ -32,6 +32,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
 	@touch $@
+
+# sudo make install: packages, the rugcoach user, /opt/rugcoach, the unit and a default config,
+# enabled and started. sudo make uninstall keeps the records (PURGE=yes removes them too).
+install:
+	@bash scripts/install.sh install
+
+uninstall:
+	@bash scripts/install.sh uninstall
 
 clean:
 	rm -rf $(VENV) demo.wav .pytest_cache

@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--events", type=Path, help="follow the coach's events file, so the "
                      "simulated patient hears the coach")
     sim.add_argument("--exercise", default="buiklig-a", help="what the simulated patient expects")
+    sim.add_argument("--protocol", help="or the programme the simulated patients expect")
+    sim.add_argument("--visitors", action="store_true", help="patients come and go, one after "
+                     "another, with faults (the daemon's life)")
+    sim.add_argument("--speed", type=float, default=1.0, help="patient seconds per wall second "
+                     "(soak tests: 100 or more)")
+    sim.add_argument("--garbage-every", type=float, default=0.0, metavar="S",
+                     help="send a line of garbage every S patient seconds")
     sim.add_argument("--seed", type=int, default=None)
     sim.set_defaults(func=cmd_sensor_sim)
 

@@ -1,6 +1,10 @@
 """`rugcoach sensor-sim`: a simulated PBU on a pseudo-terminal, so the whole real serial path can
 be tried without hardware. Prints the device path. SIGUSR1 pulls the cable, SIGUSR2 plugs it
-back in (a new device node behind the --link symlink, the t_ms counter restarted)."""
+back in (a new device node behind the --link symlink, the t_ms counter restarted).
+
+With --visitors, patients come and go, one after another, as in a treatment room (the daemon's
+life); --speed runs the patients' time faster than the wall clock (soak tests); --garbage-every
+sends a line of line noise now and then."""
 
 from __future__ import annotations
 
@@ -14,6 +18,10 @@ from coach.config.protocols import Library
 from coach.errors import UserError
 from coach.sim.patient import Physiology, SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
+from coach.sim.visitors import Visitors
+
+GARBAGE = [b"\xff\xfe\x00garbage\n", b"12a,3\n", b"#\n", b"9999999999999,1\n", b"\n\n", b"nan\n",
+           b"x" * 200 + b"\n"]
 
 
 def run_sensor_sim(args) -> int:
@@ -21,10 +29,19 @@ def run_sensor_sim(args) -> int:
         raise UserError(f"--rate {args.rate:g} is out of range (10 to 100 samples per second)", exit_code=2)
     if not 0.0 <= args.noise <= 5.0:
         raise UserError(f"--noise {args.noise:g} is out of range (0 to 5 mmHg)", exit_code=2)
-    session = Library().session(exercise=args.exercise)
+    if not 0.1 <= args.speed <= 1000.0:
+        raise UserError(f"--speed {args.speed:g} is out of range (0.1 to 1000)", exit_code=2)
+    library = Library()
+    session = library.session(protocol=args.protocol, exercise=None if args.protocol else args.exercise)
     seed = args.seed if args.seed is not None else int(time.time())
-    patient = SimulatedPatient(session, seed=seed, body=Physiology(noise=args.noise))
-    sensor = PtySensor(patient, rate_hz=args.rate, link=args.link, bare=args.bare)
+    body = Physiology(noise=args.noise)
+    if args.visitors:
+        patient = Visitors(session, seed=seed, body=body)
+    else:
+        patient = SimulatedPatient(session, seed=seed, body=body, starts_pumping_at=3.0)
+    sensor = PtySensor(patient, rate_hz=args.rate, link=args.link, bare=args.bare, speed=args.speed)
+    if args.garbage_every:
+        sensor.garbage_every_s, sensor.garbage = args.garbage_every, GARBAGE
     print(sensor.plug(), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -41,16 +58,21 @@ def run_sensor_sim(args) -> int:
     return 0
 
 
-def _follow(path, sensor: PtySensor, patient: SimulatedPatient, stop: threading.Event) -> None:
+def _follow(path, sensor: PtySensor, patient, stop: threading.Event) -> None:
     """The simulated patient hears the coach: follow its events file as it grows."""
-    while not path.exists() and not stop.wait(0.2):
+    while not path.exists() and not stop.wait(0.05):
         pass
     with open(path, encoding="utf-8") as handle:
+        partial = ""
         while not stop.is_set():
             line = handle.readline()
             if not line:
-                stop.wait(0.05)
+                stop.wait(0.005)
                 continue
+            if not line.endswith("\n"):  # caught mid-write: the rest comes with the next read
+                partial += line
+                continue
+            line, partial = partial + line, ""
             try:
                 event = json.loads(line)
             except ValueError:

@@ -23,6 +23,9 @@ from coach.core.protocol import Session
 from coach.core.voice import sentences
 
 
+SELF_PUMP_MMHG = 30.0   # a patient who starts by themselves pumps to about here, then waits
+
+
 @dataclass(frozen=True)
 class Behaviour:
     """How this patient does the exercise. The defaults do it right."""
@@ -184,9 +187,10 @@ class SimulatedPatient:
             self.actions = [a for a in self.actions if a[0] > t]
             for _, action in sorted(due):
                 self._act(action)
-        if (self.starts_pumping_at is not None and not self.heard_coach and self.pump_mode is None
-                and t >= self.starts_pumping_at):
-            self.pump_mode, self.next_squeeze = "more", t
+        if self.starts_pumping_at is not None and not self.heard_coach and t >= self.starts_pumping_at:
+            # a few squeezes by themselves, then they wait for the coach to say how much more
+            self.pump_mode = "more" if self.air < SELF_PUMP_MMHG else None
+            self.next_squeeze = max(self.next_squeeze, self.starts_pumping_at)
         self._pump(t)
         self._behave(t)
         b, body = self.behaviour, self.body

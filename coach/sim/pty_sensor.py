@@ -35,6 +35,9 @@ class PtySensor:
         self.silent = False
         self._t_ms_origin = 0.0
         self.t = 0.0              # the patient's (session) time
+        self.garbage_every_s = 0.0    # line noise now and then (soak tests)
+        self.garbage: list[bytes] = []
+        self._next_garbage = 0.0
         self._stop = threading.Event()
 
     def plug(self) -> str:
@@ -87,8 +90,12 @@ class PtySensor:
             if master is not None and not self.silent:
                 t_ms = int((self.t - self._t_ms_origin) * 1000) % 2 ** 32
                 line = f"{value:.2f}\n" if self.bare else f"{t_ms},{value:.2f}\n"
+                data = line.encode()
+                if self.garbage_every_s and self.t >= self._next_garbage and self.garbage:
+                    self._next_garbage = self.t + self.garbage_every_s
+                    data = self.garbage[int(self.t) % len(self.garbage)] + data
                 try:
-                    os.write(master, line.encode())
+                    os.write(master, data)
                 except OSError:
                     pass  # unplugged between the check and the write
             next_at += step / self.speed  # an absolute schedule: the rate does not drift

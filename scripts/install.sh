@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# `sudo make install` / `sudo make uninstall` on Raspberry Pi OS or Debian.
+#
+#   install:   the Debian packages, the system user 'rugcoach' (groups dialout and audio), the code
+#              and its virtual environment in /opt/rugcoach, the unit, a commented default
+#              /etc/rugcoach/config.yaml (an existing one is kept), then enabled and started.
+#   uninstall: stops and removes the service and the code; the session records
+#              (/var/lib/rugcoach), the config and the user stay, unless PURGE=yes.
+#
+# DESTDIR=/some/folder places the files there and leaves the system alone (no packages, no user,
+# no systemctl): how the tests check the install on a machine without systemd as PID 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+action=${1:-install}
+DESTDIR=${DESTDIR:-}
+PYTHON=${PYTHON:-python3}
+opt=$DESTDIR/opt/rugcoach
+etc=$DESTDIR/etc/rugcoach
+unit_dir=$DESTDIR/etc/systemd/system
+system=$([[ -z $DESTDIR ]] && echo yes || echo no)
+systemd_running=$([[ $system == yes && -d /run/systemd/system ]] && echo yes || echo no)
+
+if [[ $system == yes && $(id -u) != 0 ]]; then
+    echo "install: run as root: sudo make $action" >&2
+    exit 1
+fi
+
+if [[ $action == uninstall ]]; then
+    if [[ $systemd_running == yes ]]; then
+        systemctl disable --now rugcoach.service || true
+    fi
+    rm -f "$unit_dir/rugcoach.service"
+    rm -rf "$opt"
+    [[ $systemd_running == yes ]] && systemctl daemon-reload
+    if [[ ${PURGE:-no} == yes ]]; then
+        rm -rf "$etc" "$DESTDIR/var/lib/rugcoach" "$DESTDIR/var/cache/rugcoach"
+        [[ $system == yes ]] && { userdel rugcoach 2>/dev/null || true; }
+        echo "RugCoach removed, with its config and every session record."
+    else
+        echo "RugCoach removed. Kept: the session records in /var/lib/rugcoach and the config in" \
+             "/etc/rugcoach (remove them too with: sudo make uninstall PURGE=yes)."
+    fi
+    exit 0
+fi
+
+if [[ $system == yes ]]; then
+    bash scripts/install-debs.sh espeak-ng libportaudio2 libasound2-plugins python3-venv
+    if ! id rugcoach >/dev/null 2>&1; then
+        useradd --system --user-group --home-dir /var/lib/rugcoach --no-create-home \
+                --shell /usr/sbin/nologin --comment "RugCoach voice coach" rugcoach
+    fi
+    usermod --append --groups dialout,audio rugcoach
+fi
+
+# The code: a copy of what is tracked (no .venv, no caches), installed into its own venv.
+install -d -m 0755 "$opt/src" "$etc" "$unit_dir"
+files=$(git ls-files 2>/dev/null || find . -path ./.git -prune -o -path ./.venv -prune -o -type f -print)
+tar -cf - $files | tar -xf - -C "$opt/src"
+[[ -x $opt/venv/bin/python ]] || "$PYTHON" -m venv "$opt/venv"
+"$opt/venv/bin/python" -m pip install --quiet --upgrade pip
+# editable: the bundled protocols/ and sounds/ are found beside the package in src/
+"$opt/venv/bin/python" -m pip install --quiet --editable "$opt/src"
+
+install -m 0644 systemd/rugcoach.service "$unit_dir/rugcoach.service"
+if [[ ! -e $etc/config.yaml ]]; then
+    install -m 0644 systemd/config.yaml "$etc/config.yaml"
+else
+    echo "Kept the existing $etc/config.yaml (the new default is in $opt/src/systemd/config.yaml)."
+fi
+"$opt/venv/bin/rugcoach" check "$etc/config.yaml"
+
+if [[ $systemd_running == yes ]]; then
+    systemctl daemon-reload
+    systemctl enable --now rugcoach.service
+    echo "RugCoach is installed and running: systemctl status rugcoach; journalctl -u rugcoach -f"
+else
+    echo "RugCoach is installed in $opt (not started: no systemd here)."
+fi
