@@ -24,7 +24,8 @@ def notify(*lines: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(address)
-            sock.sendall("\n".join(lines).encode())
+            # never block the main loop on systemd: a full queue drops this one message
+            sock.send("\n".join(lines).encode(), socket.MSG_DONTWAIT)
     except OSError as exc:
         log.debug("cannot notify systemd: %s", exc)
         return False

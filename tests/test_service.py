@@ -1,0 +1,219 @@
+"""The box's service: the unit, the install, and the daemon's life under systemd's protocol.
+
+No systemd runs as PID 1 here, so systemd's side is played by the test: a real datagram socket
+as $NOTIFY_SOCKET (READY, WATCHDOG pings), $JOURNAL_STREAM for the log form, real signals, and a
+simulated sensor on a pseudo-terminal with patients who come and go."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from coach.adapters.store import Store
+from coach.config.protocols import Library
+from coach.core.voice import sentences
+from tests.conftest import ROOT, RUGCOACH
+
+UNIT = ROOT / "systemd" / "rugcoach.service"
+
+
+def test_the_unit_verifies_and_is_rated_safe():
+    verify = subprocess.run(["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True)
+    problems = [line for line in (verify.stdout + verify.stderr).splitlines()
+                if line.strip() and "/opt/rugcoach/venv/bin/rugcoach" not in line]
+    assert problems == [], "only the installed binary's absence may be reported"
+    security = subprocess.run(["systemd-analyze", "security", "--offline=true", str(UNIT)],
+                              capture_output=True, text=True)
+    level = float(re.search(r"Overall exposure level for rugcoach.service: ([0-9.]+)", security.stdout).group(1))
+    print(f"\n  exposure level {level}")
+    assert level <= 1.0
+
+
+def test_the_hardening_left_out_is_left_out_for_a_reason():
+    """MemoryDenyWriteExecute would break the sound: sounddevice's callback is a cffi callback.
+    Shown with the kernel's own equivalent (PR_SET_MDWE, Linux 6.3+)."""
+    code = ("import ctypes, sys\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "if libc.prctl(65, 1, 0, 0, 0) != 0: sys.exit(77)\n"
+            "import cffi\nffi = cffi.FFI()\n"
+            "try:\n    ffi.callback('int(int)', lambda x: x)\nexcept MemoryError:\n    sys.exit(3)\n")
+    result = subprocess.run([sys.executable, "-c", code])
+    if result.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE")
+    assert result.returncode == 3, "cffi callbacks work under MDWE now: add MemoryDenyWriteExecute=yes"
+    assert "MemoryDenyWriteExecute=yes" not in UNIT.read_text().replace("# Not MemoryDenyWriteExecute=yes", "")
+
+
+def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path):
+    dest = tmp_path / "root"
+    env = dict(os.environ, DESTDIR=str(dest))
+    result = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    installed = dest / "opt/rugcoach/venv/bin/rugcoach"
+    config = dest / "etc/rugcoach/config.yaml"
+    unit = dest / "etc/systemd/system/rugcoach.service"
+    assert installed.exists() and config.exists() and unit.read_text() == UNIT.read_text()
+    check = subprocess.run([str(installed), "check", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    bundled = subprocess.run([str(installed), "check"], capture_output=True, text=True)
+    assert bundled.returncode == 0, bundled.stderr   # the installed copy finds its protocols
+    verify = subprocess.run(["systemd-analyze", "verify", f"--root={dest}", str(unit)], capture_output=True, text=True)
+    assert verify.returncode == 0 and "not executable" not in verify.stderr, verify.stderr
+    # a second install keeps the therapist's config
+    config.write_text(config.read_text() + "patient: P-9\n")
+    again = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "patient: P-9" in config.read_text()
+    records = dest / "var/lib/rugcoach"
+    records.mkdir(parents=True)
+    (records / "rugcoach.db").write_bytes(b"records")
+    subprocess.run(["make", "-s", "uninstall"], cwd=ROOT, env=env, check=True, capture_output=True)
+    assert not (dest / "opt/rugcoach").exists() and not unit.exists()
+    assert (records / "rugcoach.db").exists() and config.exists(), "uninstall leaves the records"
+    subprocess.run(["make", "-s", "uninstall"], cwd=ROOT, env=dict(env, PURGE="yes"), check=True, capture_output=True)
+    assert not records.exists() and not config.exists()
+
+
+class Notifications:
+    """systemd's side of sd_notify: a datagram socket that collects what the daemon says."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.05)
+        self.path = path
+        self.received: list[tuple[float, str]] = []
+
+    def poll(self):
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except (TimeoutError, socket.timeout):
+                return
+            for line in data.decode().splitlines():
+                self.received.append((time.monotonic(), line))
+
+    def wait_for(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll()
+            if any(line == text for _, line in self.received):
+                return True
+        return False
+
+
+def events_of(path):
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def wait_until(predicate, timeout, step=0.05, notify=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if notify is not None:
+            notify.poll()  # as systemd does: read what the daemon says, all the time
+        time.sleep(step)
+    return False
+
+
+def test_the_daemons_life(tmp_path):
+    """Idle and quiet until a patient inflates; sessions back to back; SIGHUP reloads (a bad file
+    is refused, the old one stays); SIGTERM ends within 3 s with the record closed; READY and
+    watchdog pings reach systemd; the log is in journald's form."""
+    state, link, events = tmp_path / "state", tmp_path / "pbu", tmp_path / "events.jsonl"
+    config = tmp_path / "config.yaml"
+    config.write_text("patient: P-first\n")
+    notify = Notifications(tmp_path / "notify")
+    env = dict(os.environ, STATE_DIRECTORY=str(state), NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="1000000",
+               JOURNAL_STREAM="8:12345", INVOCATION_ID="0123456789abcdef")
+    sim = subprocess.Popen(RUGCOACH + ["sensor-sim", "--visitors", "--protocol", "demo", "--speed", "20",
+                                       "--rate", "25", "--link", str(link), "--events", str(events), "--seed", "5"],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    sim.stdout.readline()
+    sim.stdout.close()
+    started = time.monotonic()
+    log_path = tmp_path / "daemon.log"
+    daemon = subprocess.Popen(RUGCOACH + ["run", "--config", str(config), "--port", str(link), "--protocol", "demo",
+                                          "--audio", "none", "--events", str(events)],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_path.open("w"), text=True)
+    try:
+        assert notify.wait_for("READY=1", 30), "READY=1 never came"
+        ready_s = time.monotonic() - started
+        # idle: quiet until the first visitor has pumped the bladder up
+        assert wait_until(lambda: any(e["type"] == "say" for e in events_of(events)), 30, notify=notify)
+        first = events_of(events)
+        assert first[0]["type"] == "state" and first[0]["state"] == "waiting" and first[0]["t"] > 2.0, \
+            "nothing happens before a patient has pumped the bladder up"
+        welcome = Library().phrases["welcome"][0]
+        assert next(e for e in first if e["type"] == "say")["text"] == sentences(welcome)[0]
+        config.write_text("patient: P-first\nvoice: {rate_wpm: 9000}\n")   # a mistake
+        daemon.send_signal(signal.SIGHUP)
+        wait_until(lambda: False, 0.5, notify=notify)
+        config.write_text("patient: P-second\n")
+        daemon.send_signal(signal.SIGHUP)
+        # the first session ends, the visitor leaves, the next one comes: a second session
+        assert wait_until(lambda: sum(e.get("cue") == "done" for e in events_of(events)) >= 2, 90, notify=notify), \
+            "no second session"
+        assert wait_until(lambda: sum(e.get("state") == "positioning" for e in events_of(events)) >= 3, 60, notify=notify)
+        wait_until(lambda: False, 1.0, notify=notify)  # in the third session's instructions
+        notify.poll()
+        stop = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=10)
+        stop_s = time.monotonic() - stop
+    finally:
+        for process in (daemon, sim):
+            if process.poll() is None:
+                process.kill()
+    log = log_path.read_text()
+    assert daemon.returncode == 0, log
+    assert stop_s < 3.0, f"SIGTERM took {stop_s:.1f} s"
+    notify.poll()
+    lines = [line for _, line in notify.received]
+    assert "STOPPING=1" in lines
+    # timed as received while the test was reading (until SIGTERM), as systemd would see them
+    pings = [t for t, line in notify.received if line == "WATCHDOG=1" and t < stop]
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    assert len(pings) > 10 and max(gaps) < 1.0, "the main loop pings within the watchdog interval"
+    # the log: journald's priorities, no timestamps of our own, the refused reload named
+    assert all(re.match(r"<[0-7]>", line) for line in log.splitlines()), log[:500]
+    assert not re.search(r"\d\d:\d\d:\d\d", log)
+    assert re.search(r"<3>rugcoach: reload refused.*rate_wpm", log), log
+    assert "<6>rugcoach: reloaded config and protocols" in log
+    assert "Traceback" not in log
+    store = Store(state)
+    first, second = store.sessions("P-first"), store.sessions("P-second")
+    assert [s["status"] for s in first] == ["done"], "the first session ran with the config in force"
+    assert second and second[-1]["status"] == "stopped", "SIGTERM closes the record"
+    assert all(s["status"] == "done" for s in second[:-1])
+    print(f"\n  READY after {ready_s:.2f} s, SIGTERM to exit {stop_s:.2f} s, {len(pings)} watchdog pings,"
+          f" longest gap {max(gaps) * 1000:.0f} ms")
+
+
+def test_a_sensor_not_plugged_in_yet_is_waited_for_under_systemd(tmp_path):
+    link = tmp_path / "pbu"
+    env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), INVOCATION_ID="x")
+    daemon = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", "demo", "--audio", "none"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert daemon.poll() is None, "the daemon waits for the sensor"
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=5)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    log = daemon.stderr.read()
+    assert "waiting for it" in log and daemon.returncode == 0 and "Traceback" not in log
