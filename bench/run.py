@@ -177,6 +177,9 @@ def main() -> None:
     bench_speech(library)
     bench_serial()
     bench_playback()
+    from bench.service import bench_daemon, bench_records
+    bench_records(library, report)
+    bench_daemon(report)
 
 
 if __name__ == "__main__":
