@@ -87,10 +87,16 @@ def test_sigkill_at_random_moments_never_loses_a_finished_repetition(tmp_path):
         process = subprocess.Popen(RUGCOACH + ["run", "--simulate", "--audio", "none", "--exercise", "buiklig-a",
                                                "--patient", "P-kill", "--seed", str(attempt), "--events", str(events)],
                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Kill after a random number of finished repetitions (0 to 13 of the 15), plus a random
+        # moment: timed by the session's own progress, so a slow or busy machine still kills
+        # mid-session, and the kill lands anywhere from mid-hold to just after a commit.
+        after_reps = rng.randrange(0, 14)
         started = time.monotonic()
-        while not events.exists() and time.monotonic() - started < 30:
-            time.sleep(0.01)  # the session has begun: now kill it somewhere in its second
-        time.sleep(rng.uniform(0.0, 1.6))
+        while time.monotonic() - started < 60 and process.poll() is None:
+            if events.exists() and events.read_text().count('"type": "rep"') >= after_reps:
+                break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))
         process.send_signal(signal.SIGKILL)
         process.wait()
         lines = events.read_text().splitlines()

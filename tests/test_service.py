@@ -67,8 +67,11 @@ def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path
     assert check.returncode == 0, check.stderr
     bundled = subprocess.run([str(installed), "check"], capture_output=True, text=True)
     assert bundled.returncode == 0, bundled.stderr   # the installed copy finds its protocols
-    verify = subprocess.run(["systemd-analyze", "verify", f"--root={dest}", str(unit)], capture_output=True, text=True)
-    assert verify.returncode == 0 and "not executable" not in verify.stderr, verify.stderr
+    # The unit names the very binary the install placed (a --root verify would need a whole
+    # system tree under DESTDIR; the unit itself is verified against this host's in the first test).
+    exec_start = re.search(r"^ExecStart=(\S+)", unit.read_text(), re.MULTILINE).group(1)
+    placed = dest / exec_start.lstrip("/")
+    assert placed == installed and os.access(placed, os.X_OK)
     # a second install keeps the therapist's config
     config.write_text(config.read_text() + "patient: P-9\n")
     again = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
