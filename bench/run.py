@@ -157,11 +157,11 @@ def bench_serial() -> None:
             sim.stdout.readline()
             sensor = SerialSensor(str(link))
             time.sleep(1.0)
-            cpu0, wall0, got0 = time.process_time(), time.perf_counter(), sensor.samples.qsize()
+            cpu0, wall0, got0 = time.process_time(), time.perf_counter(), sensor.received
             time.sleep(10.0)
             cpu = time.process_time() - cpu0
             wall = time.perf_counter() - wall0
-            got = sensor.samples.qsize() - got0
+            got = sensor.received - got0
             sensor.close()
         finally:
             sim.terminate()

@@ -8,11 +8,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUGCOACH = [sys.executable, "-m", "coach"]
+IDLE_S = 20.0      # measuring windows: long against the 10 ms tick of the kernel's CPU time
+SESSION_S = 30.0
 
 
 def bench_records(library, report) -> None:
@@ -50,40 +53,72 @@ def _rss_mb(pid: int) -> float:
     return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1]) / 1024
 
 
+def _start_daemon(args: list[str], env: dict) -> tuple[subprocess.Popen, float]:
+    """Start `rugcoach run`; returns it and the seconds to its 'ready' log line. Its log is
+    drained on a thread from then on (a full pipe would stall the daemon)."""
+    started = time.monotonic()
+    daemon = subprocess.Popen(RUGCOACH + ["run", *args], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in daemon.stderr:
+        if "ready:" in line:
+            break
+    ready = time.monotonic() - started
+    threading.Thread(target=daemon.stderr.read, daemon=True).start()
+    return daemon, ready
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def bench_daemon(report) -> None:
-    """The daemon against a real-time sensor-sim (50 Hz), audio none: idle, then a session."""
+    """The daemon against a real-time sensor-sim (50 Hz), speaking into a private PulseAudio
+    sink (the output path of the tests): start (cold and warm phrase cache), idle, a session."""
+    from tests.conftest import PulseServer
+
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        env = dict(os.environ, STATE_DIRECTORY=str(folder / "state"))
+        server = PulseServer(folder / "pulse").start()
+        recorder = server.record(folder / "heard.raw")  # a listener keeps the sink in real time
+        env = dict(server.env, STATE_DIRECTORY=str(folder / "state"), XDG_CACHE_HOME=str(folder / "cache"))
         link, events = folder / "pbu", folder / "events.jsonl"
         sim = subprocess.Popen(RUGCOACH + ["sensor-sim", "--visitors", "--protocol", "demo", "--rate", "50",
-                                           "--link", str(link), "--events", str(events), "--seed", "3"],
+                                           "--link", str(link), "--events", str(events), "--seed", "3",
+                                           "--first-visit-after", str(IDLE_S + 15)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         sim.stdout.readline()
-        started = time.monotonic()
-        daemon = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", "demo", "--audio", "none",
-                                              "--events", str(events)], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for line in daemon.stderr:
-            if "ready:" in line:
-                break
-        report("daemon_start_to_ready", time.monotonic() - started, "s (warm phrase cache)")
+        args = ["--port", str(link), "--protocol", "demo", "--audio", "default", "--events", str(events)]
+        daemon = None
         try:
-            # idle: nobody on the bladder for the first seconds (the visitor arrives after 2-4 s at 1x)
+            daemon, cold = _start_daemon(args, env)   # the first boot synthesises the programme
+            _stop(daemon)
+            report("daemon_start_to_ready_cold", cold, "s (phrase cache empty: first boot)")
+            daemon, warm = _start_daemon(args, env)
+            report("daemon_start_to_ready", warm, "s (warm phrase cache)")
+            # idle: nobody on the bladder until the first visitor comes. CPU time is counted in
+            # ticks of 10 ms, so the window must be long for a figure near 0.5% to mean anything.
+            time.sleep(1.0)
             cpu0, t0 = _cpu_s(daemon.pid), time.monotonic()
-            time.sleep(1.5)
+            time.sleep(IDLE_S)
             idle = (_cpu_s(daemon.pid) - cpu0) / (time.monotonic() - t0) * 100
             report("daemon_cpu_idle", idle, "% of one core (50 Hz sensor, nobody on it)")
             report("daemon_rss_idle", _rss_mb(daemon.pid), "MB")
             while not events.exists() or "state" not in events.read_text():
                 time.sleep(0.1)
             cpu0, t0 = _cpu_s(daemon.pid), time.monotonic()
-            time.sleep(20)
+            time.sleep(SESSION_S)
             busy = (_cpu_s(daemon.pid) - cpu0) / (time.monotonic() - t0) * 100
-            report("daemon_cpu_session", busy, "% of one core (50 Hz, coaching)")
-            report("daemon_rss_session", _rss_mb(daemon.pid), "MB")
+            report("daemon_cpu_session", busy, "% of one core (50 Hz, coaching, speaking)")
+            report("daemon_rss_session", _rss_mb(daemon.pid), "MB (PortAudio open)")
+            _stop(daemon)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            sim.terminate()
-            daemon.wait(timeout=10)
-            sim.wait(timeout=10)
+            if daemon is not None and daemon.poll() is None:
+                _stop(daemon)
+            _stop(sim)
+            recorder.terminate()
+            server.stop()

@@ -206,3 +206,50 @@ def test_a_drifted_zero_is_reported_at_start(caplog, reading, warns):
         t += 0.02
         done = check.feed(t, reading + (0.1 if int(t * 50) % 2 else -0.1))
     assert ("zero may have drifted" in caplog.text) == warns
+
+
+def test_the_reader_hands_over_batches_in_order_and_complete():
+    """With t_ms the reader waits between reads (the box sleeps more): every sample still comes,
+    once, in order, with the sensor's own times."""
+    import tty
+
+    from coach.adapters.serial_sensor import SerialSensor
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    sensor = SerialSensor(os.ttyname(slave))
+    try:
+        os.write(master, b"12,half a li\n")  # the first line after opening may be a fragment
+        for i in range(100):
+            os.write(master, f"{1000 + 20 * i},{i}\n".encode())
+            time.sleep(0.002)
+        got, batches = [], 0
+        while len(got) < 100:
+            batch = sensor.read(timeout=2.0)
+            assert batch, f"only {len(got)} of 100 samples came"
+            got += batch
+            batches += 1
+    finally:
+        sensor.close()
+        os.close(master)
+        os.close(slave)
+    assert [mmhg for _, mmhg in got] == list(range(100))
+    assert [round(t, 3) for t, _ in got] == [round(0.02 * i, 3) for i in range(100)]
+    assert batches < 50, "read in batches, not a line at a time"
+
+
+def test_a_batch_left_by_the_idle_watch_goes_on_to_the_session():
+    from coach.app.runner import SerialSource
+
+    class Batches:  # the sensor's side: two batches, then nothing
+        def __init__(self):
+            self.batches = [[(0.0, 1.0), (0.02, 2.0), (0.04, 3.0)], [(0.06, 4.0)]]
+
+        def read(self, timeout):
+            return self.batches.pop(0) if self.batches else []
+
+    source = SerialSource(Batches())
+    idle = iter(source)
+    assert next(idle) == (0.0, 1.0)  # the idle watch sees the patient start here
+    session = iter(source)
+    assert [next(session) for _ in range(4)] == [(0.02, 2.0), (0.04, 3.0), (0.06, 4.0), None]

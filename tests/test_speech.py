@@ -90,3 +90,20 @@ def test_a_cache_file_with_flipped_bits_is_rebuilt_not_played(engine, tmp_path):
 
 def test_the_engine_version_is_part_of_the_key(engine):
     assert "espeak-ng-1." in engine.version
+
+
+def test_memory_holds_the_recent_phrases_and_every_length(engine, tmp_path):
+    """A whole programme is not kept in memory (some 40 MB): the last phrases are, and every
+    phrase's length, so the timeline never waits for the disk to learn how long a sentence is."""
+    texts = [f"Herhaling {n}." for n in range(1, 8)]
+    PhraseCache(engine, VoiceSettings(), tmp_path).prerender(texts)  # synthesised once
+    fresh = EspeakSynthesizer()
+    cache = PhraseCache(fresh, VoiceSettings(), tmp_path)
+    cache.MEMORY_PHRASES = 3
+    cache.prerender(texts)
+    assert fresh._engine is None, "all phrases were on disk: espeak-ng was never started"
+    assert list(cache._memory) == texts[-3:]
+    first = cache.audio(texts[0])   # read back from disk after it left memory: the same audio
+    assert np.array_equal(first, PhraseCache(engine, VoiceSettings(), tmp_path).audio(texts[0]))
+    assert all(cache.duration(text) == len(cache.audio(text)) / SAMPLE_RATE for text in texts)
+    assert cache.synthesised == 0 and len(cache._memory) == 3

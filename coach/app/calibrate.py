@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import sys
 import time
 from pathlib import Path
@@ -50,12 +49,14 @@ def run_calibration(args) -> int:
             while spoken < len(guide.prompts):
                 say(guide.prompts[spoken])
                 spoken += 1
-            try:
-                item = sensor.samples.get(timeout=5.0)
-            except queue.Empty:
+            batch = sensor.read(timeout=5.0)
+            if not batch:
                 raise UserError(f"no readings from the sensor on '{port}' for 5 s: check the "
-                                "cable and the sensor's baud rate", exit_code=3) from None
-            guide.feed(*item)
+                                "cable and the sensor's baud rate", exit_code=3)
+            for t, mmhg in batch:
+                guide.feed(t, mmhg)
+                if guide.step in ("done", "failed"):
+                    break
         say(guide.prompts[-1])
         if sink.realtime:
             time.sleep(2.5)

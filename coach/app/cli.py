@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "another, with faults (the daemon's life)")
     sim.add_argument("--speed", type=float, default=1.0, help="patient seconds per wall second "
                      "(soak tests: 100 or more)")
+    sim.add_argument("--first-visit-after", type=float, default=None, metavar="S",
+                     help="with --visitors: the first patient comes after S patient seconds "
+                     "(default 2 to 4; benchmarks of the idle box use more)")
     sim.add_argument("--garbage-every", type=float, default=0.0, metavar="S",
                      help="send a line of garbage every S patient seconds")
     sim.add_argument("--seed", type=int, default=None)

@@ -30,6 +30,8 @@ log = logging.getLogger("rugcoach")
 STOP_DRAIN_S = 2.0   # SIGTERM: at most this long to finish the sentence being spoken
 EMPTY_MMHG = 10.0    # after a session: the bladder must read below this before the next one
 EMPTY_HOLD_S = 2.0
+IDLE_BATCH_S = 0.25  # idle, the sensor is read in batches of this: a quarter second is nothing
+                     # against the 1 s a patient needs to start, and the box sleeps 4 of 5 wakeups
 
 
 class Daemon:
@@ -101,8 +103,11 @@ class Daemon:
             events_path = self.args.events or self.setup.config.events
             self.events = EventWriter(events_path) if events_path else None
             self.trace = TraceWriter(self.args.trace) if self.args.trace else None
+            sensor.batch_s = IDLE_BATCH_S
             for item in self._idle(source, watch):
+                sensor.batch_s = sensor.BATCH_S
                 self._session(store, sensor, source, begin_at=item[0])
+                sensor.batch_s = IDLE_BATCH_S
                 if self.args.once or self.stop_requested:
                     break
                 watch.reset()

@@ -10,8 +10,8 @@ time, so `--audio none` or `wav:` run a whole session in seconds with the same e
 from __future__ import annotations
 
 import logging
-import queue
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -70,7 +70,9 @@ class SoundBank:
 
     def duration(self, sound: str) -> float:
         from coach.adapters.speech import SAMPLE_RATE
-        return len(self.samples(sound)) / SAMPLE_RATE
+        if sound.startswith("tone:"):
+            return len(self._tones[sound[5:]]) / SAMPLE_RATE
+        return self.cache.duration(sound)
 
 
 @dataclass
@@ -99,20 +101,25 @@ class SimulatedSource:
 @dataclass
 class SerialSource:
     """Samples from the sensor's reader thread, which reconnects by itself; None when none came
-    for a while (time passes). Ends only when stopped (SIGTERM)."""
+    for a while (time passes). Ends only when stopped (SIGTERM).
+
+    The sensor hands over batches; what is left of one when an iteration stops (the idle watch
+    saw a patient start) is kept for the next (the session), so no sample falls between them."""
 
     sensor: object
     wait_s: float = 0.25
     stopped: Callable[[], bool] = lambda: False
+    _pending: deque = field(default_factory=deque)
 
     def __iter__(self):
         while not self.stopped():
-            try:
-                item = self.sensor.samples.get(timeout=self.wait_s)
-            except queue.Empty:
-                yield None  # nothing came: time passes (the runner watches for a lost sensor)
-                continue
-            yield item
+            if not self._pending:
+                batch = self.sensor.read(self.wait_s)
+                if not batch:
+                    yield None  # nothing came: time passes (the runner watches for a lost sensor)
+                    continue
+                self._pending.extend(batch)
+            yield self._pending.popleft()
 
 
 class ZeroDriftCheck:

@@ -36,7 +36,7 @@ def run_sensor_sim(args) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     body = Physiology(noise=args.noise)
     if args.visitors:
-        patient = Visitors(session, seed=seed, body=body)
+        patient = Visitors(session, seed=seed, body=body, first_after_s=args.first_visit_after)
     else:
         patient = SimulatedPatient(session, seed=seed, body=body, starts_pumping_at=3.0)
     sensor = PtySensor(patient, rate_hz=args.rate, link=args.link, bare=args.bare, speed=args.speed)

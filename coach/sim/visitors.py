@@ -21,7 +21,8 @@ FAULTS = [Behaviour(), Behaviour(), Behaviour(pushes=True), Behaviour(holds_brea
 
 class Visitors:
     def __init__(self, session: Session, seed: int = 0, gap_s: float = 20.0,
-                 behaviours: list[Behaviour] | None = None, body: Physiology | None = None):
+                 behaviours: list[Behaviour] | None = None, body: Physiology | None = None,
+                 first_after_s: float | None = None):
         self.session = session
         self.seed = seed
         self.gap_s = gap_s
@@ -29,7 +30,7 @@ class Visitors:
         self.body = body or Physiology()
         self.rng = np.random.default_rng(seed)
         self.current: SimulatedPatient | None = None
-        self.next_arrival = float(self.rng.uniform(2.0, 4.0))
+        self.next_arrival = float(self.rng.uniform(2.0, 4.0)) if first_after_s is None else first_after_s
         self.leave_at: float | None = None
         self.count = 0
         self.t = 0.0
