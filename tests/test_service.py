@@ -141,23 +141,28 @@ def test_the_daemons_life(tmp_path):
     notify = Notifications(tmp_path / "notify")
     env = dict(os.environ, STATE_DIRECTORY=str(state), NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="1000000",
                JOURNAL_STREAM="8:12345", INVOCATION_ID="0123456789abcdef")
-    sim = subprocess.Popen(RUGCOACH + ["sensor-sim", "--visitors", "--protocol", "demo", "--speed", "20",
-                                       "--rate", "25", "--link", str(link), "--events", str(events), "--seed", "5"],
-                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    sim.stdout.readline()
-    sim.stdout.close()
+    # The daemon first (it waits for its sensor, as at boot), then the sensor; the first patient
+    # comes after a minute of patient time (3 s of wall time at 20x), so a slow start of the
+    # daemon cannot let it join a session already under way.
     started = time.monotonic()
     log_path = tmp_path / "daemon.log"
     daemon = subprocess.Popen(RUGCOACH + ["run", "--config", str(config), "--port", str(link), "--protocol", "demo",
                                           "--audio", "none", "--events", str(events)],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_path.open("w"), text=True)
+    sim = None
     try:
         assert notify.wait_for("READY=1", 30), "READY=1 never came"
         ready_s = time.monotonic() - started
+        sim = subprocess.Popen(RUGCOACH + ["sensor-sim", "--visitors", "--protocol", "demo", "--speed", "20",
+                                           "--rate", "25", "--link", str(link), "--events", str(events),
+                                           "--seed", "5", "--first-visit-after", "60"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        sim.stdout.readline()
+        sim.stdout.close()
         # idle: quiet until the first visitor has pumped the bladder up
         assert wait_until(lambda: any(e["type"] == "say" for e in events_of(events)), 30, notify=notify)
         first = events_of(events)
-        assert first[0]["type"] == "state" and first[0]["state"] == "waiting" and first[0]["t"] > 2.0, \
+        assert first[0]["type"] == "state" and first[0]["state"] == "waiting" and first[0]["t"] > 30.0, \
             "nothing happens before a patient has pumped the bladder up"
         welcome = Library().phrases["welcome"][0]
         assert next(e for e in first if e["type"] == "say")["text"] == sentences(welcome)[0]
@@ -178,7 +183,7 @@ def test_the_daemons_life(tmp_path):
         stop_s = time.monotonic() - stop
     finally:
         for process in (daemon, sim):
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 process.kill()
     log = log_path.read_text()
     assert daemon.returncode == 0, log

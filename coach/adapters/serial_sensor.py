@@ -176,10 +176,13 @@ class SerialSensor:
     them at most 50 ms later, and the box wakes 20 times a second instead of 100 (a line at a
     time), which is most of what an idle daemon costs. Bare lines are timed by the host clock
     on arrival, so they are read as they come. The idle daemon, which only watches for somebody
-    lying down, sets a longer `batch_s`."""
+    lying down, sets a longer `batch_s`. A batch spans at most `batch_s` of the sensor's own time
+    (a simulated sensor at 300x is read 300 times as often), and a wait never lets more than
+    FILL_BYTES pile up: the kernel holds only 4 KB of a tty's input."""
 
     RETRY_S = 0.5
     BATCH_S = 0.05
+    FILL_BYTES = 1024
 
     def __init__(self, port: str, baudrate: int = 115200, units: Units | None = None,
                  required: bool = True):
@@ -234,6 +237,7 @@ class SerialSensor:
 
     def _run(self) -> None:
         serial = self._serial_module
+        last_read, last_t = time.monotonic(), None
         while not self._stop.is_set():
             if self._serial is None:
                 if self._stop.wait(self.RETRY_S):
@@ -249,11 +253,17 @@ class SerialSensor:
                 log.warning("sensor disconnected (%s); waiting for it to come back", exc)
                 self._close_port()
                 continue
-            if chunk and self._handle(chunk):
-                self._stop.wait(self.batch_s)
+            now = time.monotonic()
+            newest = self._handle(chunk) if chunk else None
+            if newest is not None:
+                wall = max(now - last_read, 1e-3)
+                speed = max(1.0, (newest - last_t) / wall) if last_t is not None else 1.0
+                self._stop.wait(min(self.batch_s / speed, self.FILL_BYTES * wall / len(chunk)))
+            last_read, last_t = now, newest
 
-    def _handle(self, chunk: bytes) -> bool:
-        """Parse and hand over a chunk; True when its samples carried the sensor's t_ms."""
+    def _handle(self, chunk: bytes) -> float | None:
+        """Parse and hand over a chunk; the session time of its last sample when the samples
+        carried the sensor's t_ms, else None."""
         before = self.assembler.bad
         batch, timed = [], False
         for t_ms, value in self.assembler.feed(chunk):
@@ -274,7 +284,7 @@ class SerialSensor:
             if now - self._last_warning > 5.0:
                 self._last_warning = now
                 log.warning("skipped unreadable sensor input (%d lines so far)", self.assembler.bad)
-        return timed
+        return batch[-1][0] if timed else None
 
     def _close_port(self) -> None:
         handle, self._serial = self._serial, None

@@ -152,7 +152,7 @@ class PhraseCache:
     the last `MEMORY_PHRASES` spoken: a whole programme in memory is some 40 MB on a box with
     1 GB, while reading a phrase back from disk (page cache, checksum checked) takes about 1 ms."""
 
-    MEMORY_PHRASES = 32
+    MEMORY_PHRASES = 16
 
     def __init__(self, synthesizer: Synthesizer, settings: VoiceSettings, directory: Path | None = None):
         self.synthesizer = synthesizer

@@ -255,6 +255,11 @@ class Analyzer:
         for kind in ("pelvis_moved", "pushing", "breath_hold"):
             if kind in active:
                 return kind
+        if self.compensations.pelvis_suspected:
+            # a fast step that also left the band: its persistence counts as a pelvic step from
+            # the start, so the patient hears "Houd uw bekken stil", not a word about the level
+            # (if the step is not confirmed, the fault changes and its persistence restarts)
+            return "pelvis_moved"
         change = rep.change_now(self.fast)
         lo, hi = rep.band
         direction = self.target.direction
@@ -271,10 +276,13 @@ class Analyzer:
     def end_rep(self, t: float) -> dict:
         """Close the repetition and return its `rep` event (CONTRACT section 5)."""
         rep = self.rep
+        off_at_end = self.compensations.off_pbu.start is not None
         self.compensations.rep_ends(t)
         self.rep = None
         self._last_rep_end = t
         verdict, change = self._verdict(rep)
+        if off_at_end and verdict == "ok":
+            verdict = "not_held"  # it ended with nobody on the bladder: the hold was not finished
         return {
             "type": "rep", "t": round(t, 3), "exercise": self.exercise_id, "rep": rep.number,
             "start": round(rep.start, 3), "end": round(t, 3), "held_s": round(rep.held_s, 2),

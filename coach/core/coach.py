@@ -16,7 +16,7 @@ from transitions import Machine
 from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
 from coach.core.protocol import Exercise, Session
-from coach.core.voice import Priority, SpeechTimeline
+from coach.core.voice import Priority, SpeechTimeline, sentences
 
 STATES = [
     "waiting",         # no session yet (the daemon waits for a patient)
@@ -342,11 +342,12 @@ class Coach:
             return  # the cue has not been spoken yet, or the end of the attempt has
         if rep.in_band:
             self.voice.tone("hold_start")
-            self._say("hold.start")
             side = self.exercise.side_for(self.reps_done + 1)
+            last = "hold.start" if side is None else f"side.{side}"
+            self._say("hold.start", on_start=self._hold_clock_after("hold.start") if side is None else None)
             if side is not None:
                 # drawn in and holding: now the limb moves, e.g. "Til nu uw linkerarm op."
-                self._say(f"side.{side}")
+                self._say(last, on_start=self._hold_clock_after(last))
             self.reached_band()
             return
         fault = self.analyzer.fault_now()
@@ -362,12 +363,37 @@ class Coach:
     def on_enter_holding(self) -> None:
         self._counted = set()
 
+    @property
+    def _hold_counts_from_words(self) -> bool:
+        """Keep-steady targets are in the band from the first moment, and a limb moves only once
+        it is told to: there the hold counts from the end of the hold's words ("Houd dit vast.",
+        "Til nu uw linkerbeen op."), or a 5 s hold would be over before the leg is lifted.
+        A contraction to a change counts from reaching the band, as the seeds time it."""
+        return self.exercise.target.kind == "steady" or bool(self.exercise.sides)
+
+    def _hold_clock_after(self, key: str) -> Callable[[float], None]:
+        length = sum(self.voice.duration_of(part) for part in sentences(self._text(key)))
+
+        def start(t: float) -> None:
+            self._mark["hold_clock"] = t + length
+        return start
+
+    def _held_s(self, rep) -> float:
+        """How long this hold has lasted, for its timer (the rep event keeps the analysis' own)."""
+        if not self._hold_counts_from_words:
+            return rep.held_s
+        clock = self._mark.get("hold_clock")
+        if clock is None or self.t < clock:
+            return 0.0
+        return rep.held_s - self._mark.setdefault("held_at_clock", rep.held_s)
+
     def _during_holding(self) -> None:
         rep = self.analyzer.rep
         if rep is None or "ending" in self._mark:
             return
         hold_s = self.exercise.hold_s
-        remaining = hold_s - rep.held_s
+        held_s = self._held_s(rep)
+        remaining = hold_s - held_s
         if remaining <= 0:
             self._end_hold(tone=True)
             return
@@ -379,7 +405,7 @@ class Coach:
         self._correct(self.analyzer.fault_now())
         if not rep.in_band:
             return
-        if hold_s >= 10 and rep.held_s >= hold_s / 2 and "encouraged" not in self._mark:
+        if hold_s >= 10 and held_s >= hold_s / 2 and "encouraged" not in self._mark:
             self._mark["encouraged"] = self.t
             self._hint("hold.encourage", Priority.ENCOURAGEMENT, expires_at=self.t + 2.0)
         if hold_s >= 6:

@@ -113,6 +113,11 @@ class CompensationTracker:
             kinds.add("pelvis_moved")
         return kinds
 
+    @property
+    def pelvis_suspected(self) -> bool:
+        """A fast step was seen and waits to be confirmed (has it landed away from the baseline?)."""
+        return self._candidate is not None
+
     def _emit(self, kind: str, episode: tuple[float, float] | None, t: float) -> None:
         if episode is not None:
             self.events.append({"type": "compensation", "t": round(t, 3), "kind": kind,

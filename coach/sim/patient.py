@@ -121,7 +121,7 @@ class SimulatedPatient:
         elif key == "hold.start":
             self.hold_started = t
         elif key.startswith("correction."):
-            self._later(t, "fix:" + key.split(".", 1)[1])
+            self._later(t, "fix:" + key.split(".", 1)[1].removeprefix("steady."))
         elif key == "contract.help":
             self._later(t, "fix:too_weak")
 
@@ -142,6 +142,8 @@ class SimulatedPatient:
                 depth = float(self.rng.uniform(0.2, 1.6))
                 if b.too_strong and "too_strong" not in self.corrected:
                     depth = 6.0   # the back pressed into the bladder
+                elif b.pushes and "pushing" not in self.corrected:
+                    depth = 5.0   # bearing down: the back is pushed into the bladder too
                 self.goal = depth
                 return
             depth = b.depth + float(self.rng.normal(0, b.depth_sd))
@@ -169,6 +171,8 @@ class SimulatedPatient:
             elif fault in ("too_strong", "pushing"):
                 steady = self.session.exercises[self.exercise_index].target.kind == "steady"
                 self.goal = 0.8 if steady else self.behaviour.depth
+                if steady:  # "Niet duwen. Houd de druk gelijk." is heard as being about both
+                    self.corrected.update({"too_strong", "pushing"})
             elif fault == "breath_hold":
                 self.breathing = 1.0
             elif fault == "pelvis_moved":
