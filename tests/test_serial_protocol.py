@@ -106,6 +106,15 @@ def test_clock_restart_continues_where_the_host_counted():
     assert clock.restarts == 1
 
 
+def test_clock_restart_never_goes_back_in_time():
+    """Found by the soak test: an estimate left from an earlier silence took the daemon's clock
+    hours back at the next replug, and its idle watch then waited for an empty bladder forever."""
+    clock = SensorClock()
+    clock.seconds(0)
+    clock.seconds(7_000_000)
+    assert clock.seconds(5, resume_at=3000.0) == pytest.approx(7000.0)
+
+
 def test_host_clock_when_there_is_no_t_ms():
     now = [100.0]
     clock = SensorClock(host_clock=lambda: now[0])

@@ -162,7 +162,8 @@ class SensorClock:
             else:
                 self.restarts += 1
                 self._origin_ms, self._offset = t_ms, 0
-                self._base_s = resume_at if resume_at is not None else self._last_s
+                # never back in time, whatever the host counted (a stale estimate stays stale)
+                self._base_s = max(resume_at, self._last_s) if resume_at is not None else self._last_s
         self._last_ms = t_ms
         self._last_s = self._base_s + (t_ms + self._offset - self._origin_ms) / 1000.0
         return self._last_s

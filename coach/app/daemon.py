@@ -104,7 +104,7 @@ class Daemon:
             self.events = EventWriter(events_path) if events_path else None
             self.trace = TraceWriter(self.args.trace) if self.args.trace else None
             sensor.batch_s = IDLE_BATCH_S
-            for item in self._idle(source, watch):
+            for item in self._idle(source, watch, sensor):
                 sensor.batch_s = sensor.BATCH_S
                 self._session(store, sensor, source, begin_at=item[0])
                 sensor.batch_s = IDLE_BATCH_S
@@ -122,18 +122,26 @@ class Daemon:
         log.info("stopped after %d session(s)", self.sessions)
         return 0
 
-    def _idle(self, source, watch: PresenceWatch):
+    def _idle(self, source, watch: PresenceWatch, sensor):
         """Yield the sample at which a patient starts a session. After a session, the bladder
         must first be empty (the patient got off): one patient's inflated bladder is not the
         next patient starting."""
         armed, empty_since = self.sessions == 0, None
+        last_t, last_wall = None, time.monotonic()
         for item in source:
             self.heartbeat()
             if self.stop_requested:
                 return
             if item is None:
+                if last_t is not None:
+                    # The sensor is silent (unplugged?): a restarted t_ms counter must continue
+                    # from the time counted meanwhile, as in a session, never from an old estimate.
+                    sensor.resume_at = round(last_t + time.monotonic() - last_wall, 3)
                 continue
             t, mmhg = item
+            last_t, last_wall = t, time.monotonic()
+            if sensor.resume_at is not None:
+                sensor.resume_at = None
             if not armed:
                 empty_since = (empty_since if empty_since is not None else t) if mmhg < EMPTY_MMHG else None
                 armed = empty_since is not None and t - empty_since >= EMPTY_HOLD_S

@@ -209,6 +209,8 @@ class SessionRunner:
                 continue  # a repeated or out-of-order timestamp is not a new sample
             t = max(t, round(self.coach.t + 0.001, 3))  # the session clock never runs backwards
             last_t, last_wall = t, now
+            if sensor is not None and sensor.resume_at is not None:
+                sensor.resume_at = None  # samples flow: a later restart continues from the last one
             if zero_check is not None and zero_check.feed(t, mmhg):
                 zero_check = None
             if lost:

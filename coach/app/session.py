@@ -75,15 +75,19 @@ class Setup:
         return library_sentences(self.library) + session_sentences(self.session)
 
     def exercises(self) -> list[dict]:
-        """The session's exercises as the record keeps them (the report draws their bands)."""
-        return [{"id": e.id, "title": e.title, "phase": e.phase, "kind": e.kind,
-                 "start_pressure": e.start_pressure, "hold_s": e.hold_s, "repetitions": e.repetitions,
-                 "target": {"kind": e.target.kind, "change": e.target.change,
-                            "tolerance": e.target.tolerance}} for e in self.session.exercises]
+        return exercises_for_record(self.session)
 
     def coach(self, sounds: SoundBank) -> Coach:
         return Coach(self.session, sounds.duration,
                      CorrectionPolicy(min_gap_s=self.config.correction_gap_s))
+
+
+def exercises_for_record(session: Session) -> list[dict]:
+    """A session's exercises as the record keeps them (the report draws their bands)."""
+    return [{"id": e.id, "title": e.title, "phase": e.phase, "kind": e.kind,
+             "start_pressure": e.start_pressure, "hold_s": e.hold_s, "repetitions": e.repetitions,
+             "target": {"kind": e.target.kind, "change": e.target.change,
+                        "tolerance": e.target.tolerance}} for e in session.exercises]
 
 
 def finish_record(store, recorder, setup: Setup, status: str) -> None:

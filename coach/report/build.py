@@ -100,8 +100,7 @@ def _legend() -> str:
             '</i>doelband</span><span><i class="swatch" style="background:#dc2626"></i>correctie</span></p>')
 
 
-def _session_section(store: Store, session: dict, number: int, open_: bool) -> str:
-    reps = store.repetitions(session["id"])
+def _session_section(store: Store, session: dict, reps: list, number: int, open_: bool) -> str:
     trace = store.trace(session["id"])
     corrections = store.corrections(session["id"])
     compensations = store.compensations(session["id"])
@@ -130,14 +129,14 @@ def _session_section(store: Store, session: dict, number: int, open_: bool) -> s
             f"{chart}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
 
 
-def _trends(sessions: list[dict], store: Store) -> str:
+def _trends(sessions: list[dict], reps_of: dict[int, list]) -> str:
     """Per exercise across sessions: good repetitions and the mean hold time."""
     per_exercise: dict[str, list[tuple[str, int | None, float | None]]] = {}
     titles: dict[str, str] = {}
     for session in sessions:
         for exercise in session["exercises"]:
             titles.setdefault(exercise["id"], exercise.get("title", exercise["id"]))
-        reps = store.repetitions(session["id"]) if session["exercises"] else []
+        reps = reps_of[session["id"]] if session["exercises"] else []
         label = _short_date(session["started"])
         by_exercise: dict[str, list] = {}
         for rep in reps:
@@ -183,20 +182,18 @@ def _criteria(sessions: list[dict]) -> str:
 def patient_page(store: Store, patient: str | None, name: str | None = None) -> str:
     sessions = store.sessions(patient, anonymous=patient is None)
     who = f"Patiënt {patient}" + (f" ({name})" if name else "") if patient else "Sessies zonder patiënt"
-    reps_total = good_total = 0
-    sections = []
-    for number, session in reversed(list(enumerate(sessions, 1))):
-        sections.append(_session_section(store, session, number, open_=number > len(sessions) - 3))
-    for session in sessions:
-        for rep in store.repetitions(session["id"]):
-            reps_total += 1
-            good_total += rep.verdict == "ok"
+    reps_of = {session["id"]: store.repetitions(session["id"]) for session in sessions}  # read once
+    sections = [_session_section(store, session, reps_of[session["id"]], number,
+                                 open_=number > len(sessions) - 3)
+                for number, session in reversed(list(enumerate(sessions, 1)))]
+    reps_total = sum(len(reps) for reps in reps_of.values())
+    good_total = sum(rep.verdict == "ok" for reps in reps_of.values() for rep in reps)
     share = f"{round(100 * good_total / reps_total)}%" if reps_total else "-"
     csv_link = f'<a href="{escape(csv_name(patient))}">alle herhalingen als CSV</a>'
     body = (f"<h1>RugCoach: {escape(who)}</h1>"
             f"<p>{len(sessions)} sessies, {reps_total} herhalingen, {share} goed. {csv_link}.</p>"
             f"<h2>Volgende fase</h2>{_criteria(sessions)}"
-            f"<h2>Verloop over de sessies</h2>{_trends(sessions, store)}"
+            f"<h2>Verloop over de sessies</h2>{_trends(sessions, reps_of)}"
             f"<h2>Sessies (nieuwste eerst)</h2>{_legend()}{''.join(sections)}")
     return _page(f"RugCoach – {who}", body)
 

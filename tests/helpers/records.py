@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from coach.adapters.audio import NullSink
 from coach.app.runner import SessionRunner, SimulatedSource
+from coach.app.session import exercises_for_record
 from coach.core.coach import Coach
 from coach.sim.patient import Behaviour, SimulatedPatient
 
@@ -21,17 +22,11 @@ class EstimatedSounds:
         return None
 
 
-def exercises_of(session) -> list[dict]:
-    return [{"id": e.id, "title": e.title, "phase": e.phase, "kind": e.kind,
-             "target": {"kind": e.target.kind, "change": e.target.change, "tolerance": e.target.tolerance}}
-            for e in session.exercises]
-
-
 def record_session(store, patient, session, seed=0, behaviour=None, rate_hz=25.0):
     """One simulated session into `store`; returns its recorder (with .reps)."""
     from coach.core.progress import summarise
 
-    recorder = store.begin_session(patient, "test", exercises_of(session))
+    recorder = store.begin_session(patient, "test", exercises_for_record(session))
     runner = SessionRunner(Coach(session, estimated_duration), EstimatedSounds(), NullSink(),
                            recorder=recorder)
     patient_model = SimulatedPatient(session, seed=seed, behaviour=behaviour or Behaviour())
