@@ -343,11 +343,10 @@ class Coach:
         if rep.in_band:
             self.voice.tone("hold_start")
             side = self.exercise.side_for(self.reps_done + 1)
-            last = "hold.start" if side is None else f"side.{side}"
-            self._say("hold.start", on_start=self._hold_clock_after("hold.start") if side is None else None)
-            if side is not None:
-                # drawn in and holding: now the limb moves, e.g. "Til nu uw linkerarm op."
-                self._say(last, on_start=self._hold_clock_after(last))
+            # drawn in and holding: then the limb moves, e.g. "Til nu uw linkerarm op."
+            words = ["hold.start"] + ([f"side.{side}"] if side is not None else [])
+            for key in words:
+                self._say(key, on_start=self._hold_clock_after(key) if key == words[-1] else None)
             self.reached_band()
             return
         fault = self.analyzer.fault_now()
