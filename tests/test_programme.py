@@ -54,6 +54,7 @@ CHANGE = sorted(set(PBU_EXERCISES) - STEADY)
 # bladder sees the back stay still, not how hard the belly is drawn in.
 FAULTS = {
     "too_weak": Behaviour(depth=-2.5, depth_sd=0.2),
+    "too_strong": Behaviour(too_strong=True),
     "pushing": Behaviour(pushes=True),
     "breath_hold": Behaviour(holds_breath=True),
     "pelvis_moved": Behaviour(moves_pelvis_at=4.0),
@@ -75,6 +76,11 @@ def test_a_patient_who_errs_is_corrected_in_time_and_the_session_ends(library, f
     if fault == "too_weak":
         # a patient who barely draws in first gets help ("Trek uw navel zachtjes naar binnen")
         assert "too_weak" in kinds or "Trek uw navel zachtjes naar binnen." in said
+        return
+    if fault == "too_strong":
+        # the first correction is about the level (never taken for a pelvic step), and it helps
+        assert kinds[:1] == ["too_strong"], kinds
+        assert sum(r["verdict"] == "ok" for r in reps) >= exercise.repetitions - 1, "heard and fixed"
         return
     if fault == "pushing" and exercise_id in STEADY:
         # bearing down presses the back into the bladder: the keep-steady wording, which says so

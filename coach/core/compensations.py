@@ -185,7 +185,11 @@ class CompensationTracker:
         if self._steady_history[0][0] > before_t - STEADY_BEFORE_S + 0.1:
             return
         earlier = [v for s, v in self._steady_history if s <= before_t]
-        if earlier and max(earlier) - min(earlier) < threshold / 2 + profile.ripple:
+        if not earlier or max(earlier) - min(earlier) >= threshold / 2 + profile.ripple:
+            return
+        # held in the band, not just still: the slow first part of a contraction's ramp from the
+        # baseline is still, too, and a too strong contraction would then pass for a pelvic step
+        if lo - margin <= min(earlier) - rep.baseline and max(earlier) - rep.baseline <= hi + margin:
             self._candidate = (before_t, before, t)
 
     def _breathing(self, t, raw, profile) -> None:
