@@ -49,6 +49,13 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_percent(pid: int, seconds: float) -> float:
+    """The process's CPU use over the next `seconds`, in % of one core."""
+    cpu0, t0 = _cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    return (_cpu_s(pid) - cpu0) / (time.monotonic() - t0) * 100
+
+
 def _rss_mb(pid: int) -> float:
     return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1]) / 1024
 
@@ -103,17 +110,11 @@ def bench_daemon(report) -> None:
             # idle: nobody on the bladder until the first visitor comes. CPU time is counted in
             # ticks of 10 ms, so the window must be long for a figure near 0.5% to mean anything.
             time.sleep(1.0)
-            cpu0, t0 = _cpu_s(daemon.pid), time.monotonic()
-            time.sleep(IDLE_S)
-            idle = (_cpu_s(daemon.pid) - cpu0) / (time.monotonic() - t0) * 100
-            report("daemon_cpu_idle", idle, "% of one core (50 Hz sensor, nobody on it)")
+            report("daemon_cpu_idle", _cpu_percent(daemon.pid, IDLE_S), "% of one core (50 Hz sensor, nobody on it)")
             report("daemon_rss_idle", _rss_mb(daemon.pid), "MB")
             while not events.exists() or "state" not in events.read_text():
                 time.sleep(0.1)
-            cpu0, t0 = _cpu_s(daemon.pid), time.monotonic()
-            time.sleep(SESSION_S)
-            busy = (_cpu_s(daemon.pid) - cpu0) / (time.monotonic() - t0) * 100
-            report("daemon_cpu_session", busy, "% of one core (50 Hz, coaching, speaking)")
+            report("daemon_cpu_session", _cpu_percent(daemon.pid, SESSION_S), "% of one core (50 Hz, coaching, speaking)")
             report("daemon_rss_session", _rss_mb(daemon.pid), "MB (PortAudio open)")
             _stop(daemon)
         finally:
