@@ -13,16 +13,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coach.config.schema import Boolean, ListOf, MapOf, Number, Problems, Record, Tagged, Text, load_nodes
+from coach.config.schema import (Boolean, ListOf, MapOf, Number, Problems, Record, Tagged, Text, decode_text,
+                                 load_nodes)
 from coach.core.protocol import Exercise, PhraseBook, Session, Target
+from coach.core.vocabulary import SIDES, phrase_keys
 from coach.errors import ProtocolError, UserError
 
 POSITIONS = ("prone", "supine", "sitting", "standing")
 PLACEMENTS = ("under_belly", "under_low_back", "low_back")
-SIDES = ("links", "rechts")
 
 SENTENCES = ListOf(Text(), min_items=1)
-PHRASES = MapOf(SENTENCES)
+PHRASES = MapOf(SENTENCES, keys=phrase_keys(), keys_are="phrase key")
 
 TARGET = Record({
     "kind": (Text(choices=("change", "steady")), True),
@@ -130,13 +131,13 @@ def bundled_dir() -> Path:
 def load_file(path: Path) -> ProtocolFile:
     """Parse and validate one file; raises ProtocolError listing every problem in it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"protocol file '{path}' not found", exit_code=2) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read protocol file '{path}': {exc}", exit_code=2) from None
+    except OSError as exc:
+        raise UserError(f"cannot read protocol file '{path}': {exc.strerror}", exit_code=2) from None
     name = str(path)
-    root = load_nodes(text, name)
+    root = load_nodes(decode_text(data, name), name)
     problems = Problems(name)
     if root is None:
         raise ProtocolError([f"{name}:1: the file is empty (expected 'phrases:', 'exercises:' or 'programme:')"])

@@ -125,19 +125,31 @@ class ListOf(Spec):
 
 @dataclass
 class MapOf(Spec):
-    """A mapping whose keys are free (e.g. phrase keys) with values of one shape."""
+    """A mapping whose keys are named by the data (e.g. phrase keys) with values of one shape.
+
+    `keys`, when given, is the closed set of keys that mean something (a misspelt one would be
+    accepted and never used); `keys_are` says in the error what they are."""
 
     value: Spec
+    keys: tuple[str, ...] = ()
+    keys_are: str = "key"
 
     def check(self, node, path, problems):
         if not isinstance(node, yaml.MappingNode):
             problems.add(node, path, "expected a section of 'key: value' lines")
             return None
-        out = {}
+        out: dict[str, Any] = {}
+        bad = False
         for key_node, value_node in node.value:
             key = str(_scalar(key_node))
+            if self.keys and key not in self.keys:
+                hint = _did_you_mean(key, self.keys)
+                problems.add(key_node, _join(path, key), f"unknown {self.keys_are}{hint} "
+                             "(the coach only says the keys of protocols/phrases.yaml)")
+                bad = True
+                continue
             out[key] = self.value.check(value_node, _join(path, key), problems)
-        return None if any(v is None for v in out.values()) else out
+        return None if bad or any(v is None for v in out.values()) else out
 
 
 @dataclass
@@ -220,13 +232,46 @@ def _did_you_mean(word: str, options) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def decode_text(data: bytes, filename: str) -> str:
+    """A file's bytes as UTF-8 text; a byte that is not UTF-8 is a one-line problem at its line."""
+    from coach.errors import ProtocolError
+
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ProtocolError([f"{filename}:{line}: not valid YAML: byte 0x{data[exc.start]:02x} is not "
+                             "UTF-8 text (save the file as plain text, UTF-8)"]) from None
+
+
 def load_nodes(text: str, filename: str) -> yaml.Node | None:
-    """Compose YAML into nodes (keeping line numbers); a syntax error becomes a one-line problem."""
+    """Compose YAML into nodes (keeping line numbers); a syntax error becomes a one-line problem.
+
+    Where the parser names the construct it was in (a flow sequence opened with '[' but never
+    closed, say), the line given is where that construct starts: the parser itself gives up
+    lines further on, often at the end of the file, which is not where the therapist should look."""
     from coach.errors import ProtocolError
 
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
+        problem_line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        context_line = exc.context_mark.line + 1 if exc.context_mark else None
+        if context_line is not None and problem_line is not None and context_line < problem_line:
+            construct = str(exc.context).removeprefix("while parsing ")
+            raise ProtocolError([f"{filename}:{context_line}: not valid YAML: {construct} that starts here "
+                                 f"is not complete ({exc.problem} at line {problem_line})"]) from None
+        line = problem_line or context_line or 1
         raise ProtocolError([f"{filename}:{line}: not valid YAML: {exc.problem or exc.context}"]) from None
+    except yaml.YAMLError as exc:
+        # The reader refuses characters YAML does not allow (a NUL byte, a control character)
+        # before any line is parsed: it knows only the position, so count the lines to it.
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+        character = getattr(exc, "character", None)
+        if isinstance(character, str):
+            character = ord(character)
+        what = (f"character #x{character:04x}{' (a NUL byte)' if character == 0 else ''} is not "
+                "allowed in a text file") if isinstance(character, int) else str(exc).splitlines()[0]
+        raise ProtocolError([f"{filename}:{line}: not valid YAML: {what} (was the file saved as "
+                             "plain text, UTF-8?)"]) from None

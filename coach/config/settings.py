@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coach.adapters.speech import VoiceSettings
-from coach.config.schema import Number, Problems, Record, Text, load_nodes
+from coach.config.schema import Number, Problems, Record, Text, decode_text, load_nodes
 from coach.errors import ProtocolError, UserError
 
 DEFAULT_PATH = Path("/etc/rugcoach/config.yaml")
@@ -60,10 +60,10 @@ def load_config(path: str | None) -> Config:
             return Config()
         path = str(DEFAULT_PATH)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read config '{path}': {exc.strerror}", exit_code=2) from None
-    root = load_nodes(text, path)
+    root = load_nodes(decode_text(data, path), path)
     if root is None:
         return Config()
     problems = Problems(path)

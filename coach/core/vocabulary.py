@@ -1,0 +1,43 @@
+"""Every phrase key the coach can say: the vocabulary a protocol's `phrases:` sections may define.
+
+A key outside it is never said, so a misspelt key (`inflate.morex`) would leave the therapist's
+new wording silently unused; `rugcoach check` refuses it with a suggestion instead. The coach
+builds a few keys from data (a count word, a side, a correction kind): those families are
+listed here too, so this module and `coach.core.coach` change together (a test checks that every
+key the coach says is in the vocabulary and in the bundled phrase book).
+"""
+
+from __future__ import annotations
+
+FIXED = (
+    "welcome",
+    "inflate.start", "inflate.more", "inflate.little", "inflate.too_much", "inflate.good",
+    "rest.measure", "explain.tones",
+    "contract", "contract.help", "hold.start", "hold.encourage", "relax",
+    "rest", "rest.remaining", "rest.last", "exercise.done", "session.done", "praise",
+    "sensor.lost", "sensor.back",
+    "calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed",
+    "move.begin", "move.ten_left", "move.stop", "move.set_done",
+)
+SIDES = ("links", "rechts")
+COUNT_DOWN = (1, 2, 3)          # count.1 .. count.3 at the end of a hold
+COUNT_WORDS = 30                # n.1 .. n.30: a tempo exercise counts up to 30 repetitions
+CORRECTION_KINDS = ("too_weak", "too_strong", "not_held", "pushing", "breath_hold",
+                    "pelvis_moved", "off_pbu", "leak")
+
+
+def phrase_keys() -> tuple[str, ...]:
+    """The whole vocabulary, in a stable order (for "did you mean ...?")."""
+    return (FIXED
+            + tuple(f"side.{side}" for side in SIDES)
+            + tuple(f"count.{n}" for n in COUNT_DOWN)
+            + tuple(f"n.{n}" for n in range(1, COUNT_WORDS + 1))
+            + tuple(f"correction.{kind}" for kind in CORRECTION_KINDS)
+            + tuple(f"correction.steady.{kind}" for kind in CORRECTION_KINDS))
+
+
+KNOWN = frozenset(phrase_keys())
+
+
+def is_phrase_key(key: str) -> bool:
+    return key in KNOWN

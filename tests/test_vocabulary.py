@@ -1,0 +1,56 @@
+"""The coach's vocabulary: every key it says is known to `check`, and the phrase book has it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from coach.core.coach import Coach
+from coach.core.vocabulary import COUNT_WORDS, FIXED, KNOWN
+from coach.sim.patient import Behaviour
+from tests.conftest import simulate
+
+BEHAVIOURS = [Behaviour(), Behaviour(pushes=True), Behaviour(too_strong=True), Behaviour(depth=-2.0),
+              Behaviour(holds_breath=True), Behaviour(moves_pelvis_at=3.0), Behaviour(gets_off_in_rep=2)]
+
+
+def short(library, exercise_id):
+    """The exercise with 3 short repetitions: every kind of sentence, in a fraction of the time."""
+    session = library.session(exercise=exercise_id)
+    return replace(session, exercises=tuple(e.with_dose(repetitions=3, hold_s=6.0, rest_s=4.0)
+                                            for e in session.exercises))
+
+
+def test_every_key_the_coach_says_is_in_the_vocabulary(library, monkeypatch):
+    said: set[str] = set()
+    original = Coach._text
+
+    def recording(self, key, repeat=0, **values):
+        said.add(key)
+        return original(self, key, repeat, **values)
+
+    monkeypatch.setattr(Coach, "_text", recording)
+    for exercise_id in ("buiklig-a", "buiklig-b", "ruglig-b", "zit-a"):
+        for seed, behaviour in enumerate(BEHAVIOURS):
+            simulate(short(library, exercise_id), seed=seed, behaviour=behaviour)
+    for exercise_id in ("rugstrekkers", "trampoline"):
+        simulate(library.session(exercise=exercise_id), seed=1)
+    assert said - KNOWN == set()
+    assert {"welcome", "contract", "correction.pushing", "n.1", "side.links", "move.stop"} <= said
+
+
+def test_the_phrase_book_has_every_fixed_key_and_every_count_word(library):
+    book = library.phrases
+    missing = [key for key in FIXED if key not in book]
+    missing += [f"n.{n}" for n in range(1, COUNT_WORDS + 1) if f"n.{n}" not in book]
+    missing += [f"correction.{kind}" for kind in ("too_weak", "too_strong", "pushing", "breath_hold",
+                                                  "pelvis_moved", "off_pbu", "leak")
+                if f"correction.{kind}" not in book]
+    assert missing == []
+
+
+@pytest.mark.parametrize("exercise_id", ["buiklig-b", "buiklig-c", "zit-b", "zit-c", "staan-b"])
+def test_an_exercise_with_sides_words_every_side(library, exercise_id):
+    exercise = library.exercise(exercise_id)
+    assert all(f"side.{side}" in exercise.phrases for side in exercise.sides)
