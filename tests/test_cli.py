@@ -77,10 +77,17 @@ def test_wav_sink_holds_the_session_on_its_timeline(tmp_path):
     assert np.sqrt(np.mean(quiet ** 2)) < 0.001
 
 
-def test_events_on_stdout_are_pure_json():
-    result = rugcoach("run", "--simulate", "--protocol", "demo", "--audio", "none", "--events", "-")
-    for line in result.stdout.splitlines():
-        json.loads(line)  # nothing else (no "Audio saved to ...") on stdout
+def test_events_on_stdout_are_pure_json(tmp_path):
+    """With an empty phrase cache, so every sentence is synthesised in this very run: pyttsx3
+    prints "Audio saved to ..." for each, from espeak-ng's thread in pyttsx3 2.99."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    result = rugcoach("run", "--simulate", "--protocol", "demo", "--audio", "none", "--events", "-",
+                      "--seed", "3", env=env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # nothing but JSON
+    assert len(events) > 50 and events[-1]["type"] in ("say", "cue", "state")
+    assert any(e["type"] == "rep" for e in events)
+    assert list((tmp_path / "cache" / "rugcoach" / "phrases").glob("*.wav")), "synthesised here"
 
 
 def test_unknown_exercise():
@@ -117,6 +124,22 @@ def test_check_accepts_the_bundled_protocols():
     assert result.returncode == 0, result.stderr
 
 
+SHORT_EXERCISE = """exercises:
+  - id: kort
+    title: "Kort"
+    phase: 1
+    position: prone
+    placement: under_belly
+    start_pressure: 70
+    target: {kind: change, change: -10, tolerance: 5}
+    hold_s: 3
+    repetitions: 2
+    rest_s: 2
+    setup: ["Ga op uw buik liggen."]
+    instructions: ["Trek uw navel in."]
+"""
+
+
 @pytest.mark.parametrize("content,expected", [
     ("exercises:\n  - id: x\n    titel: y\n", ["exercises[0].titel: unknown key; did you mean 'title'?",
                                                "exercises[0].title: is missing"]),
@@ -125,10 +148,21 @@ def test_check_accepts_the_bundled_protocols():
     ("exercises: [\n", ["not valid YAML"]),
     ("programme:\n  - exercise: buiklig-a\n  - exercise: buikig-b\n",
      [":3: programme[1].exercise: unknown exercise 'buikig-b'; did you mean"]),
+    # a misspelt phrase key would never be said: the therapist's new wording would go unused
+    ("phrases:\n  inflate.morex: \"Nog meer.\"\n",
+     [":2: phrases.inflate.morex: unknown phrase key; did you mean 'inflate.more'?"]),
+    (SHORT_EXERCISE + "    phrases:\n      contractt: \"Span aan.\"\n",
+     [":15: exercises[0].phrases.contractt: unknown phrase key; did you mean 'contract'?"]),
+    # a NUL byte (a file saved by a word processor, say) is one line, not an internal error
+    ("title: x\nphrases:\n  welcome: \"Hallo\x00\"\n", [":3: not valid YAML: character #x0000"]),
+    ("title: x\nphrases:\n  welcome: \"Hallo\xff\"\n", [":3: not valid YAML: byte 0xff is not UTF-8"]),
+    # where the broken construct starts, not where the parser gave up
+    ("exercises: [\n  buiklig-a,\n  buiklig-b\n\nprogramme:\n  - exercise: buiklig-a\n",
+     [":1: not valid YAML: a flow sequence that starts here is not complete", "at line 5"]),
 ])
 def test_check_reports_every_problem_with_file_and_line(tmp_path, content, expected):
     path = tmp_path / "mijn.yaml"
-    path.write_text(content)
+    path.write_bytes(content.encode("utf-8").replace("\xff".encode("utf-8"), b"\xff"))
     result = rugcoach("check", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

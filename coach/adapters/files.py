@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,11 +20,28 @@ def _open_for_writing(path: str):
         raise UserError(f"cannot write '{path}': {exc.strerror}") from None
 
 
+def _take_stdout():
+    """Standard output for the events alone: its file descriptor is duplicated for them, and
+    descriptor 1 then points at standard error, so whatever else would print there (a
+    library's stray print from any thread, even from C) cannot break a line of JSON.
+    Under a test's capture (no real descriptor 1) the captured stream is used as it is."""
+    try:
+        real = sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        return sys.stdout, False
+    sys.stdout.flush()
+    events_fd = os.dup(1)
+    os.dup2(2, 1)
+    return os.fdopen(events_fd, "w", encoding="utf-8", newline=""), True
+
+
 class EventWriter:
     """One JSON object per line, flushed per line so a reader (or a crash) loses nothing."""
 
     def __init__(self, path: str):
-        self._file, self._owned = _open_for_writing(path)
+        self._file, self._owned = _take_stdout() if path == "-" else _open_for_writing(path)
 
     def write(self, event: dict) -> None:
         self._file.write(json.dumps(event, ensure_ascii=False) + "\n")

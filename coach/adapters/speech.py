@@ -77,6 +77,7 @@ class EspeakSynthesizer:
         self._pyttsx3 = pyttsx3
         self.version = f"pyttsx3-{getattr(pyttsx3, '__version__', '2')}/{_espeak_version()}"
         self._engine = None
+        self._synchronize = None
         self._voices: dict = {}
         self._applied: VoiceSettings | None = None
 
@@ -86,6 +87,11 @@ class EspeakSynthesizer:
         except Exception as exc:  # pyttsx3 raises bare RuntimeError/OSError when espeak-ng is missing
             raise UserError(f"cannot start espeak-ng ({exc}); install it: sudo apt-get install espeak-ng") from None
         self._voices = {v.id: v for v in self._engine.getProperty("voices")}
+        try:
+            from pyttsx3.drivers import _espeak
+            self._synchronize = _espeak.Synchronize
+        except (ImportError, AttributeError):  # pragma: no cover - a pyttsx3 without it
+            self._synchronize = None
 
     def _apply(self, settings: VoiceSettings) -> None:
         if settings == self._applied:
@@ -122,10 +128,18 @@ class EspeakSynthesizer:
         raise UserError(f"the speech engine produced no audio for '{text}'")
 
     def _save(self, text: str, path: Path) -> None:
-        # pyttsx3 prints "Audio saved to ..." on stdout; keep it out of `--events -`.
+        """Synthesise `text` into `path`, complete when this returns.
+
+        pyttsx3 2.99 runs espeak-ng in its asynchronous retrieval mode: `runAndWait` can return
+        before the synthesis has ended, and the WAV file is then written (and "Audio saved to
+        ..." printed) from espeak-ng's own thread afterwards. `espeak_Synchronize` returns only
+        when that thread is idle, so the file is whole and the print has happened by then: both
+        inside the redirection, which keeps the print off stdout (`--events -` is JSON only)."""
         with contextlib.redirect_stdout(io.StringIO()):
             self._engine.save_to_file(text, str(path))
             self._engine.runAndWait()
+            if self._synchronize is not None:
+                self._synchronize()
 
 
 def _espeak_version() -> str:
