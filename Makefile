@@ -8,7 +8,7 @@ VENV := .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_RUN := espeak-ng libportaudio2 libasound2-plugins python3-venv
-DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox chromium systemd
+DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox chromium libatomic1 jackd2 systemd
 
 .PHONY: demo test bench deps-run deps-test clean install uninstall
 

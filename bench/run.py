@@ -88,29 +88,49 @@ def bench_speech(library: Library) -> None:
 
 
 def bench_playback() -> None:
-    """Request -> first frame handed to PortAudio, through PortAudio -> ALSA pulse -> a private
-    PulseAudio null sink (with a 20 ms recorder attached, as in the tests: without one the null
-    sink runs in coarse bursts of up to 1.5 s). The figure is bounded by the backend's period."""
+    """Request -> first frame handed to PortAudio (goal: p95 <= 20 ms), for a sentence from the
+    phrase cache, a count-down number and a tone, on JACK's dummy backend: a clocked device with
+    256-frame periods (11.6 ms at 22050 Hz), as an ALSA card on a Raspberry Pi. The end-to-end
+    tests keep PulseAudio, where what counts is what is heard."""
     import json
+    import os
+    import shutil
     import subprocess
 
-    from tests.conftest import PulseServer
-
+    if not shutil.which("jackd"):
+        print("playback: jackd not installed (make bench installs jackd2); not measured", flush=True)
+        return
     with tempfile.TemporaryDirectory() as scratch:
-        server = PulseServer(Path(scratch)).start()
-        recorder = server.record(Path(scratch) / "rec.raw")
+        env = dict(os.environ, JACK_DEFAULT_SERVER=f"rugcoach-bench-{os.getpid()}", JACK_NO_AUDIO_RESERVATION="1")
+        jackd = subprocess.Popen(["jackd", "-n", env["JACK_DEFAULT_SERVER"], "--no-realtime", "-d", "dummy",
+                                  "-r", "22050", "-p", "256"], env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            result = subprocess.run([sys.executable, str(Path(__file__).with_name("playback_latency.py"))],
-                                    env=server.env, capture_output=True, text=True, timeout=120)
+            deadline = time.monotonic() + 10
+            while subprocess.run(["jack_wait", "-s", env["JACK_DEFAULT_SERVER"], "-c"], env=env,
+                                 capture_output=True, text=True).stdout.strip() != "running":
+                if jackd.poll() is not None or time.monotonic() > deadline:
+                    print("playback: jackd did not start; not measured", flush=True)
+                    return
+                time.sleep(0.02)
+            result = subprocess.run([sys.executable, str(Path(__file__).with_name("playback_latency.py")),
+                                     "JACK Audio", scratch], env=env, capture_output=True, text=True, timeout=300)
         finally:
-            recorder.terminate()
-            server.stop()
+            jackd.terminate()
+            jackd.wait(timeout=10)
+    if result.returncode != 0:
+        print(f"playback: not measured: {result.stderr.strip().splitlines()[-1:]}", flush=True)
+        return
     data = json.loads(result.stdout.splitlines()[-1])
     bench_mixer()
-    handover = np.array(data["handover_ms"])
-    report("playback_request_to_portaudio_median", float(np.median(handover)), "ms")
-    report("playback_request_to_portaudio_p95", float(np.percentile(handover, 95)), "ms")
-    report("portaudio_output_latency", data["latency"] * 1000, "ms")
+    report("portaudio_output_latency_jack", data["latency"] * 1000, "ms (one 256-frame period)")
+    everything = []
+    for kind, values in data["kinds"].items():
+        everything += values
+        report(f"playback_request_to_portaudio_{kind}_median", float(np.median(values)), "ms (JACK dummy, 256 frames)")
+        report(f"playback_request_to_portaudio_{kind}_p95", float(np.percentile(values, 95)), "ms")
+    report("playback_request_to_portaudio_median", float(np.median(everything)), "ms (all kinds)")
+    report("playback_request_to_portaudio_p95", float(np.percentile(everything, 95)), "ms (goal <= 20)")
 
 
 def bench_mixer() -> None:

@@ -147,13 +147,15 @@ class DeviceSink:
             self.stream = stream
             self.latency = float(stream.latency)
 
-    def play(self, t: float, samples: np.ndarray) -> None:
+    def play(self, t: float, samples: np.ndarray, requested_at: float | None = None) -> None:
+        """Hand a sound over; `requested_at` (perf_counter) is when it was asked for, if earlier
+        than now (the benchmark counts the lookup of its samples too)."""
         if self.stream is None:
             self.start()
         if self.stream is None:
             return  # no device right now: the coaching goes on, this sound is not heard
         with self._lock:
-            self._playing.append([samples, 0, time.perf_counter()])
+            self._playing.append([samples, 0, requested_at or time.perf_counter()])
 
     def _callback(self, out, frames, _time, status) -> None:
         if status.output_underflow:
