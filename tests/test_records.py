@@ -88,15 +88,20 @@ def test_sigkill_at_random_moments_never_loses_a_finished_repetition(tmp_path):
                                                "--patient", "P-kill", "--seed", str(attempt), "--events", str(events)],
                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill after a random number of finished repetitions (0 to 13 of the 15), plus a random
-        # moment: timed by the session's own progress, so a slow or busy machine still kills
-        # mid-session, and the kill lands anywhere from mid-hold to just after a commit.
-        after_reps = rng.randrange(0, 14)
+        # number of events after it (0 to 30: anywhere from just after a commit to mid-hold):
+        # timed by the session's own progress, never by the wall clock, so the kill lands
+        # mid-session on a fast machine as on a slow one (the last two repetitions are some
+        # 50 events further on).
+        after_reps, after_events = rng.randrange(0, 14), rng.randrange(0, 31)
         started = time.monotonic()
-        while time.monotonic() - started < 60 and process.poll() is None:
-            if events.exists() and events.read_text().count('"type": "rep"') >= after_reps:
+        mark = None
+        while time.monotonic() - started < 120 and process.poll() is None:
+            lines = events.read_text().splitlines() if events.exists() else []
+            if mark is None and sum('"type": "rep"' in line for line in lines) >= after_reps:
+                mark = len(lines)
+            if mark is not None and len(lines) >= mark + after_events:
                 break
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(0.001)
         process.send_signal(signal.SIGKILL)
         process.wait()
         lines = events.read_text().splitlines()

@@ -22,7 +22,8 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     sensor = PtySensor(patient, rate_hz=50, link=link, speed=4.0)
     sensor.plug()
     process = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", str(protocol),
-                                           "--audio", "none", "--events", "-", "--once"],
+                                           "--audio", "none", "--events", "-", "--clock-events", "0.25",
+                                           "--once"],
                                cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events: list[tuple[float, dict]] = []
     holds = threading.Semaphore(0)
@@ -30,9 +31,10 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     def listen():
         for line in process.stdout:
             event = json.loads(line)
+            sensor.hear(event)   # the patient hears it; the coach's clock reports keep it in step
+            if event["type"] == "clock":
+                continue
             events.append((time.monotonic(), event))
-            with sensor.lock:
-                patient.hear(event)
             if event["type"] == "state" and event["state"] == "holding":
                 holds.release()
 

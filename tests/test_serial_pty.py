@@ -1,7 +1,9 @@
 """A session from samples written into a real pseudo-terminal, read by pyserial on its slave side.
 
-The simulated patient writes `t_ms,mmHg` lines into the master at ten times real speed and
-hears the coach's events from `--events -`, so the loop is closed as with a real patient.
+The simulated patient writes `t_ms,mmHg` lines into the master at up to ten times real speed and
+hears the coach's events from `--events -`, so the loop is closed as with a real patient. The
+coach reports how far it has got (`--clock-events`), and the sensor keeps within a second of
+patient time of that: the patient hears the coach in time however slow the machine is.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ import json
 import os
 import subprocess
 import threading
-import time
-import tty
 
 from coach.sim.patient import SimulatedPatient
+from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
 
 SPEEDUP = 10.0
@@ -21,57 +22,40 @@ RATE_HZ = 50.0
 
 
 def test_a_short_session_from_a_pseudo_terminal(library, tmp_path):
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    port = os.ttyname(slave)
     protocol = ROOT / "tests" / "data" / "short.yaml"
     session = library.session(protocol=str(protocol))
     patient = SimulatedPatient(session, seed=21, starts_pumping_at=2.0)
-    lock = threading.Lock()
+    sensor = PtySensor(patient, rate_hz=RATE_HZ, speed=SPEEDUP)
+    port = sensor.plug()
     process = subprocess.Popen(
         RUGCOACH + ["run", "--port", port, "--protocol", str(protocol), "--audio", "none",
-                    "--events", "-", "--once"], cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    "--events", "-", "--clock-events", "0.25", "--once"],
+        cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(tmp_path)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
     events = []
 
     def listen():
         for line in process.stdout:
             event = json.loads(line)
             events.append(event)
-            with lock:
-                patient.hear(event)
-
-    def write_samples():
-        wall0 = time.monotonic()
-        k = 0
-        while process.poll() is None and k < 400 * RATE_HZ:
-            k += 1
-            t = k / RATE_HZ
-            delay = wall0 + t / SPEEDUP - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            with lock:
-                value = patient.pressure(t)
-            try:
-                os.write(master, f"{int(t * 1000)},{value:.2f}\n".encode())
-            except OSError:
-                return
+            sensor.hear(event)
 
     listener = threading.Thread(target=listen, daemon=True)
-    writer = threading.Thread(target=write_samples, daemon=True)
     listener.start()
-    writer.start()
+    sensor.start()
     try:
-        process.wait(timeout=120)
+        process.wait(timeout=300)
     finally:
+        sensor.stop()
         if process.poll() is None:
             process.kill()
-        os.close(master)
-        os.close(slave)
     listener.join(timeout=5)
     stderr = process.stderr.read()
     assert process.returncode == 0, stderr
-    reps = [e for e in events if e["type"] == "rep"]
+    told = [e for e in events if e["type"] != "clock"]
+    reps = [e for e in told if e["type"] == "rep"]
     assert [r["verdict"] for r in reps] == ["ok", "ok"]
-    assert any(e["type"] == "cue" and e["cue"] == "done" for e in events)
-    # the session clock is the sensor's t_ms: about a minute and a half of session in ~10 s
-    assert events[-1]["t"] > 60
+    assert any(e["type"] == "cue" and e["cue"] == "done" for e in told)
+    # the session clock is the sensor's t_ms: about a minute and a half of session, faster than real time
+    assert told[-1]["t"] > 60
+    assert any(e["type"] == "clock" for e in events), "the coach reported how far it got"

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from coach.core.calibration import KPA_TO_MMHG, Calibration
 from coach.errors import DeviceError
@@ -102,6 +103,15 @@ class LineAssembler:
             self._overflowing, rest = True, b""
         self._buffer = rest
         return out
+
+
+class Reading(NamedTuple):
+    """One sample as the main loop gets it: session seconds and mmHg, and the sensor's own
+    t_ms when the line carried one (`run --clock-events` reports it back, for tests)."""
+
+    t: float
+    mmhg: float
+    sensor_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -217,8 +227,8 @@ class SerialSensor:
     def bad_lines(self) -> int:
         return self.assembler.bad
 
-    def read(self, timeout: float) -> list[tuple[float, float]]:
-        """The next batch of (session seconds, mmHg), waiting up to `timeout`; [] if none came."""
+    def read(self, timeout: float) -> list[Reading]:
+        """The next batch of readings, waiting up to `timeout`; [] if none came."""
         try:
             return self.samples.get(timeout=timeout)
         except queue.Empty:
@@ -273,7 +283,7 @@ class SerialSensor:
                 self.assembler.bad += 1
                 continue
             timed = t_ms is not None
-            batch.append((self.clock.seconds(t_ms, self.resume_at), mmhg))
+            batch.append(Reading(self.clock.seconds(t_ms, self.resume_at), mmhg, t_ms))
         if batch:
             self.received += len(batch)
             self.samples.put(batch)

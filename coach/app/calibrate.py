@@ -53,8 +53,8 @@ def run_calibration(args) -> int:
             if not batch:
                 raise UserError(f"no readings from the sensor on '{port}' for 5 s: check the "
                                 "cable and the sensor's baud rate", exit_code=3)
-            for t, mmhg in batch:
-                guide.feed(t, mmhg)
+            for reading in batch:
+                guide.feed(reading.t, reading.mmhg)
                 if guide.step in ("done", "failed"):
                     break
         say(guide.prompts[-1])

@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "their record, with progress towards the next phase")
     run.add_argument("--once", action="store_true", help="with a sensor: coach one session, then "
                      "exit (the daemon otherwise waits for the next patient)")
+    run.add_argument("--clock-events", type=_clock_every, metavar="S",
+                     help="with --events and a sensor that sends t_ms: a 'clock' event every S "
+                     "seconds (0.05-1) with the sensor's t_ms of the newest sample taken in, so a "
+                     "simulated patient faster than real time stays in step (tests)")
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser("demo", help="a short simulated session, spoken aloud (or to demo.wav)")
@@ -132,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--config", help="daemon config (YAML)")
     say.set_defaults(func=cmd_say)
     return parser
+
+
+def _clock_every(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.05 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds from 0.05 to 1 "
+                                         "(the simulated patient's lead is 1 s)")
+    return value
 
 
 def _session_options(command: argparse.ArgumentParser) -> None:

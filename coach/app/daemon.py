@@ -34,6 +34,26 @@ IDLE_BATCH_S = 0.25  # idle, the sensor is read in batches of this: a quarter se
                      # against the 1 s a patient needs to start, and the box sleeps 4 of 5 wakeups
 
 
+class ClockEcho:
+    """`run --clock-events S`: every S seconds of session time, a `clock` event with the
+    sensor's own t_ms of the newest sample the coach has taken in, written after every event
+    that sample caused. A simulated patient faster than real time (`sensor-sim --events`)
+    keeps within a fixed lead of it, so it never hears the coach late, however slow the
+    machine (coach.sim.pty_sensor). Off by default: a real sensor has no use for it."""
+
+    def __init__(self, events, every_s: float):
+        self.events = events
+        self.every_s = every_s
+        self._last = float("-inf")
+
+    def took(self, item) -> None:
+        sensor_ms = getattr(item, "sensor_ms", None)
+        if sensor_ms is None or item[0] - self._last < self.every_s:
+            return
+        self._last = item[0]
+        self.events.write({"type": "clock", "t": round(item[0], 3), "sensor_ms": sensor_ms})
+
+
 class Daemon:
     def __init__(self, args, setup: Setup, port: str):
         self.args = args
@@ -45,6 +65,7 @@ class Daemon:
         self.runner: SessionRunner | None = None
         self.sessions = 0
         self.events = self.trace = None
+        self.echo: ClockEcho | None = None
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
     def _on_term(self, signum, _frame) -> None:
@@ -55,6 +76,10 @@ class Daemon:
 
     def _on_hup(self, _signum, _frame) -> None:
         self.reload_requested = True
+
+    def _took(self, item) -> None:
+        if self.echo is not None:
+            self.echo.took(item)
 
     def heartbeat(self) -> None:
         self.watchdog.ping()
@@ -102,6 +127,8 @@ class Daemon:
             # the events and the trace follow the daemon's one clock, session after session
             events_path = self.args.events or self.setup.config.events
             self.events = EventWriter(events_path) if events_path else None
+            every = getattr(self.args, "clock_events", None)
+            self.echo = ClockEcho(self.events, every) if self.events is not None and every else None
             self.trace = TraceWriter(self.args.trace) if self.args.trace else None
             sensor.batch_s = IDLE_BATCH_S
             for item in self._idle(source, watch, sensor):
@@ -138,10 +165,11 @@ class Daemon:
                     # from the time counted meanwhile, as in a session, never from an old estimate.
                     sensor.resume_at = round(last_t + time.monotonic() - last_wall, 3)
                 continue
-            t, mmhg = item
+            t, mmhg = item[0], item[1]
             last_t, last_wall = t, time.monotonic()
             if sensor.resume_at is not None:
                 sensor.resume_at = None
+            self._took(item)
             if not armed:
                 empty_since = (empty_since if empty_since is not None else t) if mmhg < EMPTY_MMHG else None
                 armed = empty_since is not None and t - empty_since >= EMPTY_HOLD_S
@@ -158,7 +186,7 @@ class Daemon:
         recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)
         self.runner = runner = SessionRunner(setup.coach(self.sounds), self.sounds, audio, self.events, self.trace,
                                              recorder=recorder, heartbeat=self.heartbeat,
-                                             stop_requested=self.stop_requested)
+                                             stop_requested=self.stop_requested, took=self._took)
         self.sessions += 1
         log.info("session %d: a patient started (%s, patient %s)", self.sessions,
                  ", ".join(e.id for e in setup.session.exercises), setup.patient or "not named")

@@ -156,6 +156,7 @@ class SessionRunner:
     recorder: object | None = None   # the session's record (coach.adapters.store): hears first
     heartbeat: Callable[[], None] = lambda: None  # called every turn of the loop (watchdog)
     stop_requested: bool = False
+    took: Callable[[tuple], None] = lambda item: None  # a sample taken in, with all it caused
 
     def dispatch(self, outputs: list) -> str:
         """Carry out the core's outputs; returns the repetition cue given (for the trace).
@@ -206,6 +207,7 @@ class SessionRunner:
             # Rounded as the trace stores them, so `analyze` on the trace sees the very same samples.
             t, mmhg = round(item[0], 3), round(item[1], 2)
             if t <= last_t and last_t > 0 and not lost:
+                self.took(item)
                 continue  # a repeated or out-of-order timestamp is not a new sample
             t = max(t, round(self.coach.t + 0.001, 3))  # the session clock never runs backwards
             last_t, last_wall = t, now
@@ -221,5 +223,6 @@ class SessionRunner:
                 self.recorder.write(t, mmhg, cue)
             if self.trace is not None:
                 self.trace.write(t, mmhg, cue)
+            self.took(item)
             if self.coach.finished:
                 break

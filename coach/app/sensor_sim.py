@@ -49,33 +49,42 @@ def run_sensor_sim(args) -> int:
     signal.signal(signal.SIGUSR1, lambda *_: (sensor.unplug(), print("unplugged", file=sys.stderr)))
     signal.signal(signal.SIGUSR2, lambda *_: print(f"plugged in again: {sensor.plug()}",
                                                    file=sys.stderr) if not sensor.plugged else None)
-    sensor.start()
     if args.events:
-        threading.Thread(target=_follow, args=(args.events, sensor, patient, stop), daemon=True).start()
+        sensor.listen = EventsFollower(args.events, sensor.hear).poll
+    sensor.start()
     while not stop.wait(0.2):
         pass
     sensor.stop()
     return 0
 
 
-def _follow(path, sensor: PtySensor, patient, stop: threading.Event) -> None:
-    """The simulated patient hears the coach: follow its events file as it grows."""
-    while not path.exists() and not stop.wait(0.05):
-        pass
-    with open(path, encoding="utf-8") as handle:
-        partial = ""
-        while not stop.is_set():
-            line = handle.readline()
+class EventsFollower:
+    """The simulated patient hears the coach: its events file, read as it grows, a whole line at
+    a time, from the sensor's own thread (`poll` every turn, never blocking): a follower on a
+    thread of its own would compete with the writer for the interpreter."""
+
+    def __init__(self, path, hear):
+        self.path = path
+        self.hear = hear
+        self._file = None
+        self._partial = ""
+
+    def poll(self) -> None:
+        if self._file is None:
+            try:
+                self._file = open(self.path, encoding="utf-8")
+            except FileNotFoundError:
+                return
+        while True:
+            line = self._file.readline()
             if not line:
-                stop.wait(0.005)
-                continue
+                return
             if not line.endswith("\n"):  # caught mid-write: the rest comes with the next read
-                partial += line
-                continue
-            line, partial = partial + line, ""
+                self._partial += line
+                return
+            line, self._partial = self._partial + line, ""
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            with sensor.lock:
-                patient.hear(event)
+            self.hear(event)

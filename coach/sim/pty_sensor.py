@@ -5,17 +5,33 @@ a pty; the coach opens the slave side with pyserial, exactly as it opens /dev/tt
 `unplug()` closes the pty and removes the udev-style symlink (a pulled USB cable); `plug()`
 makes a new pty behind the same symlink, with the sensor's `t_ms` counter restarted from 0 (it
 lost power with the cable).
+
+Faster than real time (`speed` > 1, for tests), the patient must still hear the coach in time:
+a real patient hears a sentence the moment it is said, and at 300x a millisecond of delay on a
+busy machine would be 0.3 s of the patient's life. So the patient's clock is bound to the
+coach's: the coach (`rugcoach run --clock-events S`) reports, in its events, the sensor's own
+t_ms of the last sample it has taken in, and this sensor never runs more than LEAD_S of patient
+time ahead of that. Whatever the coach said up to then was written before its report, so the
+patient has heard it: by construction, never more than LEAD_S late, however slow the machine.
+Until the coach first reports on a connection (it has just opened the port, which drops what
+was waiting), and without reports at all, the sensor runs in real time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
 import tty
 from pathlib import Path
+from typing import Callable
 
 from coach.sim.patient import SimulatedPatient
+
+LEAD_S = 1.0            # patient seconds the sensor may run ahead of the coach's last report
+MAX_BACKLOG = 16_384    # bytes kept while nobody reads the port; older whole lines are dropped
+POLL_S = 0.001          # how often a sensor held back by the lead looks for the coach's report
 
 
 class PtySensor:
@@ -28,25 +44,37 @@ class PtySensor:
         self.link = link
         self.bare = bare
         self.speed = speed        # session seconds per wall second while plugged in (tests: > 1)
-        self.lock = threading.Lock()   # the patient is also fed the coach's events from elsewhere
+        self.lock = threading.Lock()   # the patient may also hear the coach from another thread
         self._master: int | None = None
         self._slave: int | None = None
         self.path: str | None = None
-        self.silent = False
+        self._silent = False
         self._t_ms_origin = 0.0
         self.t = 0.0              # the patient's (session) time
+        self._next_sample = 0     # the sensor samples on its own grid: sample k at k / rate_hz
+        self._backlog = bytearray()  # written lines the port has not taken yet (never cut)
+        self._flow_start = 0.0    # when the lines began to flow on this connection
+        self._written_t = 0.0     # patient time of the newest line written on this connection
+        self.acked_t: float | None = None   # patient time of the coach's newest report, this flow
+        self.offset = 0.0         # patient time minus the coach's session time (from its reports)
+        self.listen: Callable[[], None] | None = None  # called every turn: hear the coach
         self.garbage_every_s = 0.0    # line noise now and then (soak tests)
         self.garbage: list[bytes] = []
         self._next_garbage = 0.0
         self._stop = threading.Event()
 
+    # -- the cable -------------------------------------------------------------------------
     def plug(self) -> str:
         """A new pseudo-terminal (new device node), behind the symlink if there is one."""
         master, slave = os.openpty()
         tty.setraw(slave)
-        self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
-        self._t_ms_origin = self.t  # the counter restarts with the power
+        # never block on a port nobody reads: the lines wait in the backlog instead
+        fcntl.fcntl(master, fcntl.F_SETFL, fcntl.fcntl(master, fcntl.F_GETFL) | os.O_NONBLOCK)
+        with self.lock:
+            self._master, self._slave = master, slave
+            self.path = os.ttyname(slave)
+            self._t_ms_origin = self.t  # the counter restarts with the power
+            self._start_flow()
         if self.link is not None:
             tmp = self.link.with_name(self.link.name + ".new")
             if tmp.is_symlink() or tmp.exists():
@@ -58,48 +86,129 @@ class PtySensor:
     def unplug(self) -> None:
         if self.link is not None and self.link.is_symlink():
             self.link.unlink()
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = None
+        with self.lock:
+            for fd in (self._master, self._slave):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._master = self._slave = None
+            self._backlog.clear()   # what was on its way is lost with the cable
 
     @property
     def plugged(self) -> bool:
         return self._master is not None
 
+    @property
+    def silent(self) -> bool:
+        return self._silent
+
+    @silent.setter
+    def silent(self, value: bool) -> None:
+        """A sensor that stops talking with the cable in (and, set False, talks again)."""
+        with self.lock:
+            if self._silent and not value:
+                self._start_flow()
+            self._silent = value
+
+    def _start_flow(self) -> None:
+        """Lines flow again: in real time until the coach reports on this flow."""
+        self._flow_start = self._written_t = self.t
+        self.acked_t = None
+
+    # -- hearing the coach -------------------------------------------------------------------
+    def hear(self, event: dict) -> None:
+        """An event of the coach: its `clock` reports bound the lead; the rest the patient hears,
+        on the patient's own clock."""
+        if event.get("type") == "clock":
+            self.acknowledge(int(event["sensor_ms"]), float(event["t"]))
+            return
+        with self.lock:
+            if "t" in event:
+                event = dict(event, t=round(float(event["t"]) + self.offset, 3))
+            self.patient.hear(event)
+
+    def acknowledge(self, sensor_ms: int, coach_t: float) -> None:
+        """The coach has taken in the sample this sensor sent with t_ms `sensor_ms`."""
+        with self.lock:
+            if not self.plugged or self._silent:
+                return
+            t = self._t_ms_origin + sensor_ms / 1000.0
+            # a report of a line from before this flow (in flight across a silence, or from the
+            # previous connection, whose counter ran further) says nothing about this one
+            if t < self._flow_start - 1e-9 or t > self._written_t + 1e-9:
+                return
+            if self.acked_t is None or t > self.acked_t:
+                self.acked_t = t
+            self.offset = t - coach_t
+
+    # -- writing ---------------------------------------------------------------------------
     def write_raw(self, data: bytes) -> None:
-        """Inject bytes (garbage tests) into the line."""
-        if self._master is not None:
-            os.write(self._master, data)
+        """Inject bytes (garbage tests) into the line, after what is waiting."""
+        with self.lock:
+            if self._master is not None:
+                self._backlog += data
+                self._send()
+
+    def _send(self) -> None:
+        """Write what the port will take. A short write leaves the rest of the line for the next
+        turn, so the coach never sees a line cut; when nobody reads the port for long, whole old
+        lines are dropped, as a sensor's full output buffer would drop them."""
+        if self._master is None or not self._backlog:
+            return
+        try:
+            written = os.write(self._master, self._backlog)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            return  # unplugged under us
+        del self._backlog[:written]
+        if len(self._backlog) > MAX_BACKLOG:
+            head = self._backlog.find(b"\n") + 1 if written else 0   # a started line is finished
+            cut = self._backlog.find(b"\n", len(self._backlog) - MAX_BACKLOG // 2) + 1
+            if cut > head:
+                del self._backlog[head:cut]
+
+    def _due(self, elapsed_wall: float) -> float:
+        """The patient time to reach this turn: the wall clock times the speed, held within
+        LEAD_S of the coach's report when the coach reports."""
+        flowing = self.plugged and not self._silent
+        if not flowing or self.acked_t is None:
+            return self.t + elapsed_wall          # real time
+        return max(self.t, min(self.t + elapsed_wall * self.speed, self.acked_t + LEAD_S))
 
     def run(self) -> None:
-        """Write samples until stop(): at `rate_hz` of session time, paced to the wall clock."""
+        """Write samples until stop(): at `rate_hz` of patient time, on its own grid."""
         step = 1.0 / self.rate_hz
         wall = time.monotonic()
-        next_at = wall
         while not self._stop.is_set():
+            if self.listen is not None:
+                self.listen()   # in this thread: hearing never competes with writing
             now = time.monotonic()
-            elapsed, wall = now - wall, now
             with self.lock:
-                self.t += elapsed * (self.speed if self.plugged and not self.silent else 1.0)
-                value = self.patient.pressure(self.t)
-            master = self._master
-            if master is not None and not self.silent:
-                t_ms = int((self.t - self._t_ms_origin) * 1000) % 2 ** 32
-                line = f"{value:.2f}\n" if self.bare else f"{t_ms},{value:.2f}\n"
-                data = line.encode()
-                if self.garbage_every_s and self.t >= self._next_garbage and self.garbage:
-                    self._next_garbage = self.t + self.garbage_every_s
-                    data = self.garbage[int(self.t) % len(self.garbage)] + data
-                try:
-                    os.write(master, data)
-                except OSError:
-                    pass  # unplugged between the check and the write
-            next_at += step / self.speed  # an absolute schedule: the rate does not drift
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+                self.t = self._due(now - wall)
+                wall = now
+                while self._next_sample * step <= self.t:
+                    self._sample(self._next_sample * step)
+                    self._next_sample += 1
+                self._send()
+                held = self.acked_t is not None and self.t >= self.acked_t + LEAD_S - 1e-9
+            wait = POLL_S if held or self._backlog else \
+                max(0.0, (self._next_sample * step - self.t) / (self.speed if self.acked_t is not None else 1.0))
+            self._stop.wait(min(max(wait, POLL_S), 0.05))
+
+    def _sample(self, t: float) -> None:
+        value = self.patient.pressure(t)
+        if self._master is None or self._silent:
+            return  # the patient lives on; nothing reaches the coach
+        t_ms = int(round((t - self._t_ms_origin) * 1000)) % 2 ** 32
+        line = f"{value:.2f}\n" if self.bare else f"{t_ms},{value:.2f}\n"
+        if self.garbage_every_s and t >= self._next_garbage and self.garbage:
+            self._next_garbage = t + self.garbage_every_s
+            self._backlog += self.garbage[int(t) % len(self.garbage)]
+        self._backlog += line.encode()
+        self._written_t = t
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="pty-sensor", daemon=True)
