@@ -42,6 +42,8 @@ def report(tmp_path_factory, library):
 
 @pytest.fixture(scope="module")
 def browser():
+    if os.environ.get("RUGCOACH_NO_BROWSER"):   # scripts/arm64-check.sh: Chromium cannot run under qemu-user
+        pytest.skip(f"browser tests skipped: {os.environ['RUGCOACH_NO_BROWSER']}")
     if not os.path.exists(CHROMIUM):
         pytest.fail("chromium is needed (make test installs it)")
     from playwright.sync_api import sync_playwright
