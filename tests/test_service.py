@@ -63,6 +63,10 @@ def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path
     config = dest / "etc/rugcoach/config.yaml"
     unit = dest / "etc/systemd/system/rugcoach.service"
     assert installed.exists() and config.exists() and unit.read_text() == UNIT.read_text()
+    modules = dest / "etc/modules-load.d/rugcoach.conf"
+    assert {"cdc_acm", "usbserial"} <= set(modules.read_text().split()), "the serial drivers load at boot"
+    documented = re.findall(r"file://(\S+)", unit.read_text())
+    assert documented and all((dest / path.lstrip("/")).exists() for path in documented), documented
     check = subprocess.run([str(installed), "check", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     bundled = subprocess.run([str(installed), "check"], capture_output=True, text=True)
@@ -80,7 +84,7 @@ def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path
     records.mkdir(parents=True)
     (records / "rugcoach.db").write_bytes(b"records")
     subprocess.run(["make", "-s", "uninstall"], cwd=ROOT, env=env, check=True, capture_output=True)
-    assert not (dest / "opt/rugcoach").exists() and not unit.exists()
+    assert not (dest / "opt/rugcoach").exists() and not unit.exists() and not modules.exists()
     assert (records / "rugcoach.db").exists() and config.exists(), "uninstall leaves the records"
     subprocess.run(["make", "-s", "uninstall"], cwd=ROOT, env=dict(env, PURGE="yes"), check=True, capture_output=True)
     assert not records.exists() and not config.exists()
@@ -243,3 +247,129 @@ def test_a_sensor_not_plugged_in_yet_is_waited_for_under_systemd(tmp_path):
             daemon.kill()
     log = "".join(log) + daemon.stderr.read()
     assert "waiting for it" in log and daemon.returncode == 0 and "Traceback" not in log
+
+
+def test_the_installed_default_config_starts_the_daemon(tmp_path):
+    """systemd/config.yaml as `make install` places it (no protocol: the bundled phase 1): the
+    daemon comes up and says READY; `rugcoach check` on it proves that before it is installed."""
+    from coach.sim.patient import SimulatedPatient
+    from coach.sim.pty_sensor import PtySensor
+
+    check = subprocess.run(RUGCOACH + ["check", str(ROOT / "systemd" / "config.yaml")], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    sensor = PtySensor(SimulatedPatient(Library().session(protocol="fase1")), rate_hz=20)
+    port = sensor.plug()
+    notify = Notifications(tmp_path / "notify")
+    env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), NOTIFY_SOCKET=str(notify.path),
+               INVOCATION_ID="x")
+    daemon = subprocess.Popen(RUGCOACH + ["run", "--config", str(ROOT / "systemd" / "config.yaml"),
+                                          "--port", port, "--audio", "none"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert notify.wait_for("READY=1", 120), daemon.stderr.read() if daemon.poll() is not None else "no READY"
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    finally:
+        sensor.stop()
+        if daemon.poll() is None:
+            daemon.kill()
+    log = daemon.stderr.read()
+    assert daemon.returncode == 0 and "Traceback" not in log, log
+
+
+def test_a_config_error_stops_the_daemon_once_and_says_why(tmp_path):
+    """Exit 2, which the unit does not restart (a restart would only burn the start limit), and
+    STATUS= names the file and line for `systemctl status`."""
+    assert re.search(r"^RestartPreventExitStatus=2$", UNIT.read_text(), re.MULTILINE)
+    config = tmp_path / "config.yaml"
+    config.write_text("port: /dev/ttyACM0\nprotocol: fase9\n")
+    check = subprocess.run(RUGCOACH + ["check", str(config)], cwd=ROOT, capture_output=True, text=True)
+    assert check.returncode == 2 and f"{config}:2: protocol: protocol 'fase9' not found" in check.stderr
+    notify = Notifications(tmp_path / "notify")
+    env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), NOTIFY_SOCKET=str(notify.path),
+               INVOCATION_ID="x")
+    result = subprocess.run(RUGCOACH + ["run", "--config", str(config), "--audio", "none"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "protocol 'fase9' not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    notify.poll()
+    assert any(line.startswith("STATUS=stopped: ") and "fase9" in line for _, line in notify.received)
+
+
+def test_the_serial_port_says_what_is_really_wrong(tmp_path):
+    """Not every failure is a missing cable: no such device, permission denied (who and which
+    group), busy (held by whom), refused by the unit's device rules."""
+    import errno
+    import tty
+
+    import serial
+
+    from coach.adapters.serial_sensor import open_problem
+
+    missing = open_problem("/dev/ttyACM7", serial.SerialException(errno.ENOENT, "gone"))
+    assert "does not exist" in missing and "USB cable" in missing
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    try:
+        busy = open_problem(path, serial.SerialException(errno.EBUSY, "busy"))
+        assert f"held open by python" in busy.lower() and f"pid {os.getpid()}" in busy
+        refused = open_problem(path, serial.SerialException(errno.EPERM, "not permitted"))
+        assert "device rules" in refused and "DeviceAllow" in refused
+        os.chmod(path, 0o600)
+        os.chown(path, 0, 0)
+        # a user without access to the port (nobody), through the sensor's real open
+        assert os.geteuid() == 0, "make test runs as root"
+        assert "permission denied on serial port" in as_nobody(lambda: _open_sensor(path))
+        assert f"'{path}': user 'nobody' may not read it" in as_nobody(lambda: _open_sensor(path))
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def _open_sensor(path):
+    from coach.adapters.serial_sensor import SerialSensor
+    from coach.errors import DeviceError
+
+    try:
+        SerialSensor(path).close()
+    except DeviceError as exc:
+        return str(exc)
+    return "opened"
+
+
+def as_nobody(action) -> str:
+    """Run `action` in a child process that has become the user nobody; what it returns."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(writer, str(action()).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as handle:
+        said = handle.read()
+    os.waitpid(pid, 0)
+    return said
+
+
+def test_one_rule_finds_the_box_records():
+    """The service, `sudo -u rugcoach rugcoach ...` (whose home is /var/lib/rugcoach), and anyone
+    else each find their records by the same rule."""
+    from pathlib import Path
+
+    from coach.config.paths import cache_dir, state_dir
+
+    assert state_dir({"STATE_DIRECTORY": "/var/lib/rugcoach"}, user="rugcoach") == Path("/var/lib/rugcoach")
+    assert state_dir({"HOME": "/var/lib/rugcoach"}, user="rugcoach") == Path("/var/lib/rugcoach")
+    assert cache_dir({"HOME": "/var/lib/rugcoach"}, user="rugcoach") == Path("/var/cache/rugcoach/phrases")
+    assert state_dir({"HOME": "/home/anna"}, user="anna") == Path("/home/anna/.local/state/rugcoach")
+    assert state_dir({"XDG_STATE_HOME": "/x", "HOME": "/home/anna"}, user="anna") == Path("/x/rugcoach")
+    assert re.search(r"^StateDirectory=rugcoach$", UNIT.read_text(), re.MULTILINE)
+    assert re.search(r"^User=rugcoach$", UNIT.read_text(), re.MULTILINE)

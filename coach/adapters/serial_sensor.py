@@ -12,8 +12,12 @@ same udev symlink is found.
 
 from __future__ import annotations
 
+import errno
+import grp
 import logging
 import math
+import os
+import pwd
 import queue
 import threading
 import time
@@ -179,6 +183,61 @@ class SensorClock:
         return self._last_s
 
 
+def open_problem(port: str, exc: Exception) -> str:
+    """What is really wrong when a serial port cannot be opened, in one line that says what to do."""
+    code = getattr(exc, "errno", None)
+    if code is None and isinstance(exc.__context__, OSError):
+        code = exc.__context__.errno
+    if code == errno.ENOENT:
+        return (f"serial port '{port}' does not exist: check the sensor's USB cable, or give --port DEVICE "
+                "(e.g. /dev/ttyACM0; ls /dev/serial/by-id/)")
+    if code == errno.EACCES:
+        user = _name(pwd.getpwuid, os.geteuid())
+        group = _device_group(port)
+        return (f"permission denied on serial port '{port}': user '{user}' may not read it; it belongs "
+                f"to group '{group}' (sudo usermod -aG {group} {user}, then log in again)")
+    if code == errno.EBUSY:
+        holders = _holders(port)
+        who = f" by {', '.join(holders)}" if holders else ""
+        return (f"serial port '{port}' is busy: it is held open{who}; stop that program "
+                "(a second rugcoach, a serial terminal, ModemManager)")
+    if code == errno.EPERM:
+        return (f"serial port '{port}' is refused by the service's device rules (DevicePolicy/DeviceAllow "
+                "in rugcoach.service allow ttyACM and ttyUSB devices): is the sensor one of those?")
+    return f"cannot open serial port '{port}': {exc}"
+
+
+def _name(lookup, number: int) -> str:
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
+
+
+def _device_group(port: str) -> str:
+    try:
+        return _name(grp.getgrgid, os.stat(port).st_gid)
+    except OSError:
+        return "dialout"
+
+
+def _holders(port: str) -> list[str]:
+    """The processes that have the device open, as 'NAME (pid N)', where /proc lets us see."""
+    try:
+        target = os.path.realpath(port)
+    except OSError:
+        return []
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.path.realpath(f"/proc/{pid}/fd/{fd}") == target for fd in os.listdir(f"/proc/{pid}/fd")):
+                name = open(f"/proc/{pid}/comm").read().strip()
+                found.append(f"{name} (pid {pid})")
+        except OSError:
+            continue
+    return found
+
+
 class SerialSensor:
     """Reads the sensor on a thread; reopens the same path when the device comes back.
 
@@ -214,12 +273,12 @@ class SerialSensor:
         self._stop = threading.Event()
         # For a command run by hand the first open must succeed (a wrong port is a user error);
         # the daemon waits for a sensor that is not plugged in yet.
+        self.problem: str | None = None   # why the port cannot be opened now, said once
         self._serial = self._open()
         if self._serial is None and not required:
-            log.warning("no sensor on %s yet; waiting for it (check the USB cable)", port)
+            log.warning("no sensor on %s yet (%s); waiting for it", port, self.problem)
         elif self._serial is None:
-            raise DeviceError(f"serial port '{port}' does not exist: check the sensor's USB cable, "
-                              "or give --port DEVICE (e.g. /dev/ttyACM0)")
+            raise DeviceError(self.problem or f"cannot open serial port '{port}'")
         self._thread = threading.Thread(target=self._run, name="serial-reader", daemon=True)
         self._thread.start()
 
@@ -241,7 +300,12 @@ class SerialSensor:
         except (serial.SerialException, ValueError, OSError) as exc:
             if "://" in self.port and not isinstance(exc, serial.SerialException):
                 raise DeviceError(f"serial port '{self.port}': {exc}") from None
+            problem = open_problem(self.port, exc)
+            if problem != self.problem and self.problem is not None:
+                log.warning("sensor on %s: %s", self.port, problem)   # a new reason: said once
+            self.problem = problem
             return None
+        self.problem = None
         self.assembler.restart()
         self.connected = True
         return handle

@@ -151,14 +151,6 @@ def _espeak_version() -> str:
         return "espeak-ng"
 
 
-def default_cache_dir() -> Path:
-    """systemd's CacheDirectory, else $XDG_CACHE_HOME/rugcoach, else ~/.cache/rugcoach."""
-    if os.environ.get("CACHE_DIRECTORY"):
-        return Path(os.environ["CACHE_DIRECTORY"].split(":")[0]) / "phrases"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rugcoach" / "phrases"
-
-
 class PhraseCache:
     """Sentence -> normalised float32 audio at SAMPLE_RATE, synthesised once and kept on disk.
 
@@ -168,10 +160,10 @@ class PhraseCache:
 
     MEMORY_PHRASES = 16
 
-    def __init__(self, synthesizer: Synthesizer, settings: VoiceSettings, directory: Path | None = None):
+    def __init__(self, synthesizer: Synthesizer, settings: VoiceSettings, directory: Path):
         self.synthesizer = synthesizer
         self.settings = settings
-        self.directory = directory or default_cache_dir()
+        self.directory = directory
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -25,9 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     except ProtocolError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        _tell_systemd(exc.problems[0] if exc.problems else str(exc))
         return exc.exit_code
     except UserError as exc:
         print(f"rugcoach: {exc}", file=sys.stderr)
+        _tell_systemd(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print("rugcoach: stopped", file=sys.stderr)
@@ -41,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RUGCOACH_DEBUG"):
             raise
         return 70
+
+
+def _tell_systemd(problem: str) -> None:
+    """Under systemd, `systemctl status rugcoach` shows why it stopped (a no-op elsewhere)."""
+    from coach.adapters import systemd
+    systemd.notify(f"STATUS=stopped: {problem}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,8 +216,8 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from coach.app.session import startup_problems
     from coach.config.protocols import Library, bundled_dir, load_file
-    from coach.config.settings import load_config
 
     files = args.files or sorted(bundled_dir().glob("*.yaml"))
     problems: list[str] = []
@@ -220,7 +228,7 @@ def cmd_check(args) -> int:
     for path in files:
         try:
             if path.name.startswith("config"):
-                load_config(str(path))
+                problems += startup_problems(str(path))   # the daemon starts with it, or it is refused
             else:
                 problems += load_file(path).unknown_exercises(known)
         except ProtocolError as exc:

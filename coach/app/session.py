@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,18 +16,19 @@ from coach.adapters.audio import open_sink
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache
 from coach.app.runner import SessionRunner, SimulatedSource, SoundBank, library_sentences, session_sentences
+from coach.config.paths import cache_dir, state_dir
 from coach.config.protocols import Library
-from coach.config.settings import Config, load_config
+from coach.config.settings import DEFAULT_PROTOCOL, Config, load_config
 from coach.core.coach import Coach
 from coach.core.corrections import CorrectionPolicy
 from coach.core.protocol import Session
-from coach.errors import UserError
+from coach.errors import ProtocolError, UserError
 
 log = logging.getLogger("rugcoach")
 
 
 def make_sounds(config: Config) -> SoundBank:
-    directory = Path(config.cache_dir) if config.cache_dir else None
+    directory = Path(config.cache_dir) if config.cache_dir else cache_dir()
     cache = PhraseCache(EspeakSynthesizer(), config.voice, directory)
     return SoundBank(cache, config.voice.volume)
 
@@ -65,6 +67,8 @@ class Setup:
         config = load_config(args.config)
         library = Library()
         protocol = args.protocol or config.protocol
+        if protocol is None and args.exercise is None:
+            protocol = DEFAULT_PROTOCOL   # what the installed config file promises
         session = library.session(protocol=protocol, exercise=args.exercise)
         patient = getattr(args, "patient", None) or config.patient
         if patient is not None:
@@ -80,6 +84,40 @@ class Setup:
     def coach(self, sounds: SoundBank) -> Coach:
         return Coach(self.session, sounds.duration,
                      CorrectionPolicy(min_gap_s=self.config.correction_gap_s))
+
+
+def startup_problems(path: str) -> list[str]:
+    """What would stop the daemon from starting with the config at `path`, as `FILE:LINE: ...`
+    lines (`rugcoach check` on a config): the programme it names, the patient id, the sensor's
+    port and its calibration, beyond the file's own schema (a ProtocolError for that)."""
+    from coach.adapters.store import check_patient_id
+
+    config = load_config(path)
+    text = Path(path).read_text(encoding="utf-8")
+
+    def at(key: str) -> str:
+        match = re.search(rf"^{re.escape(key)}\s*:", text, re.MULTILINE)
+        return f"{path}:{text.count(chr(10), 0, match.start()) + 1 if match else 1}: {key}: "
+
+    problems = []
+    try:
+        Library().session(protocol=config.protocol or DEFAULT_PROTOCOL)
+    except ProtocolError as exc:
+        problems += [f"{at('protocol')}the programme has problems: {line}" for line in exc.problems]
+    except UserError as exc:
+        problems.append(f"{at('protocol')}{exc}")
+    if config.patient is not None:
+        try:
+            check_patient_id(config.patient)
+        except UserError as exc:
+            problems.append(f"{at('patient')}{exc}")
+    if not config.port:
+        problems.append(f"{at('port')}no sensor port: set e.g. 'port: /dev/ttyACM0' (ls /dev/serial/by-id/)")
+    try:
+        sensor_units(config)
+    except UserError as exc:
+        problems.append(f"{at('unit')}{exc}")
+    return problems
 
 
 def exercises_for_record(session: Session) -> list[dict]:
@@ -112,7 +150,6 @@ def finish_record(store, recorder, setup: Setup, status: str) -> None:
 
 def open_store():
     from coach.adapters.store import Store
-    from coach.config.calibration_store import state_dir
     return Store(state_dir())
 
 

@@ -9,16 +9,9 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from coach.config.paths import state_dir
 from coach.core.calibration import Calibration
 from coach.errors import UserError
-
-
-def state_dir() -> Path:
-    """systemd's StateDirectory, else $XDG_STATE_HOME/rugcoach, else ~/.local/state/rugcoach."""
-    if os.environ.get("STATE_DIRECTORY"):
-        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "rugcoach"
 
 
 def default_path() -> Path:

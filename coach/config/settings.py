@@ -10,6 +10,7 @@ from coach.config.schema import Number, Problems, Record, Text, decode_text, loa
 from coach.errors import ProtocolError, UserError
 
 DEFAULT_PATH = Path("/etc/rugcoach/config.yaml")
+DEFAULT_PROTOCOL = "fase1"   # without `protocol:` (or --protocol/--exercise): the bundled phase 1
 
 VOICE = Record({
     "voice": (Text(), False),

@@ -249,5 +249,6 @@ def write_reports(store: Store, out: Path, patient: str | None = None) -> Path:
         _write_private(out / "index.html", _page("RugCoach – rapport",
                                                  f"<h1>RugCoach: rapport</h1><ul>{links or '<li>Nog geen sessies.</li>'}</ul>"))
     except OSError as exc:
-        raise UserError(f"cannot write the report to '{out}': {exc.strerror}", exit_code=1) from None
+        raise UserError(f"cannot write the report to '{out.resolve()}': {exc.strerror}; give a folder you "
+                        "can write with --out, e.g. --out /tmp/rapport", exit_code=1) from None
     return out / "index.html"

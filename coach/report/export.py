@@ -45,7 +45,8 @@ def export_patient(store: Store, patient: str, out: Path) -> Path:
                     events.write(event)
                 events.close()
     except OSError as exc:
-        raise UserError(f"cannot export to '{out}': {exc.strerror}", exit_code=1) from None
+        raise UserError(f"cannot export to '{out.resolve()}': {exc.strerror}; give a folder you can "
+                        "write with --out, e.g. --out /tmp/export", exit_code=1) from None
     return out
 
 
