@@ -29,7 +29,7 @@ if [[ $action == uninstall ]]; then
     if [[ $systemd_running == yes ]]; then
         systemctl disable --now rugcoach.service || true
     fi
-    rm -f "$unit_dir/rugcoach.service" "$DESTDIR/etc/modules-load.d/rugcoach.conf"
+    rm -f "$unit_dir/rugcoach.service"
     rm -rf "$opt"
     [[ $systemd_running == yes ]] && systemctl daemon-reload
     if [[ ${PURGE:-no} == yes ]]; then
@@ -62,12 +62,6 @@ tar -cf - $files | tar -xf - -C "$opt/src"
 "$opt/venv/bin/python" -m pip install --quiet --editable "$opt/src"
 
 install -m 0644 systemd/rugcoach.service "$unit_dir/rugcoach.service"
-install -d -m 0755 "$DESTDIR/etc/modules-load.d"
-install -m 0644 systemd/modules-load.conf "$DESTDIR/etc/modules-load.d/rugcoach.conf"
-if [[ $system == yes ]]; then   # now, not only at the next boot (a container may not load modules)
-    modprobe -q -a cdc_acm usbserial 2>/dev/null || echo "Note: could not load cdc_acm and usbserial now;" \
-        "they load at the next boot (/etc/modules-load.d/rugcoach.conf)."
-fi
 if [[ ! -e $etc/config.yaml ]]; then
     install -m 0644 systemd/config.yaml "$etc/config.yaml"
 else
