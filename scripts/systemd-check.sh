@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# `sudo make install` under a real systemd, as a clinic's box runs it: a Debian bookworm root
+# booted with systemd-nspawn (systemd as PID 1, the pure cgroup v2 hierarchy of Raspberry Pi OS
+# bookworm, device rules enforced), the repository cloned inside and installed as the README says,
+# then put through what a treatment room does to it. Outside CI: some 10 minutes.
+#
+#   sudo scripts/systemd-check.sh      builds the root once (~80 s), then boots it afresh each run
+#   KEEP=yes sudo scripts/...          leaves the container running at the end (how to enter: printed)
+#
+# It checks: the unit is active and READY came; no restart in 3 minutes; a kill -STOP is recovered
+# by the watchdog; a simulated patient on a pty completes a session and the guide's report command
+# shows it; a broken config then a fixed one heals with reload and with restart (no reset-failed);
+# a ttyACM node made after the unit started is not refused by its device rules; `make uninstall`
+# keeps the records. Works on a host without systemd or D-Bus (nsenter, not machinectl).
+# Every run starts from the same pristine root: --volatile=overlay puts a tmpfs over it, so
+# nothing a run does stays. The apt and pip caches are kept in $CACHE.
+set -euo pipefail
+SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+BASE=${BASE:-/var/tmp/rugcoach-systemd}
+ROOT=${ROOT:-$BASE/root}
+CACHE=${CACHE:-$BASE/cache}
+KEEP=${KEEP:-no}
+[[ $(id -u) == 0 ]] || { echo "systemd-check: run as root (sudo)" >&2; exit 1; }
+
+# --- host tools --------------------------------------------------------------------------------
+missing=()
+command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+if ((${#missing[@]})); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# --- the root, built once ----------------------------------------------------------------------
+if [[ ! -x $ROOT/lib/systemd/systemd ]]; then
+    rm -rf "$ROOT.tmp"; mkdir -p "$BASE"
+    # debootstrap's own default mirror, which it also writes into the root's sources.list
+    debootstrap --variant=minbase --arch=amd64 \
+        --include=systemd,systemd-sysv,dbus,sudo,git,make,python3,python3-venv,ca-certificates,procps \
+        bookworm "$ROOT.tmp"
+    echo rugcoach-check >"$ROOT.tmp/etc/hostname"
+    mv "$ROOT.tmp" "$ROOT"
+fi
+
+# CAs the host trusts and the root does not (a TLS-inspecting proxy's): without them pip fails
+# with CERTIFICATE_VERIFY_FAILED inside. Plain-http apt does not need them.
+if [[ -r /etc/ssl/certs/ca-certificates.crt ]]; then
+    python3 - "$ROOT" <<'EOF'
+import re, sys, pathlib
+pat = r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----"
+root = pathlib.Path(sys.argv[1])
+have = set(re.findall(pat, (root / "etc/ssl/certs/ca-certificates.crt").read_text(), re.S))
+host = re.findall(pat, pathlib.Path("/etc/ssl/certs/ca-certificates.crt").read_text(), re.S)
+for i, c in enumerate(c for c in host if c not in have):
+    (root / f"usr/local/share/ca-certificates/host-{i}.crt").write_text(c + "\n")
+EOF
+    compgen -G "$ROOT/usr/local/share/ca-certificates/host-*.crt" >/dev/null &&
+        chroot "$ROOT" update-ca-certificates >/dev/null 2>&1
+fi
+
+# --- boot --------------------------------------------------------------------------------------
+mkdir -p "$CACHE/apt" "$CACHE/pip"
+# A cgroup of its own: with --keep-unit, nspawn splits the cgroup it is started in into
+# supervisor/ (itself) and payload/ (the container); from the root cgroup two runs would share
+# them. On a host without systemd the cgroup2 tree is ours to use (hybrid: .../unified).
+# (On a host with systemd as PID 1: run this under `systemd-run --scope -p Delegate=yes` instead.)
+cg=; cg2=
+if [[ ! -d /run/systemd/system ]]; then
+    if [[ -e /sys/fs/cgroup/unified/cgroup.procs ]]; then cg2=/sys/fs/cgroup/unified
+    elif [[ -e /sys/fs/cgroup/cgroup.procs ]]; then cg2=/sys/fs/cgroup
+    else echo "systemd-check: no cgroup2 hierarchy mounted on the host" >&2; exit 1
+    fi
+    cg=$cg2/rugcoach-check-$$; mkdir "$cg"; echo $$ >"$cg/cgroup.procs"
+fi
+log=$BASE/console.log
+# setsid: a ^C is for this script (its trap powers the container off), not for systemd-nspawn,
+# which would halt the container under a running `make install`.
+# --system-call-filter=bpf is what makes systemd's DevicePolicy/DeviceAllow work inside: without
+# it nspawn's seccomp filter refuses bpf(), and systemd silently runs units without device rules.
+SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid systemd-nspawn --boot --register=no --keep-unit \
+    --system-call-filter=bpf --capability=CAP_BPF,CAP_PERFMON \
+    --volatile=overlay --console=read-only \
+    --bind-ro="$SRC:/src" --bind="$CACHE/apt:/var/cache/apt/archives" --bind="$CACHE/pip:/root/.cache/pip" \
+    --directory="$ROOT" >"$log" 2>&1 </dev/null &
+nspawn=$!
+leader=
+poweroff() {
+    if kill -0 "$nspawn" 2>/dev/null; then
+        { [[ -n $leader ]] && nsenter -t "$leader" -a systemctl poweroff 2>/dev/null; } || kill -TERM "$nspawn"
+        for _ in $(seq 300); do
+            kill -0 "$nspawn" 2>/dev/null || break
+            # systemd-shutdown SIGSTOPs every process, and an nsenter of ours whose child stops
+            # stops itself and never reaps it: shutdown would wait 90 s for that zombie.
+            pkill -CONT -P $$ -x nsenter || true
+            sleep 0.1
+        done
+        if kill -0 "$nspawn" 2>/dev/null; then
+            [[ -z $leader ]] || kill -KILL "$leader" 2>/dev/null || true  # the container's PID 1: all of it
+            kill -KILL "$nspawn" 2>/dev/null || true
+        fi
+    fi
+    wait "$nspawn" 2>/dev/null || true
+    if [[ -n $cg ]]; then  # leave the cgroup, then remove it with what nspawn left in it
+        echo $$ >"$cg2/cgroup.procs"; find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    fi
+}
+trap poweroff EXIT
+# the container's PID 1 is the child of systemd-nspawn
+for _ in $(seq 100); do
+    leader=$(ps -o pid= --ppid "$nspawn" | tr -d ' ' || true)
+    [[ -n $leader && $(readlink "/proc/$leader/exe" 2>/dev/null) == */systemd ]] && break
+    leader=; kill -0 "$nspawn" 2>/dev/null || break; sleep 0.1
+done
+[[ -n $leader ]] || { cat "$log"; echo "systemd-check: the container did not start" >&2; exit 1; }
+
+# In the container, as root, with the container's environment, not the caller's.
+ct() {
+    nsenter -t "$leader" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
+}
+# `is-system-running --wait` fails with "Failed to connect to bus" until PID 1 listens: retry.
+state=
+for _ in $(seq 600); do
+    state=$(ct systemctl is-system-running --wait 2>/dev/null || true)
+    [[ $state == running || $state == degraded ]] && break; sleep 0.1
+done
+echo "container: systemd PID 1 is $leader on the host, state $state"
+[[ $state == running || $state == degraded ]] || { ct systemctl --failed --no-pager || true; exit 1; }
+
+# --- the device rules are enforced (else every DeviceAllow test below would pass vacuously) ----
+ct mknod /dev/ttyACM9 c 166 9
+probe=$(ct systemd-run --quiet --wait --pipe --collect -p DevicePolicy=closed \
+            /bin/sh -c 'exec 3<>/dev/ttyACM9' 2>&1 || true)
+ct rm -f /dev/ttyACM9
+if [[ $probe != *"Operation not permitted"* ]]; then
+    echo "systemd-check: DevicePolicy=closed is not enforced here ($probe)" >&2; exit 1
+fi
+echo "container: DevicePolicy=closed is enforced (opening a closed device: EPERM)"
+
+# --- the checks --------------------------------------------------------------------------------
+failures=0
+pass() { echo "PASS  $*"; }
+fail() { echo "FAIL  $*"; failures=$((failures + 1)); }
+show() { ct systemctl show rugcoach.service -p "$1" --value; }
+restarts() { show NRestarts; }
+active() { [[ $(show ActiveState) == active && $(show SubState) == running ]]; }
+now() { ct date '+%Y-%m-%d %H:%M:%S'; }
+journal_since() { ct journalctl -u rugcoach.service --no-pager -o cat --since "$1"; }
+config() { ct sh -c 'cat > /etc/rugcoach/config.yaml'; }
+wait_for() {   # up to N seconds for a shell function or command (on the host side) to succeed
+    local limit=$1; shift
+    local _
+    for _ in $(seq $((limit * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    return 1
+}
+said_since() { journal_since "$1" | grep -q "$2"; }
+more_restarts() { (( $(restarts) > $1 )); }
+session_done() { ct grep -q '"cue": "done"' /var/lib/rugcoach/check-events.jsonl; }
+
+ct git clone -q /src /root/rugcoach
+echo "installing: $(ct git -C /root/rugcoach log -1 --format='%h %s' | cut -c1-90)"
+rc=0; ct sh -c 'cd /root/rugcoach && make install' >"$BASE/install.log" 2>&1 || rc=$?
+tail -n 2 "$BASE/install.log"
+if [[ $rc == 0 ]]; then pass "sudo make install: exit 0"; else fail "sudo make install: exit $rc ($BASE/install.log)"; fi
+
+# 1. active (running): Type=notify, so only once READY=1 came; with the installed default config
+if wait_for 120 active; then
+    pass "active (running) with the default config, READY came: \"$(show StatusText)\""
+else
+    fail "with the default config the unit is $(show ActiveState)/$(show SubState)"
+    ct journalctl -u rugcoach.service --no-pager -o cat | tail -n 20
+fi
+
+# 2. a patient on a pty the service may open: sensor-sim as the service's user, behind a link
+ct install -d -o rugcoach -g rugcoach /run/rugcoach-sim
+config <<'YAML'
+port: /run/rugcoach-sim/pbu
+protocol: demo
+patient: P-0042
+events: /var/lib/rugcoach/check-events.jsonl
+YAML
+ct systemctl restart rugcoach.service
+wait_for 60 active || true
+started_at=$(date +%s)
+pid_before=$(show MainPID)
+ct systemd-run --quiet --unit=rugcoach-sim --uid=rugcoach --gid=rugcoach \
+    /opt/rugcoach/venv/bin/rugcoach sensor-sim --protocol demo --link /run/rugcoach-sim/pbu \
+    --events /var/lib/rugcoach/check-events.jsonl --seed 3
+if wait_for 300 session_done; then
+    pass "a simulated patient on a pty completed a session, $(ct grep -c '"type": "rep"' /var/lib/rugcoach/check-events.jsonl) repetitions"
+else
+    fail "no session completed on the pty in 5 minutes"
+    ct journalctl -u rugcoach.service --no-pager -o cat | tail -n 20
+fi
+ct systemctl stop rugcoach-sim.service || true
+report=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/rugcoach report --patient P-0042 --out /tmp/rapport 2>&1 || true)
+if ct grep -q "Sessie 1" /tmp/rapport/P-0042.html; then
+    pass "the guide's report command shows it: $report"
+else
+    fail "the guide's report command: $report"
+fi
+
+# 3. no restart in 3 minutes of running (the session above included)
+left=$(( 180 - ($(date +%s) - started_at) ))
+(( left <= 0 )) || sleep "$left"
+if [[ $(restarts) == 0 && $(show MainPID) == "$pid_before" ]] && active; then
+    pass "no restart in 3 minutes (NRestarts=0, the same main process)"
+else
+    fail "in 3 minutes: NRestarts=$(restarts), main PID $pid_before -> $(show MainPID)"
+fi
+
+# 4. a hung main loop (kill -STOP) is killed and restarted by the watchdog
+before=$(restarts); hung=$(show MainPID); stopped_at=$(date +%s)
+ct kill -STOP "$hung"
+if wait_for 90 more_restarts "$before" && wait_for 60 active && [[ $(show MainPID) != "$hung" ]]; then
+    pass "kill -STOP recovered by the watchdog in $(( $(date +%s) - stopped_at )) s (WatchdogSec $(show WatchdogUSec))"
+else
+    fail "kill -STOP not recovered: $(show ActiveState)/$(show SubState), NRestarts=$(restarts)"
+fi
+
+# 5. a broken config, then the fixed one. Reload: refused, the old one stays; then taken.
+since=$(now)
+ct sh -c 'printf "voice: {rate_wpm: 9000}\n" >> /etc/rugcoach/config.yaml'
+ct systemctl reload rugcoach.service
+if wait_for 30 said_since "$since" "reload refused" && active; then
+    pass "reload with a broken config: refused, the old config stays in force"
+else
+    fail "reload with a broken config: $(journal_since "$since" | tail -n 2)"
+fi
+config <<'YAML'
+port: /run/rugcoach-sim/pbu
+protocol: demo
+patient: P-0042
+YAML
+ct systemctl reload rugcoach.service
+if wait_for 30 said_since "$since" "reloaded config"; then pass "reload after the fix: taken"
+else fail "reload after the fix: $(journal_since "$since" | tail -n 2)"; fi
+# Restart: a broken config stops the unit once (exit 2, no restart loop); restart after the fix heals.
+before=$(restarts)
+ct sh -c 'printf "port: /dev/ttyACM0\nprotocol: fase9\n" > /etc/rugcoach/config.yaml'
+ct systemctl restart rugcoach.service 2>/dev/null || true
+sleep 12   # two RestartSec: a restart loop would show by now
+state=$(show ActiveState); code=$(show ExecMainStatus)
+if [[ $state == failed && $code == 2 && $(restarts) == "$before" ]]; then
+    pass "restart with a broken config: stopped once, exit 2, no restart loop; $(ct systemctl status rugcoach.service --no-pager 2>/dev/null | grep -m1 -o 'stopped: .*' || true)"
+else
+    fail "restart with a broken config: $state, exit $code, NRestarts $before -> $(restarts)"
+fi
+config <<'YAML'
+port: /run/rugcoach-sim/pbu
+protocol: demo
+YAML
+ct systemctl restart rugcoach.service || true
+if wait_for 60 active; then pass "restart after the fix: active again, no reset-failed needed"
+else fail "restart after the fix: $(show ActiveState)/$(show SubState)"; fi
+
+# 6. a ttyACM node made after the unit started (a sensor plugged in after boot)
+config <<'YAML'
+port: /dev/ttyACM5
+protocol: demo
+YAML
+ct systemctl restart rugcoach.service
+wait_for 60 active || true
+since=$(now)
+sleep 2
+ct sh -c 'mknod -m 660 /dev/ttyACM5 c 166 5 && chgrp dialout /dev/ttyACM5'
+sleep 5
+said=$(journal_since "$since" | grep "ttyACM5" | tail -n 1 || true)
+if [[ -n $said && $said != *"device rules"* && $said != *"does not exist"* ]]; then
+    # no USB device stands behind the node here, so the open ends past the rules, in ENXIO
+    pass "a ttyACM node made after the unit started is not refused by the device rules: $said"
+else
+    fail "a ttyACM node made after the unit started: ${said:-nothing said}"
+fi
+ct rm -f /dev/ttyACM5
+
+# 7. make uninstall keeps the records
+echo "exposure: $(ct systemd-analyze security rugcoach.service 2>/dev/null | tail -n 1 || true)"
+ct sh -c 'cd /root/rugcoach && make uninstall' >/dev/null 2>&1 || true
+if ct test -s /var/lib/rugcoach/rugcoach.db && ! ct test -e /etc/systemd/system/rugcoach.service; then
+    pass "make uninstall removed the service and kept the records ($(ct du -h /var/lib/rugcoach/rugcoach.db | cut -f1))"
+else
+    fail "make uninstall: the records or the unit are not as expected"
+fi
+
+if [[ $KEEP == yes ]]; then
+    trap - EXIT
+    echo "running; a shell: nsenter -t $leader -a env -i TERM=\$TERM HOME=/root bash -l;" \
+         "stop: nsenter -t $leader -a systemctl poweroff"
+fi
+echo "systemd-check: $failures check(s) failed"
+[[ $failures == 0 ]]
