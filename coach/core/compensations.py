@@ -15,14 +15,11 @@ it ends; `active` tells the coach at once, so it can correct while it still matt
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from coach.core.levels import MovingMean
-
-if TYPE_CHECKING:  # pragma: no cover
-    from coach.core.analysis import Analyzer
+from coach.core.signal import RepWindow, RestProfile
 
 OFF_PBU_MMHG = 10.0
 ON_PBU_MMHG = 20.0
@@ -68,6 +65,15 @@ class Debounced:
             return episode
         return None
 
+    def start_now(self, start: float) -> None:
+        """Start an episode at `start` at once (the condition was seen over a whole window)."""
+        self.since = self.start = start
+        self.false_since = None
+
+    @property
+    def active(self) -> bool:
+        return self.start is not None
+
     def close(self, t: float) -> tuple[float, float] | None:
         episode = (self.start, self.false_since or t) if self.start is not None else None
         self.start = self.since = self.false_since = None
@@ -75,9 +81,11 @@ class Debounced:
 
 
 class CompensationTracker:
-    def __init__(self, analyzer: "Analyzer", start_pressure: float | None = None,
-                 start_tolerance: float = 3.0):
-        self.a = analyzer
+    """Fed the analysis' running values every sample (`update`), and the repetitions' begin and
+    end; keeps the episodes. It reads nothing of the analysis but what it is given."""
+
+    def __init__(self, direction: int, start_pressure: float | None = None, start_tolerance: float = 3.0):
+        self.direction = direction          # of the exercise's target: +1, -1, or 0 (keep steady)
         self.start_pressure = start_pressure
         self.start_tolerance = start_tolerance
         self.off_pbu = Debounced(0.3, 0.5)
@@ -114,6 +122,10 @@ class CompensationTracker:
         return kinds
 
     @property
+    def off_pbu_active(self) -> bool:
+        return self.off_pbu.active
+
+    @property
     def pelvis_suspected(self) -> bool:
         """A fast step was seen and waits to be confirmed (has it landed away from the baseline?)."""
         return self._candidate is not None
@@ -123,14 +135,15 @@ class CompensationTracker:
             self.events.append({"type": "compensation", "t": round(t, 3), "kind": kind,
                                 "start": round(episode[0], 3), "end": round(episode[1], 3)})
 
-    def update(self, t: float) -> None:
+    def update(self, t: float, raw: float, fast: float, rep: RepWindow | None,
+               profile: RestProfile | None) -> None:
+        """One sample: the despiked value, the 1 s level, the running repetition and the rest
+        profile (None before they exist)."""
         # At most 50 Hz: 20 ms steps are plenty against onset goals of 1.5 s, and a 100 Hz
         # sensor then costs no more than a 50 Hz one.
         if t - self._last_update < UPDATE_EVERY_S:
             return
         self._last_update = t
-        a = self.a
-        raw, fast = a.raw, a.fast
         if raw > ON_PBU_MMHG:
             self.was_on_pbu = True
         if raw < OFF_PBU_MMHG:
@@ -144,16 +157,15 @@ class CompensationTracker:
         self._steady_history.append((t, quick))
         while self._steady_history[0][0] < t - STEP_WINDOW_S - STEADY_BEFORE_S:
             self._steady_history.popleft()
-        rep, profile = a.rep, a.profile
         if rep is None or profile is None:
             return
         change = fast - rep.baseline
-        direction = a.target.direction
+        direction = self.direction
         if direction != 0:
             against = change * direction < -profile.margin
             self._emit("pushing", self.pushing.update(t, against), t)
         self._pelvis(t, self.quick, profile, rep)
-        self._breathing(t, raw, profile)
+        self._breathing(t, raw, profile, rep)
 
     def _pelvis(self, t, fast, profile, rep) -> None:
         """A fast step of several mmHg away from a level held steady in the band. Not a pelvic
@@ -192,7 +204,7 @@ class CompensationTracker:
         if lo - margin <= min(earlier) - rep.baseline and max(earlier) - rep.baseline <= hi + margin:
             self._candidate = (before_t, before, t)
 
-    def _breathing(self, t, raw, profile) -> None:
+    def _breathing(self, t, raw, profile, rep) -> None:
         """The ripple over the last breathing period, re-measured every RIPPLE_EVERY_S: the std of
         the linearly detrended samples (a sine's std is its peak-to-peak / 2.83)."""
         window = profile.breath_period
@@ -204,7 +216,6 @@ class CompensationTracker:
         detectable = profile.breathing_visible
         if not detectable or t < self._next_ripple or t - self._win_t[0] < 0.9 * window:
             return
-        rep = self.a.rep
         if rep.reached_at is None or self._win_t[0] < rep.reached_at + SETTLED_S:
             return  # the contraction still settling in the window would hide or fake a ripple
         self._next_ripple = t + RIPPLE_EVERY_S
@@ -221,27 +232,26 @@ class CompensationTracker:
         holding = self.breath.start is not None
         condition = self.ripple_now < (BREATH_BACK_ABOVE if holding else BREATH_HOLD_BELOW) * own
         if not holding and condition:
-            self.breath.since = self.breath.start = self._win_t[0]  # the flat window's start
-            self.breath.false_since = None
+            self.breath.start_now(self._win_t[0])  # the flat window's start
             return
         self._emit("breath_hold", self.breath.update(t, condition), t)
 
-    def rep_begins(self, t: float, baseline: float) -> None:
+    def rep_begins(self, t: float, baseline: float, profile: RestProfile | None) -> None:
         if self.start_pressure is not None and not self._baselines:
             if abs(baseline - self.start_pressure) > self.start_tolerance + 2:
                 start = max(t - 12.0, 0.0)
                 self._emit("not_inflated", (start, t), t)
         self._baselines.append((t, baseline))
-        self._check_leak(t)
+        self._check_leak(t, profile)
 
-    def _check_leak(self, t: float) -> None:
+    def _check_leak(self, t: float, profile: RestProfile | None) -> None:
         if len(self._baselines) < 3:
             return
         times = np.array([b[0] for b in self._baselines])
         levels = np.array([b[1] for b in self._baselines])
         slope = float(np.polyfit(times, levels, 1)[0])
         drop = levels[0] - levels[-1]
-        if slope < -LEAK_SLOPE and drop > max(3.0, self.a.profile.margin if self.a.profile else 2.0):
+        if slope < -LEAK_SLOPE and drop > max(3.0, profile.margin if profile else 2.0):
             self._emit("leak", (float(times[0]), t), t)
             self._baselines = [(t, float(levels[-1]))]  # judged anew after it is re-inflated
 
