@@ -10,13 +10,22 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_RUN := espeak-ng libportaudio2 libasound2-plugins python3-venv
 DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox chromium libatomic1 jackd2 systemd
 
-.PHONY: demo test bench deps-run deps-test clean install uninstall
+.PHONY: demo test test-fast lint bench deps-run deps-test clean install uninstall
 
 demo: deps-run $(VENV)/.installed
 	$(VENV)/bin/rugcoach demo
 
-test: deps-test $(VENV)/.installed
+test: deps-test $(VENV)/.installed lint
 	$(VENV)/bin/python -m pytest -q
+
+# the pure core and the quick checks, in under a minute: what to run while working
+test-fast: $(VENV)/.installed lint
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+# ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade) and pyright (basic), both clean
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check coach tests bench docs
+	$(VENV)/bin/pyright
 
 bench: deps-test $(VENV)/.installed
 	$(VENV)/bin/python bench/run.py

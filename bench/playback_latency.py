@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coach.adapters.audio import DeviceSink  # noqa: E402
+from coach.adapters.sounds import SoundBank  # noqa: E402
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache, VoiceSettings  # noqa: E402
-from coach.app.runner import SoundBank  # noqa: E402
 
 ROUNDS = 40
 # a sentence the cache no longer holds in memory (read back from disk), a count-down number

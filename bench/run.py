@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 import sys
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -14,9 +14,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache, VoiceSettings  # noqa: E402
-from coach.app.runner import library_sentences  # noqa: E402
 from coach.config.protocols import Library  # noqa: E402
 from coach.core.analysis import Analyzer  # noqa: E402
+from coach.core.vocabulary import library_sentences  # noqa: E402
 from tests.conftest import simulate  # noqa: E402
 
 

@@ -57,7 +57,7 @@ def _cpu_percent(pid: int, seconds: float) -> float:
 
 
 def _rss_mb(pid: int) -> float:
-    return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1]) / 1024
+    return int(next(line for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS")).split()[1]) / 1024
 
 
 def _start_daemon(args: list[str], env: dict) -> tuple[subprocess.Popen, float]:
@@ -114,7 +114,8 @@ def bench_daemon(report) -> None:
             report("daemon_rss_idle", _rss_mb(daemon.pid), "MB")
             while not events.exists() or "state" not in events.read_text():
                 time.sleep(0.1)
-            report("daemon_cpu_session", _cpu_percent(daemon.pid, SESSION_S), "% of one core (50 Hz, coaching, speaking)")
+            report("daemon_cpu_session", _cpu_percent(daemon.pid, SESSION_S),
+                   "% of one core (50 Hz, coaching, speaking)")
             report("daemon_rss_session", _rss_mb(daemon.pid), "MB (PortAudio open)")
             _stop(daemon)
         finally:

@@ -73,7 +73,7 @@ class PulseServer:
                         XDG_RUNTIME_DIR=str(runtime), HOME=str(runtime))
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "PulseServer":
+    def start(self) -> PulseServer:
         if not shutil.which("pulseaudio") or not shutil.which("parec"):
             pytest.fail("pulseaudio and parec are needed (make test installs them)")
         self.process = subprocess.Popen(

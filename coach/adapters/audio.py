@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class NullSink:
     def start(self) -> None:
         pass
 
-    def play(self, t: float, samples: np.ndarray) -> None:
+    def play(self, t: float, samples: np.ndarray, requested_at: float | None = None) -> None:
         pass
 
     def close(self, max_wait_s: float | None = None) -> None:
@@ -48,7 +49,7 @@ class WavSink:
     def start(self) -> None:
         pass
 
-    def play(self, t: float, samples: np.ndarray) -> None:
+    def play(self, t: float, samples: np.ndarray, requested_at: float | None = None) -> None:
         self._parts.append((int(round(t * SAMPLE_RATE)), samples))
 
     def close(self, max_wait_s: float | None = None) -> None:
@@ -145,7 +146,7 @@ class DeviceSink:
             except (sd.PortAudioError, ValueError) as exc:
                 raise self._cannot_open(exc) from None
             self.stream = stream
-            self.latency = float(stream.latency)
+            self.latency = float(cast(float, stream.latency))   # one output stream: one figure
 
     def play(self, t: float, samples: np.ndarray, requested_at: float | None = None) -> None:
         """Hand a sound over; `requested_at` (perf_counter) is when it was asked for, if earlier

@@ -132,13 +132,13 @@ class Units:
     checked: bool = True        # False while calibrating: raw readings pass unjudged
 
     @classmethod
-    def for_unit(cls, unit: str, calibration: Calibration | None = None) -> "Units":
+    def for_unit(cls, unit: str, calibration: Calibration | None = None) -> Units:
         if calibration is not None:
             return cls(unit, calibration.offset, calibration.gain)
         return cls(unit, 0.0, KPA_TO_MMHG if unit == "kPa" else 1.0)
 
     @classmethod
-    def uncalibrated(cls, unit: str) -> "Units":
+    def uncalibrated(cls, unit: str) -> Units:
         return cls(unit, 0.0, 1.0, checked=False)
 
     def to_mmhg(self, value: float) -> float:
@@ -167,11 +167,12 @@ class SensorClock:
     def seconds(self, t_ms: int | None, resume_at: float | None = None) -> float:
         if t_ms is None:
             return self._host() - self._host_origin
-        if self._origin_ms is None:
-            self._origin_ms, self._last_ms = t_ms, t_ms
+        last = self._last_ms
+        if self._origin_ms is None or last is None:
+            self._origin_ms = t_ms
             self._base_s = resume_at or 0.0
-        elif t_ms < self._last_ms:
-            if self._last_ms - t_ms > WRAP // 2:
+        elif t_ms < last:
+            if last - t_ms > WRAP // 2:
                 self._offset += WRAP  # the counter wrapped around
             else:
                 self.restarts += 1

@@ -22,12 +22,13 @@ import tempfile
 import wave
 import zlib
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from coach.core.voice import VoiceSettings
 from coach.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,6 @@ SAMPLE_RATE = 22050        # espeak-ng's native rate; tones and the output strea
 TARGET_RMS_DBFS = -20.0    # every phrase is brought to the same loudness
 PEAK_DBFS = -1.0
 WAV_HEADER_BYTES = 44      # what pyttsx3 leaves when espeak-ng returned no audio
-
-
-@dataclass(frozen=True)
-class VoiceSettings:
-    voice: str = "nl"        # espeak-ng language/voice
-    rate_wpm: int = 135      # slow and clear for elderly listeners
-    pitch: int = 50          # espeak-ng 0-99
-    volume: float = 1.0      # 0-1, applied after normalisation
 
 
 class Synthesizer(Protocol):
@@ -76,7 +69,7 @@ class EspeakSynthesizer:
             raise UserError(f"speech engine not installed ({exc}); run 'make demo' to set up") from None
         self._pyttsx3 = pyttsx3
         self.version = f"pyttsx3-{getattr(pyttsx3, '__version__', '2')}/{_espeak_version()}"
-        self._engine = None
+        self._engine: Any = None   # a pyttsx3 engine, started on the first sentence to synthesise
         self._synchronize = None
         self._voices: dict = {}
         self._applied: VoiceSettings | None = None
@@ -98,11 +91,12 @@ class EspeakSynthesizer:
             return
         if self._engine is None:
             self._start()
+        engine: Any = self._engine
         voice_id = self._voice_id(settings.voice)
-        self._engine.setProperty("voice", voice_id)
-        self._engine.setProperty("rate", settings.rate_wpm)  # pyttsx3 forces 200 wpm at init
+        engine.setProperty("voice", voice_id)
+        engine.setProperty("rate", settings.rate_wpm)  # pyttsx3 forces 200 wpm at init
         with contextlib.suppress(Exception):
-            self._engine.setProperty("pitch", settings.pitch)
+            engine.setProperty("pitch", settings.pitch)
         self._applied = settings
         # pyttsx3's espeak driver applies a property change one utterance late (measured: the
         # first sentence after a change keeps the old rate, the second can come out empty), so a

@@ -24,10 +24,10 @@ import logging
 import os
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from coach.errors import UserError
 
@@ -243,14 +243,17 @@ class Store:
                 self.db.execute("UPDATE patients SET name = ? WHERE id = ?", (name, patient))
 
     def begin_session(self, patient: str | None, protocol: str | None, exercises: list[dict],
-                      origin: float = 0.0) -> "SessionRecorder":
+                      origin: float = 0.0) -> SessionRecorder:
         if patient is not None:
             self.add_patient(patient)
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO sessions (patient, started, protocol, exercises) VALUES (?, ?, ?, ?)",
                 (patient, now_utc(), protocol, json.dumps(exercises, ensure_ascii=False)))
-        return SessionRecorder(self, cursor.lastrowid, origin)
+        session_id = cursor.lastrowid
+        if session_id is None:  # pragma: no cover - SQLite always gives an INSERT its rowid
+            raise UserError("the session records gave the new session no id", exit_code=1)
+        return SessionRecorder(self, session_id, origin)
 
     # -- reading ------------------------------------------------------------------------
     def patients(self) -> list[dict]:
@@ -314,7 +317,8 @@ class SessionRecorder:
     """One session's record, fed by the runner: `hear` every event, `write` every sample.
 
     Times are stored from the session's start (`origin` on the runner's clock), so each stored
-    trace starts at 0 like any other trace file. A `rep` event commits at once, with the trace so far and the corrections and compensations
+    trace starts at 0 like any other trace file. A `rep` event commits at once, with the trace so far
+    and the corrections and compensations
     before it; the trace between repetitions is committed every TRACE_FLUSH_S of session time."""
 
     def __init__(self, store: Store, session_id: int, origin: float = 0.0):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from coach.adapters.audio import open_sink
 from coach.adapters.serial_sensor import SerialSensor, Units
-from coach.app.session import make_sounds
+from coach.app.wiring import make_sounds
 from coach.config import calibration_store
 from coach.config.protocols import Library
 from coach.config.settings import load_config
@@ -20,22 +20,23 @@ from coach.errors import UserError
 log = logging.getLogger("rugcoach")
 
 
-def run_calibration(args) -> int:
-    config = load_config(args.config)
-    port = args.port or config.port
+def run_calibration(port: str | None, unit: str | None, span: float = 40.0, audio: str | None = None,
+                    config_path: str | None = None, out: Path | None = None) -> int:
+    config = load_config(config_path)
+    port = port or config.port
     if not port:
         raise UserError("no sensor given: use --port DEVICE (e.g. /dev/ttyACM0)", exit_code=2)
-    unit = args.unit or config.unit
-    if not 5.0 <= args.span <= 150.0:
-        raise UserError(f"--span {args.span:g} is out of range (5 to 150 mmHg; 40 is usual)", exit_code=2)
+    unit = unit or config.unit
+    if not 5.0 <= span <= 150.0:
+        raise UserError(f"--span {span:g} is out of range (5 to 150 mmHg; 40 is usual)", exit_code=2)
     phrases = Library().phrases
-    texts = {key: phrases[key][0].format(n=f"{args.span:g}") for key in
+    texts = {key: phrases[key][0].format(n=f"{span:g}") for key in
              ("calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed")}
-    sink = open_sink(args.audio or config.audio, required=args.audio is not None)
+    sink = open_sink(audio or config.audio, required=audio is not None)
     sounds = make_sounds(config)
     sounds.cache.prerender([part for text in texts.values() for part in sentences(text)])
     sensor = SerialSensor(port, config.baudrate, Units.uncalibrated(unit))
-    guide = CalibrationGuide(unit, args.span)
+    guide = CalibrationGuide(unit, span)
     def say(key: str) -> None:
         text = texts[key]
         print(text, file=sys.stderr)  # for the technician at a terminal, if there is one
@@ -65,7 +66,7 @@ def run_calibration(args) -> int:
         sink.close()
     if guide.result is None:
         raise UserError(f"calibration refused: {guide.error}; nothing was stored", exit_code=2)
-    path = calibration_store.save(guide.result, args.out or (
+    path = calibration_store.save(guide.result, out or (
         Path(config.calibration) if config.calibration else None))
     cal = guide.result
     print(f"calibration stored in {path}: zero {cal.offset:.3f} {unit}, {cal.gain:.5f} mmHg per "

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
 from coach import __version__
+from coach.app.options import RunOptions
 from coach.errors import DeviceError, ProtocolError, UserError
 
 log = logging.getLogger("rugcoach")
@@ -168,27 +168,44 @@ def _session_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--rate", type=float, default=50.0, help="simulated sample rate (Hz)")
 
 
+def run_options(args) -> RunOptions:
+    return RunOptions(config=args.config, protocol=args.protocol, exercise=args.exercise,
+                      patient=getattr(args, "patient", None), port=getattr(args, "port", None),
+                      audio=args.audio, events=args.events, trace=args.trace, seed=args.seed,
+                      rate=args.rate, once=getattr(args, "once", False),
+                      clock_events=getattr(args, "clock_events", None))
+
+
 def cmd_run(args) -> int:
-    from coach.app.session import run_session
-    return run_session(args)
+    from coach.app.wiring import Setup
+
+    options = run_options(args)
+    setup = Setup.from_options(options)
+    if args.simulate:
+        from coach.app.simulate import run_simulated
+        return run_simulated(options, setup)
+    port = options.port or setup.config.port
+    if not port:
+        raise UserError("no sensor given: use --port DEVICE (e.g. /dev/ttyACM0), set 'port:' in "
+                        "the config, or try --simulate", exit_code=2)
+    from coach.app.daemon import Daemon
+    return Daemon(options, setup, port).run()
 
 
 def cmd_demo(args) -> int:
     from coach.adapters.audio import open_sink
+    from coach.app.simulate import run_simulated
+    from coach.app.wiring import Setup
 
-    args.protocol, args.exercise, args.trace = "demo", None, None
-    args.seed, args.rate, args.simulate, args.port = None, 50.0, True, None
     try:
         sink = open_sink("default")
     except DeviceError:
         print(f"No sound device found: writing the session's audio to {args.wav} instead.",
               file=sys.stderr)
-        args.audio = f"wav:{args.wav}"
         sink = None
-    else:
-        args.audio = "default"
-    from coach.app.session import run_session
-    code = run_session(args, audio=sink)
+    options = RunOptions(config=args.config, protocol="demo", events=args.events,
+                         audio="default" if sink is not None else f"wav:{args.wav}")
+    code = run_simulated(options, Setup.from_options(options), audio=sink)
     if sink is None and code == 0:
         print(f"Wrote {args.wav}: play it with 'aplay {args.wav}' or any audio player.", file=sys.stderr)
     return code
@@ -216,7 +233,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from coach.app.session import startup_problems
+    from coach.app.wiring import startup_problems
     from coach.config.protocols import Library, bundled_dir, load_file
 
     files = args.files or sorted(bundled_dir().glob("*.yaml"))
@@ -248,7 +265,7 @@ def cmd_say(args) -> int:
 
     from coach.adapters.audio import open_sink
     from coach.adapters.speech import SAMPLE_RATE
-    from coach.app.session import make_sounds
+    from coach.app.wiring import make_sounds
     from coach.config.settings import load_config
     from coach.core.voice import PAUSE_BETWEEN_SENTENCES, sentences
 
@@ -272,12 +289,13 @@ def cmd_say(args) -> int:
 
 def cmd_calibrate(args) -> int:
     from coach.app.calibrate import run_calibration
-    return run_calibration(args)
+    return run_calibration(port=args.port, unit=args.unit, span=args.span, audio=args.audio,
+                           config_path=args.config, out=args.out)
 
 
 def cmd_report(args) -> int:
+    from coach.app.wiring import open_store
     from coach.report.build import write_reports
-    from coach.app.session import open_store
 
     store = open_store()
     try:
@@ -289,7 +307,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from coach.app.session import open_store
+    from coach.app.wiring import open_store
     from coach.report.export import export_patient
 
     store = open_store()
@@ -303,7 +321,7 @@ def cmd_export(args) -> int:
 
 def cmd_forget(args) -> int:
     from coach.adapters.store import check_patient_id
-    from coach.app.session import open_store
+    from coach.app.wiring import open_store
 
     check_patient_id(args.patient)
     if not args.yes:
@@ -325,13 +343,6 @@ def cmd_forget(args) -> int:
 
 
 def cmd_sensor_sim(args) -> int:
-    from coach.app.sensor_sim import run_sensor_sim
-    return run_sensor_sim(args)
-
-
-def install_signal_handlers(on_stop) -> None:
-    def handler(signum, _frame):
-        log.info("received %s: finishing the current sentence and stopping",
-                 signal.Signals(signum).name)
-        on_stop()
-    signal.signal(signal.SIGTERM, handler)
+    from coach.app.sensor_sim import SimOptions, run_sensor_sim
+    return run_sensor_sim(SimOptions(**{name: getattr(args, name.replace("-", "_"))
+                                        for name in SimOptions.__dataclass_fields__}))

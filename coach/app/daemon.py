@@ -20,8 +20,9 @@ import time
 from coach.adapters import systemd
 from coach.adapters.audio import open_sink
 from coach.adapters.files import EventWriter, TraceWriter
+from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
-from coach.app.session import Setup, finish_record, make_sounds, open_store, sensor_units
+from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
 from coach.core.presence import PresenceWatch
 from coach.errors import UserError
 
@@ -55,8 +56,8 @@ class ClockEcho:
 
 
 class Daemon:
-    def __init__(self, args, setup: Setup, port: str):
-        self.args = args
+    def __init__(self, options: RunOptions, setup: Setup, port: str):
+        self.options = options
         self.setup = setup
         self.port = port
         self.stop_requested = False
@@ -89,7 +90,7 @@ class Daemon:
 
     def _reload(self) -> None:
         try:
-            new = Setup.load(self.args)
+            new = Setup.from_options(self.options)
         except UserError as exc:
             for line in str(exc).splitlines():
                 log.error("reload refused, the old config and protocols stay in force: %s", line)
@@ -125,17 +126,17 @@ class Daemon:
             source = SerialSource(sensor, stopped=lambda: self.stop_requested)
             watch = PresenceWatch()
             # the events and the trace follow the daemon's one clock, session after session
-            events_path = self.args.events or self.setup.config.events
+            events_path = self.options.events or self.setup.config.events
             self.events = EventWriter(events_path) if events_path else None
-            every = getattr(self.args, "clock_events", None)
+            every = self.options.clock_events
             self.echo = ClockEcho(self.events, every) if self.events is not None and every else None
-            self.trace = TraceWriter(self.args.trace) if self.args.trace else None
+            self.trace = TraceWriter(self.options.trace) if self.options.trace else None
             sensor.batch_s = IDLE_BATCH_S
             for item in self._idle(source, watch, sensor):
                 sensor.batch_s = sensor.BATCH_S
                 self._session(store, sensor, source, begin_at=item[0])
                 sensor.batch_s = IDLE_BATCH_S
-                if self.args.once or self.stop_requested:
+                if self.options.once or self.stop_requested:
                     break
                 watch.reset()
                 systemd.notify("STATUS=waiting for a patient")
@@ -181,8 +182,7 @@ class Daemon:
     def _session(self, store, sensor, source, begin_at: float) -> None:
         setup = self.setup
         self.sounds.cache.prerender(setup.sentences())  # new phrases after a reload; else cached
-        args = self.args
-        audio = open_sink(args.audio or setup.config.audio, required=False)
+        audio = open_sink(self.options.audio or setup.config.audio, required=False)
         recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)
         self.runner = runner = SessionRunner(setup.coach(self.sounds), self.sounds, audio, self.events, self.trace,
                                              recorder=recorder, heartbeat=self.heartbeat,

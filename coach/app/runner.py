@@ -12,90 +12,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
-import numpy as np
-
-from coach.adapters import tones
-from coach.adapters.speech import PhraseCache
 from coach.core.coach import Coach, Play
-from coach.core.protocol import PhraseBook, Session
-from coach.core.voice import sentences
-from coach.sim.patient import SimulatedPatient
+from coach.core.ports import AudioSink, BatchSensor, EventWriter, Listener, Recorder, Sounds, TraceWriter
 
 log = logging.getLogger(__name__)
 
-MAX_COUNT = 50  # numbers the coach may say ("Nog {n} keer."): pre-rendered up to the dose
 LOST_AFTER_S = 1.5  # no sample for this long (wall clock): the sensor is lost
-
-
-def session_sentences(session: Session) -> list[str]:
-    """Every sentence this session can say, so all of them are synthesised before it starts."""
-    texts: list[str] = []
-    books = [session.phrases.phrases] + [exercise.phrases for exercise in session.exercises]
-    most = max(exercise.repetitions for exercise in session.exercises)
-    for book in books:
-        for wordings in book.values():
-            for text in wordings:
-                if "{n}" in text:
-                    texts += [text.format(n=n) for n in range(1, min(most, MAX_COUNT) + 1)]
-                else:
-                    texts.append(text)
-    for exercise in session.exercises:
-        texts += list(exercise.setup) + list(exercise.instructions)
-    return [part for text in texts for part in sentences(text)]
-
-
-def library_sentences(library) -> list[str]:
-    """Every sentence any loaded protocol can say: the cache is filled for all of them at start,
-    so nothing is synthesised while a patient waits, whichever programme comes next."""
-    exercises = tuple(library.exercises.values())
-    if not exercises:
-        return []
-    return session_sentences(Session(exercises, PhraseBook(dict(library.phrases))))
-
-
-class SoundBank:
-    """Sentence text or "tone:NAME" -> audio samples, and their durations for the timeline."""
-
-    def __init__(self, cache: PhraseCache, volume: float = 1.0):
-        self.cache = cache
-        self._tones = {name: tones.load(name, volume) for name in tones.NOTES}
-
-    def samples(self, sound: str) -> np.ndarray:
-        if sound.startswith("tone:"):
-            return self._tones[sound[5:]]
-        return self.cache.audio(sound)
-
-    def duration(self, sound: str) -> float:
-        from coach.adapters.speech import SAMPLE_RATE
-        if sound.startswith("tone:"):
-            return len(self._tones[sound[5:]]) / SAMPLE_RATE
-        return self.cache.duration(sound)
-
-
-@dataclass
-class SimulatedSource:
-    """Samples from the simulated patient at `rate_hz`; paced to the wall clock when `realtime`."""
-
-    patient: SimulatedPatient
-    rate_hz: float = 50.0
-    realtime: bool = False
-    max_s: float = 4 * 3600.0
-
-    def __iter__(self) -> Iterator[tuple[float, float] | None]:
-        step = 1.0 / self.rate_hz
-        wall0 = time.monotonic()
-        k = 0
-        while k * step < self.max_s:
-            k += 1
-            t = k * step
-            if self.realtime:
-                delay = wall0 + t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield t, self.patient.pressure(t)
 
 
 @dataclass
@@ -106,7 +31,7 @@ class SerialSource:
     The sensor hands over batches; what is left of one when an iteration stops (the idle watch
     saw a patient start) is kept for the next (the session), so no sample falls between them."""
 
-    sensor: object
+    sensor: BatchSensor
     wait_s: float = 0.25
     stopped: Callable[[], bool] = lambda: False
     _pending: deque = field(default_factory=deque)
@@ -147,13 +72,16 @@ class ZeroDriftCheck:
 
 @dataclass
 class SessionRunner:
+    """The one main loop of a session: feeds the coach, carries out what it asks (sounds to the
+    sink, events to the record first, then the events file, the trace and the listeners)."""
+
     coach: Coach
-    sounds: SoundBank
-    audio: object
-    events: object | None = None
-    trace: object | None = None
-    listeners: list = field(default_factory=list)
-    recorder: object | None = None   # the session's record (coach.adapters.store): hears first
+    sounds: Sounds
+    audio: AudioSink
+    events: EventWriter | None = None
+    trace: TraceWriter | None = None
+    listeners: list[Listener] = field(default_factory=list)
+    recorder: Recorder | None = None   # the session's record (coach.adapters.store): hears first
     heartbeat: Callable[[], None] = lambda: None  # called every turn of the loop (watchdog)
     stop_requested: bool = False
     took: Callable[[tuple], None] = lambda item: None  # a sample taken in, with all it caused

@@ -13,6 +13,8 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from coach.config.protocols import Library
 from coach.errors import UserError
@@ -24,7 +26,25 @@ GARBAGE = [b"\xff\xfe\x00garbage\n", b"12a,3\n", b"#\n", b"9999999999999,1\n", b
            b"x" * 200 + b"\n"]
 
 
-def run_sensor_sim(args) -> int:
+@dataclass(frozen=True)
+class SimOptions:
+    """`rugcoach sensor-sim`'s values (see its --help)."""
+
+    rate: float = 50.0
+    noise: float = 0.15
+    bare: bool = False
+    link: Path | None = None
+    events: Path | None = None
+    exercise: str = "buiklig-a"
+    protocol: str | None = None
+    visitors: bool = False
+    speed: float = 1.0
+    first_visit_after: float | None = None
+    garbage_every: float = 0.0
+    seed: int | None = None
+
+
+def run_sensor_sim(args: SimOptions) -> int:
     if not 10.0 <= args.rate <= 100.0:
         raise UserError(f"--rate {args.rate:g} is out of range (10 to 100 samples per second)", exit_code=2)
     if not 0.0 <= args.noise <= 5.0:

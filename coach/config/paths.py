@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import pwd
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 SERVICE_USER = "rugcoach"                       # made by scripts/install.sh
 SERVICE_STATE = Path("/var/lib/rugcoach")        # the unit's StateDirectory=rugcoach

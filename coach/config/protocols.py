@@ -13,8 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coach.config.schema import (Boolean, ListOf, MapOf, Number, Problems, Record, Tagged, Text, decode_text,
-                                 load_nodes)
+from coach.config.schema import Boolean, ListOf, MapOf, Number, Problems, Record, Tagged, Text, decode_text, load_nodes
 from coach.core.protocol import Exercise, PhraseBook, Session, Target
 from coach.core.vocabulary import SIDES, phrase_keys
 from coach.errors import ProtocolError, UserError
@@ -141,7 +140,7 @@ def load_file(path: Path) -> ProtocolFile:
     problems = Problems(name)
     if root is None:
         raise ProtocolError([f"{name}:1: the file is empty (expected 'phrases:', 'exercises:' or 'programme:')"])
-    data = PROTOCOL_FILE.check(root, "", problems)
+    data = PROTOCOL_FILE.check(root, "", problems) or {}   # None only with problems
     if problems.items:
         raise ProtocolError(problems.items)
     result = ProtocolFile(path=path, title=data.get("title") or "")
@@ -149,7 +148,7 @@ def load_file(path: Path) -> ProtocolFile:
     exercise_nodes = _child(root, "exercises")
     for index, raw in enumerate(data.get("exercises") or []):
         if raw["id"] in result.exercises:
-            problems.add(exercise_nodes.value[index], f"exercises[{index}].id",
+            problems.add(exercise_nodes.value[index] if exercise_nodes else None, f"exercises[{index}].id",
                          f"'{raw['id']}' is defined twice (give each exercise its own id)")
             continue
         result.exercises[raw["id"]] = _exercise(raw)

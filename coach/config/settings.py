@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coach.adapters.speech import VoiceSettings
 from coach.config.schema import Number, Problems, Record, Text, decode_text, load_nodes
+from coach.core.voice import VoiceSettings
 from coach.errors import ProtocolError, UserError
 
 DEFAULT_PATH = Path("/etc/rugcoach/config.yaml")
@@ -68,7 +68,7 @@ def load_config(path: str | None) -> Config:
     if root is None:
         return Config()
     problems = Problems(path)
-    data = CONFIG.check(root, "", problems)
+    data = CONFIG.check(root, "", problems) or {}   # None only with problems
     if problems.items:
         raise ProtocolError(problems.items)
     voice = VoiceSettings(**(data.pop("voice", None) or {}))

@@ -67,11 +67,11 @@ class Analyzer:
         while self._history[0][0] < t - 30.0:
             self._history.popleft()
         if self.rep is not None and previous_t is not None:
-            self._update_rep(t, t - previous_t)
+            self._update_rep(self.rep, t, t - previous_t)
         self.compensations.update(t, self.raw, self.fast, self.rep, self.profile)
 
     @classmethod
-    def for_exercise(cls, exercise) -> "Analyzer":
+    def for_exercise(cls, exercise) -> Analyzer:
         """The analysis of one exercise: its target, hold time and start pressure."""
         return cls(exercise.target, exercise.hold_s, exercise.id, exercise.start_pressure,
                    exercise.start_tolerance)
@@ -98,9 +98,8 @@ class Analyzer:
 
     # -- repetitions ---------------------------------------------------------------------
     def begin_rep(self, t: float) -> RepWindow:
-        if self.profile is None:
-            self.measure_rest()
-        period = self.profile.breath_period
+        profile = self.profile if self.profile is not None else self.measure_rest()
+        period = profile.breath_period
         since = t - max(2 * period, 4.0)
         if self._last_rep_end is not None:
             since = max(since, self._last_rep_end + 2.0)
@@ -110,11 +109,10 @@ class Analyzer:
         self.reps_done += 1
         lo, hi = self.target.band
         self.rep = RepWindow(self.reps_done, t, baseline, (lo, hi), changes=[])
-        self.compensations.rep_begins(t, baseline, self.profile)
+        self.compensations.rep_begins(t, baseline, profile)
         return self.rep
 
-    def _update_rep(self, t: float, dt: float) -> None:
-        rep = self.rep
+    def _update_rep(self, rep: RepWindow, t: float, dt: float) -> None:
         change = rep.change_now(self.fast)
         rep.changes.append((t, change))
         inside = rep.band[0] <= change <= rep.band[1]
@@ -163,6 +161,8 @@ class Analyzer:
     def end_rep(self, t: float) -> dict:
         """Close the repetition and return its `rep` event (CONTRACT section 5)."""
         rep = self.rep
+        if rep is None:
+            raise ValueError("end_rep() without begin_rep(): no repetition is running")
         off_at_end = self.compensations.off_pbu_active
         self.compensations.rep_ends(t)
         self.rep = None

@@ -103,9 +103,10 @@ class CalibrationGuide:
             self._window.clear()
             self.prompts.append("calibrate.span")
             return
-        if abs(steady - self._zero) < 10 * max(self._resolution(), self._noise or 0.0):
+        zero = self._zero
+        if zero is None or abs(steady - zero) < 10 * max(self._resolution(), self._noise or 0.0):
             return  # still at zero: the therapist has not pumped yet
-        cal = Calibration(self.unit, self._zero, self.span_mmhg / (steady - self._zero),
+        cal = Calibration(self.unit, zero, self.span_mmhg / (steady - zero),
                           self.span_mmhg, steady)
         try:
             check_plausible(cal)

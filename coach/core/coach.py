@@ -8,8 +8,8 @@ The states and transitions are declared in one table below (drawn in docs/state-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from transitions import Machine
 
@@ -72,6 +72,22 @@ RELAX_S = 2.0
 ABANDON_S = 300.0       # paused this long (the patient left, the sensor stays away): end quietly
 
 
+@dataclass
+class Moments:
+    """What has happened in the current state, on the session clock: made anew at every state
+    change, so nothing of one state's moments leaks into the next."""
+
+    entered: float                        # the state began
+    zone: str | None = None               # inflating: the hint zone said last (more, little, too_much)
+    quiet: float | None = None            # measuring_rest: the coach fell silent (the rest counts from here)
+    ten_left: float | None = None         # moving, timed: "Nog tien seconden" said
+    cue: float | None = None              # contracting: "Span nu aan" began (the repetition's start)
+    ending: float | None = None           # contracting/holding: the end of the attempt was asked for
+    hold_clock: float | None = None       # holding: the hold counts from here (after the hold's words)
+    held_at_clock: float | None = None    # holding: the analysis' held_s when the hold clock began
+    encouraged: float | None = None       # holding: the encouragement was said
+
+
 @dataclass(frozen=True)
 class Play:
     """Ask the audio adapter to play a sentence (its text) or a tone ("tone:NAME") at session time t."""
@@ -81,6 +97,45 @@ class Play:
 
 
 class Coach:
+    """The coaching state machine of one session. Fed `begin`, then `feed(t, mmhg)` per sample and
+    `tick(t)` when time passes without one; each returns the outputs (events, Play requests).
+
+    Conventions of the `transitions` library this class relies on (one table, TRANSITIONS):
+    - the Machine adds a method per trigger (`self.inflated()`, `self.got_off()`, ...) and the
+      `state` attribute; they are declared below so a reader and the type checker know them;
+    - `on_enter_<state>` is called by the Machine when a state is entered (queued: a trigger
+      fired inside a callback runs after the current transition has finished);
+    - `_during_<state>` is ours: `feed` calls the current state's one every sample;
+    - after every state change `_on_state_change` emits the `state` event and makes the state's
+      `Moments` anew.
+    """
+
+    # made by transitions' Machine from STATES and TRANSITIONS
+    state: str
+    start: Callable[[], bool]
+    positioned: Callable[[], bool]
+    no_pbu: Callable[[], bool]
+    inflated: Callable[[], bool]
+    not_inflated: Callable[[], bool]
+    rest_measured: Callable[[], bool]
+    instructed: Callable[[], bool]
+    start_moving: Callable[[], bool]
+    set_done: Callable[[], bool]
+    reached_band: Callable[[], bool]
+    hold_done: Callable[[], bool]
+    give_up: Callable[[], bool]
+    relaxed: Callable[[], bool]
+    next_rep: Callable[[], bool]
+    leaking: Callable[[], bool]
+    next_exercise: Callable[[], bool]
+    finish: Callable[[], bool]
+    got_off: Callable[[], bool]
+    lost_sensor: Callable[[], bool]
+    got_back: Callable[[], bool]
+    start_ok: Callable[[], bool]
+    start_off: Callable[[], bool]
+    abandon: Callable[[], bool]
+
     def __init__(self, session: Session, duration_of: Callable[[str], float],
                  policy: CorrectionPolicy | None = None):
         self.session = session
@@ -99,8 +154,8 @@ class Coach:
         self.abandoned = False  # ended because nobody came back (the daemon goes idle again)
         self.machine = Machine(model=self, states=STATES, transitions=TRANSITIONS, initial="waiting",
                                auto_transitions=False, queued=True,
-                               after_state_change="_emit_state")
-        self._mark: dict[str, float] = {}   # named moments of the current state
+                               after_state_change="_on_state_change")
+        self._mark = Moments(entered=self.t)   # what happened in the current state
         self._counter: dict[str, int] = {}  # how often a hint was given (picks the wording)
         self._instructed: set[str] = set()
         self._resuming = False
@@ -172,8 +227,8 @@ class Coach:
     def _emit(self, event: dict) -> None:
         self.outbox.append(event)
 
-    def _emit_state(self) -> None:
-        self._mark = {"entered": self.t}
+    def _on_state_change(self) -> None:
+        self._mark = Moments(entered=self.t)
         self._emit({"type": "state", "t": _r(self.t), "state": self.state})
 
     def _cue(self, cue: str) -> Callable[[float], None]:
@@ -204,8 +259,10 @@ class Coach:
     def _new_analyzer(self) -> Analyzer:
         return Analyzer.for_exercise(self.exercise)
 
-    def _since(self, mark: str) -> float:
-        return self.t - self._mark.get(mark, self.t)
+    def _since(self, moment: str) -> float:
+        """Seconds since a moment of the current state (0 when it has not come yet)."""
+        at = getattr(self._mark, moment)
+        return self.t - (at if at is not None else self.t)
 
     # -- states ---------------------------------------------------------------------------
     def on_enter_positioning(self) -> None:
@@ -242,10 +299,10 @@ class Coach:
             self.inflated()
             return
         zone = "more" if error < -LITTLE_ZONE_MMHG else "little" if error < 0 else "too_much"
-        quiet_for = self.t - max(self.voice.idle_since(), self._mark["entered"])
-        if zone == self._mark.get("zone") and quiet_for < INFLATE_HINT_GAP_S:
+        quiet_for = self.t - max(self.voice.idle_since(), self._mark.entered)
+        if zone == self._mark.zone and quiet_for < INFLATE_HINT_GAP_S:
             return  # said recently; a new zone is announced at once
-        self._mark["zone"] = zone
+        self._mark.zone = zone
         if zone == "more":
             self._hint("inflate.more")
         elif zone == "little":
@@ -259,10 +316,11 @@ class Coach:
     def _during_measuring_rest(self) -> None:
         if self.voice.busy(self.t):
             return
-        self._mark.setdefault("quiet", self.t)
+        if self._mark.quiet is None:
+            self._mark.quiet = self.t
         if self._since("quiet") < REST_WINDOW_S:
             return
-        profile = self.analyzer.rest_profile_now(since=self._mark["quiet"])
+        profile = self.analyzer.rest_profile_now(since=self._mark.quiet)
         if abs(profile.baseline - self.exercise.start_pressure) > self.exercise.start_tolerance + 2:
             self.not_inflated()
         else:
@@ -286,7 +344,7 @@ class Coach:
     # -- exercises without the PBU: by count and tempo, or by time -------------------------
     def on_enter_moving(self) -> None:
         self._beat = 0
-        self._set_start = None  # starts when the coach has stopped talking (not in _mark: reset)
+        self._set_start = None  # starts when the coach has stopped talking (not a moment: moving has its own start)
         if self.exercise.kind == "timed":
             self._say("move.begin", expires_at=self.t + 2.0)
 
@@ -315,8 +373,8 @@ class Coach:
             while elapsed >= self._beat * interval and elapsed < duration:
                 self._beat += 1
                 self.voice.tone("tick", expires_at=self.t + 0.5)
-        if duration > 20 and elapsed >= duration - 10 and "ten_left" not in self._mark:
-            self._mark["ten_left"] = self.t
+        if duration > 20 and elapsed >= duration - 10 and self._mark.ten_left is None:
+            self._mark.ten_left = self.t
             self._say("move.ten_left", Priority.COUNTDOWN, expires_at=self.t + 2.0)
         if elapsed >= duration:
             self._say("move.stop")
@@ -334,11 +392,11 @@ class Coach:
     def _begin_rep(self, t: float) -> None:
         self._cue("contract")(t)
         self.analyzer.begin_rep(t)
-        self._mark["cue"] = t
+        self._mark.cue = t
 
     def _during_contracting(self) -> None:
         rep = self.analyzer.rep
-        if rep is None or "ending" in self._mark:
+        if rep is None or self._mark.ending is not None:
             return  # the cue has not been spoken yet, or the end of the attempt has
         if rep.in_band:
             self.voice.tone("hold_start")
@@ -374,21 +432,23 @@ class Coach:
         length = sum(self.voice.duration_of(part) for part in sentences(self._text(key)))
 
         def start(t: float) -> None:
-            self._mark["hold_clock"] = t + length
+            self._mark.hold_clock = t + length
         return start
 
     def _held_s(self, rep) -> float:
         """How long this hold has lasted, for its timer (the rep event keeps the analysis' own)."""
         if not self._hold_counts_from_words:
             return rep.held_s
-        clock = self._mark.get("hold_clock")
+        clock = self._mark.hold_clock
         if clock is None or self.t < clock:
             return 0.0
-        return rep.held_s - self._mark.setdefault("held_at_clock", rep.held_s)
+        if self._mark.held_at_clock is None:
+            self._mark.held_at_clock = rep.held_s
+        return rep.held_s - self._mark.held_at_clock
 
     def _during_holding(self) -> None:
         rep = self.analyzer.rep
-        if rep is None or "ending" in self._mark:
+        if rep is None or self._mark.ending is not None:
             return
         hold_s = self.exercise.hold_s
         held_s = self._held_s(rep)
@@ -404,8 +464,8 @@ class Coach:
         self._correct(self.analyzer.fault_now())
         if not rep.in_band:
             return
-        if hold_s >= 10 and held_s >= hold_s / 2 and "encouraged" not in self._mark:
-            self._mark["encouraged"] = self.t
+        if hold_s >= 10 and held_s >= hold_s / 2 and self._mark.encouraged is None:
+            self._mark.encouraged = self.t
             self._hint("hold.encourage", Priority.ENCOURAGEMENT, expires_at=self.t + 2.0)
         if hold_s >= 6:
             for n in (3, 2, 1):
@@ -415,7 +475,7 @@ class Coach:
 
     def _end_hold(self, tone: bool) -> None:
         """Close the repetition at the moment the patient hears that it is over."""
-        self._mark["ending"] = self.t
+        self._mark.ending = self.t
         self.voice.cancel(lambda item: item.priority >= Priority.ENCOURAGEMENT)
         if tone:
             self.voice.tone("hold_end", on_start=self._end_rep)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Exercise:
             return self.sides[min((rep_number - 1) // per_side, len(self.sides) - 1)]
         return self.sides[(rep_number - 1) % len(self.sides)]
 
-    def with_dose(self, **dose) -> "Exercise":
+    def with_dose(self, **dose) -> Exercise:
         """The same exercise with the therapist's doses (repetitions, hold_s, rest_s) applied."""
         return replace(self, **{k: v for k, v in dose.items() if v is not None})
 
@@ -87,7 +87,7 @@ class PhraseBook:
         wordings = self.phrases[key]
         return wordings[min(repeat, len(wordings) - 1)]
 
-    def merged(self, overrides: Mapping[str, tuple[str, ...]]) -> "PhraseBook":
+    def merged(self, overrides: Mapping[str, tuple[str, ...]]) -> PhraseBook:
         return PhraseBook({**self.phrases, **overrides})
 
     def all_texts(self) -> list[str]:

@@ -7,7 +7,7 @@ Measured and kept by the analysis (coach.core.analysis), read by the compensatio
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -120,7 +120,7 @@ class RepWindow:
     last_t: float | None = None
     out_of_band_s: float = 0.0      # length of the current excursion out of the band
     pending_s: float = 0.0          # in-band time that may be forgiven as a glitch
-    changes: list | None = None     # (t, change) of the fast level, for the final change figure
+    changes: list[tuple[float, float]] = field(default_factory=list)  # (t, change) of the fast level
 
     def change_now(self, level: float) -> float:
         return level - self.baseline

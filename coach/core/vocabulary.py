@@ -9,6 +9,9 @@ key the coach says is in the vocabulary and in the bundled phrase book).
 
 from __future__ import annotations
 
+from coach.core.protocol import PhraseBook, Session
+from coach.core.voice import sentences
+
 FIXED = (
     "welcome",
     "inflate.start", "inflate.more", "inflate.little", "inflate.too_much", "inflate.good",
@@ -41,3 +44,32 @@ KNOWN = frozenset(phrase_keys())
 
 def is_phrase_key(key: str) -> bool:
     return key in KNOWN
+
+
+MAX_COUNT = 50  # numbers the coach may say ("Nog {n} keer."): pre-rendered up to the dose
+
+
+def session_sentences(session: Session) -> list[str]:
+    """Every sentence this session can say, so all of them are synthesised before it starts."""
+    texts: list[str] = []
+    books = [session.phrases.phrases] + [exercise.phrases for exercise in session.exercises]
+    most = max(exercise.repetitions for exercise in session.exercises)
+    for book in books:
+        for wordings in book.values():
+            for text in wordings:
+                if "{n}" in text:
+                    texts += [text.format(n=n) for n in range(1, min(most, MAX_COUNT) + 1)]
+                else:
+                    texts.append(text)
+    for exercise in session.exercises:
+        texts += list(exercise.setup) + list(exercise.instructions)
+    return [part for text in texts for part in sentences(text)]
+
+
+def library_sentences(library) -> list[str]:
+    """Every sentence any loaded protocol can say: the cache is filled for all of them at start,
+    so nothing is synthesised while a patient waits, whichever programme comes next."""
+    exercises = tuple(library.exercises.values())
+    if not exercises:
+        return []
+    return session_sentences(Session(exercises, PhraseBook(dict(library.phrases))))

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Callable
 
 
 class Priority(IntEnum):
@@ -28,6 +28,16 @@ class Priority(IntEnum):
     INSTRUCTION = 3
     ENCOURAGEMENT = 4
     COUNTDOWN = 5
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """How the voice speaks (the config's `voice:`); part of every synthesised phrase's identity."""
+
+    voice: str = "nl"        # espeak-ng language/voice
+    rate_wpm: int = 135      # slow and clear for elderly listeners
+    pitch: int = 50          # espeak-ng 0-99
+    volume: float = 1.0      # 0-1, applied after normalisation
 
 
 PAUSE_BETWEEN_SENTENCES = 0.3  # s

@@ -50,6 +50,11 @@ font-weight:600}.empty{color:#777}.scroll{overflow-x:auto;max-width:100%}
 """
 
 
+def _nl(names: dict[str, str], key: str) -> str:
+    """The Dutch name of a contract word, or the word itself when it has none."""
+    return names.get(key, key)
+
+
 def _date(iso: str | None) -> str:
     if not iso:
         return ""
@@ -109,12 +114,12 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
     summary = (f"{title} · {len(reps)} herhalingen, {good} goed · "
                f"{STATUS_NL.get(session['status'], session['status'])}")
     chart = trace_chart([(t, v) for t, v, _ in trace], _spans(session, reps, trace),
-                        [(c["t"], KINDS_NL.get(c["kind"], c["kind"])) for c in corrections],
+                        [(c["t"], _nl(KINDS_NL, c["kind"])) for c in corrections],
                         f"Drukverloop {title}")
     rows = "".join(
         f"<tr><td>{escape(r.exercise)}</td><td>{r.rep}</td><td>{r.start:.0f}</td><td>{r.held_s:.1f}</td>"
         f"<td>{r.change:+.1f}</td><td style=\"color:{VERDICT_COLOURS.get(r.verdict, '#111')}\">"
-        f"{escape(VERDICTS_NL.get(r.verdict, r.verdict))}</td></tr>" for r in reps)
+        f"{escape(_nl(VERDICTS_NL, r.verdict))}</td></tr>" for r in reps)
     table = ("<div class=\"scroll\"><table class=\"reps\"><tr><th>oefening</th><th>nr</th><th>start (s)</th>"
              "<th>vastgehouden (s)</th><th>verandering (mmHg)</th><th>oordeel</th></tr>"
              f"{rows}</table></div>") if reps else '<p class="empty">Geen herhalingen.</p>'
@@ -122,7 +127,7 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
     corrected = Counter(c["kind"] for c in corrections)
     kinds = sorted(set(counts) | set(corrected))
     comp = ("<table class=\"compensations\"><tr><th>compensatie</th><th>gezien</th><th>gecorrigeerd</th></tr>"
-            + "".join(f"<tr><td>{escape(KINDS_NL.get(k, k))}</td><td>{counts.get(k, 0)}</td>"
+            + "".join(f"<tr><td>{escape(_nl(KINDS_NL, k))}</td><td>{counts.get(k, 0)}</td>"
                       f"<td>{corrected.get(k, 0)}</td></tr>" for k in kinds)
             + "</table>") if kinds else '<p class="empty">Geen compensaties gezien.</p>'
     return (f'<details class="session"{" open" if open_ else ""}><summary>{escape(summary)}</summary>'
@@ -246,8 +251,8 @@ def write_reports(store: Store, out: Path, patient: str | None = None) -> Path:
             f'<li><a href="{escape(page_name(who))}">{escape(who or "zonder patiënt")}</a>'
             f'{" (" + escape(name) + ")" if name else ""}: '
             f"{len(store.sessions(who, anonymous=who is None))} sessies</li>" for who, name in targets)
-        _write_private(out / "index.html", _page("RugCoach – rapport",
-                                                 f"<h1>RugCoach: rapport</h1><ul>{links or '<li>Nog geen sessies.</li>'}</ul>"))
+        listing = links or "<li>Nog geen sessies.</li>"
+        _write_private(out / "index.html", _page("RugCoach – rapport", f"<h1>RugCoach: rapport</h1><ul>{listing}</ul>"))
     except OSError as exc:
         raise UserError(f"cannot write the report to '{out.resolve()}': {exc.strerror}; give a folder you "
                         "can write with --out, e.g. --out /tmp/rapport", exit_code=1) from None

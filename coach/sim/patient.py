@@ -22,7 +22,6 @@ import numpy as np
 from coach.core.protocol import Session
 from coach.core.voice import sentences
 
-
 SELF_PUMP_MMHG = 30.0   # a patient who starts by themselves pumps to about here, then waits
 
 

@@ -24,10 +24,10 @@ import os
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from coach.sim.patient import SimulatedPatient
+from coach.core.ports import PatientModel
 
 LEAD_S = 1.0            # patient seconds the sensor may run ahead of the coach's last report
 MAX_BACKLOG = 16_384    # bytes kept while nobody reads the port; older whole lines are dropped
@@ -35,7 +35,7 @@ POLL_S = 0.001          # how often a sensor held back by the lead looks for the
 
 
 class PtySensor:
-    def __init__(self, patient: SimulatedPatient, rate_hz: float = 50.0, link: Path | None = None,
+    def __init__(self, patient: PatientModel, rate_hz: float = 50.0, link: Path | None = None,
                  bare: bool = False, speed: float = 1.0):
         if not 1.0 <= rate_hz <= 1000.0:
             raise ValueError("rate must be between 1 and 1000 Hz")

@@ -4,8 +4,9 @@ uses (no audio, estimated speech lengths): for the report's tests and the report
 from __future__ import annotations
 
 from coach.adapters.audio import NullSink
-from coach.app.runner import SessionRunner, SimulatedSource
-from coach.app.session import exercises_for_record
+from coach.app.runner import SessionRunner
+from coach.app.simulate import SimulatedSource
+from coach.app.wiring import exercises_for_record
 from coach.core.coach import Coach
 from coach.sim.patient import Behaviour, SimulatedPatient
 

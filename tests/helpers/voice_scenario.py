@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from coach.adapters.audio import DeviceSink  # noqa: E402
+from coach.adapters.sounds import SoundBank  # noqa: E402
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache, VoiceSettings  # noqa: E402
-from coach.app.runner import SoundBank  # noqa: E402
 from coach.core.voice import Priority, SpeechTimeline  # noqa: E402
 
 

@@ -164,6 +164,7 @@ def calibrate(tmp_path, phases, *extra):
     return process.returncode, "".join(said), out
 
 
+@pytest.mark.slow
 def test_calibrate_a_raw_sensor_guided_by_voice(tmp_path):
     code, stderr, out = calibrate(tmp_path, [(5, 512), (2, 900), (8, 1412), (5, 1412)])
     assert code == 0, stderr
@@ -174,6 +175,7 @@ def test_calibrate_a_raw_sensor_guided_by_voice(tmp_path):
     assert oct(out.stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.slow
 def test_an_implausible_calibration_is_refused(tmp_path):
     code, stderr, out = calibrate(tmp_path, [(5, 900), (8, 500), (5, 500)])
     assert code == 2
@@ -190,6 +192,7 @@ def wait_for(condition, timeout=30.0):
     return True
 
 
+@pytest.mark.slow
 def test_sensor_sim_serves_the_real_serial_path_and_unplugs_on_a_signal(tmp_path):
     link = tmp_path / "pbu"
     process = subprocess.Popen(RUGCOACH + ["sensor-sim", "--rate", "50", "--link", str(link),

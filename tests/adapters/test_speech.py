@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from coach.adapters.sounds import SoundBank
 from coach.adapters.speech import SAMPLE_RATE, EspeakSynthesizer, PhraseCache, VoiceSettings
-from coach.app.runner import SoundBank, session_sentences
+from coach.core.vocabulary import session_sentences
+
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coach.sim.patient import Behaviour
 from coach.core.voice import sentences
+from coach.sim.patient import Behaviour
 from tests.conftest import estimated_duration, of_type, simulate
 
 PBU_EXERCISES = ["buiklig-a", "buiklig-b", "buiklig-c", "ruglig-a", "ruglig-b",
@@ -62,6 +62,7 @@ FAULTS = {
 CASES = [(fault, e) for fault in FAULTS for e in PBU_EXERCISES if fault != "too_weak" or e in CHANGE]
 
 
+@pytest.mark.slow   # the whole matrix: 43 sessions
 @pytest.mark.parametrize("fault,exercise_id", CASES)
 def test_a_patient_who_errs_is_corrected_in_time_and_the_session_ends(library, fault, exercise_id):
     session = library.session(exercise=exercise_id)
@@ -96,6 +97,7 @@ def test_a_patient_who_errs_is_corrected_in_time_and_the_session_ends(library, f
     assert comp["start"] <= first["t"] <= comp["end"] + 1.0, (comp, first)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise_id", PBU_EXERCISES)
 def test_a_patient_who_gets_off_mid_hold_pauses_the_session_and_it_ends_properly(library, exercise_id):
     session = library.session(exercise=exercise_id)

@@ -13,9 +13,13 @@ import os
 import subprocess
 import threading
 
+import pytest
+
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
+
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 SPEEDUP = 10.0
 RATE_HZ = 50.0

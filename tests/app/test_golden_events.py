@@ -1,24 +1,25 @@
 """The event contract (CONTRACT section 5) does not drift: fixed simulated sessions, through the
 very runner and event writer the daemon uses, give byte-identical JSON lines to the stored ones.
 
-A deliberate change of the contract regenerates the file (`python -m tests.test_golden_events`)
+A deliberate change of the contract regenerates the file (`python -m tests.app.test_golden_events`)
 and says so in its commit; anything else that changes a byte is a regression."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import replace
-from pathlib import Path
 
 from coach.adapters.audio import NullSink
 from coach.adapters.files import EventWriter
-from coach.app.runner import SessionRunner, SimulatedSource
+from coach.app.runner import SessionRunner
+from coach.app.simulate import SimulatedSource
 from coach.config.protocols import Library
 from coach.core.coach import Coach
 from coach.sim.patient import Behaviour, SimulatedPatient
+from tests.conftest import ROOT
 from tests.helpers.records import EstimatedSounds, estimated_duration
 
-GOLDEN = Path(__file__).with_name("golden") / "events.jsonl"
+GOLDEN = ROOT / "tests" / "golden" / "events.jsonl"
 
 # (what is coached, the patient's seed and behaviour): every kind of event of the contract
 SESSIONS = [

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-import subprocess
-
 from coach.core.progress import PhaseCriteria, criteria_met, summarise
-from tests.conftest import ROOT, RUGCOACH
 
 
 def session(fraction, reps=10):

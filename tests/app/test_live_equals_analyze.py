@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from coach.adapters.files import TraceWriter
 from coach.app.cli import main
-from coach.app.runner import SessionRunner, SimulatedSource
+from coach.app.runner import SessionRunner
+from coach.app.simulate import SimulatedSource
 from coach.core.coach import Coach
 from coach.sim.patient import Behaviour, SimulatedPatient
 from tests.conftest import estimated_duration
@@ -29,10 +32,10 @@ class Silent:
     def start(self):
         pass
 
-    def play(self, t, samples):
+    def play(self, t, samples, requested_at=None):
         pass
 
-    def close(self):
+    def close(self, max_wait_s=None):
         pass
 
 
@@ -43,6 +46,7 @@ class Sounds:
     duration = staticmethod(estimated_duration)
 
 
+@pytest.mark.slow
 def test_live_and_analyze_agree(library, tmp_path, capsys):
     session = library.session(exercise="buiklig-a")
     for seed, behaviour in [(11, Behaviour()), (12, Behaviour(depth=-4.0)), (13, Behaviour(pushes=True))]:

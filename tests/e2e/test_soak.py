@@ -17,8 +17,12 @@ import statistics
 import subprocess
 import time
 
+import pytest
+
 from coach.adapters.store import Store
 from tests.conftest import ROOT, RUGCOACH
+
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 SPEED = 300.0          # patient seconds per wall second at most: 8 hours in 96 s on a quiet machine
 HOURS = 8.0

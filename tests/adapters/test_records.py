@@ -16,6 +16,8 @@ import pytest
 from coach.adapters.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, Store
 from tests.conftest import ROOT, RUGCOACH
 
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
+
 
 def run_simulated(state, *extra, seed=1, check=True, **kwargs):
     env = dict(os.environ, STATE_DIRECTORY=str(state))

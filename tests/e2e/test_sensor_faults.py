@@ -9,9 +9,13 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
+
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 
 def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_path):
@@ -24,7 +28,8 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     process = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", str(protocol),
                                            "--audio", "none", "--events", "-", "--clock-events", "0.25",
                                            "--once"],
-                               cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(tmp_path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events: list[tuple[float, dict]] = []
     holds = threading.Semaphore(0)
 

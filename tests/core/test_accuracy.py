@@ -14,6 +14,8 @@ from coach.core.analysis import Analyzer
 from coach.core.protocol import Target
 from tests.tracegen import HOLD_S, START, generate
 
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
+
 HELD_OUT = range(1000, 1120)
 KINDS = ("breath_hold", "pushing", "pelvis_moved", "leak", "off_pbu", "not_inflated")
 

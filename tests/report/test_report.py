@@ -17,6 +17,8 @@ from coach.sim.patient import Behaviour
 from tests.conftest import ROOT, RUGCOACH
 from tests.helpers.records import record_session
 
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -69,8 +71,8 @@ def open_page(browser, path, width=1000):
 def ink(png: bytes) -> float:
     """The share of pixels that are not (nearly) white in a PNG screenshot."""
     import io
-    import zlib
     import struct
+    import zlib
     data = io.BytesIO(png)
     assert data.read(8) == b"\x89PNG\r\n\x1a\n"
     width = height = 0

@@ -22,6 +22,7 @@ def short(library, exercise_id):
                                             for e in session.exercises))
 
 
+@pytest.mark.slow
 def test_every_key_the_coach_says_is_in_the_vocabulary(library, monkeypatch):
     said: set[str] = set()
     original = Coach._text

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import ROOT, RUGCOACH
 
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
+
 
 def rugcoach(*args, env=None, timeout=120):
     return subprocess.run(RUGCOACH + list(args), capture_output=True, text=True, cwd=ROOT,
@@ -143,7 +145,8 @@ SHORT_EXERCISE = """exercises:
 @pytest.mark.parametrize("content,expected", [
     ("exercises:\n  - id: x\n    titel: y\n", ["exercises[0].titel: unknown key; did you mean 'title'?",
                                                "exercises[0].title: is missing"]),
-    ("programme:\n  - exercise: buiklig-a\n    repetitions: 500\n", [":3: programme[0].repetitions: 500 is out of range"]),
+    ("programme:\n  - exercise: buiklig-a\n    repetitions: 500\n",
+     [":3: programme[0].repetitions: 500 is out of range"]),
     ("programme:\n  - exercise: buiklig-a\n    hold_s: lang\n", [":3: programme[0].hold_s: 'lang' is not a number"]),
     ("exercises: [\n", ["not valid YAML"]),
     ("programme:\n  - exercise: buiklig-a\n  - exercise: buikig-b\n",
@@ -162,7 +165,7 @@ SHORT_EXERCISE = """exercises:
 ])
 def test_check_reports_every_problem_with_file_and_line(tmp_path, content, expected):
     path = tmp_path / "mijn.yaml"
-    path.write_bytes(content.encode("utf-8").replace("\xff".encode("utf-8"), b"\xff"))
+    path.write_bytes(content.encode("utf-8").replace("\xff".encode(), b"\xff"))
     result = rugcoach("check", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

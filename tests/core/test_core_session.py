@@ -101,6 +101,13 @@ def test_the_state_machine_is_declared_in_one_table():
     assert declared == set(STATES)
 
 
+def test_every_trigger_of_the_table_is_declared_on_the_coach():
+    from coach.core.coach import Coach
+    triggers = {trigger for trigger, _, _ in TRANSITIONS}
+    declared = {name for name, kind in Coach.__annotations__.items() if "Callable" in str(kind)}
+    assert declared == triggers
+
+
 def test_the_state_machine_picture_matches_the_code():
     from coach.app.diagram import document
     from tests.conftest import ROOT

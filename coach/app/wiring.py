@@ -1,27 +1,30 @@
-"""Putting a `run` together: config, protocol, records, audio, speech, source; then the runner.
+"""The parts every entry point puts together: the sounds, the sensor's units, the records, and
+the `Setup` (config, library, programme, patient) a session is coached from.
 
-`run --simulate` (and `run --once`) coach one session and exit; `run` with a sensor is the daemon
-(coach.app.daemon): idle until a patient inflates the bladder, sessions back to back.
+A leaf of the app layer: it imports core, config and adapters only; the entry points (cli,
+simulate, daemon, calibrate) import it, and it imports none of them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coach.adapters.audio import open_sink
-from coach.adapters.files import EventWriter, TraceWriter
+from coach.adapters.serial_sensor import Units
+from coach.adapters.sounds import SoundBank
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache
-from coach.app.runner import SessionRunner, SimulatedSource, SoundBank, library_sentences, session_sentences
+from coach.adapters.store import Store, check_patient_id
+from coach.config import calibration_store
 from coach.config.paths import cache_dir, state_dir
 from coach.config.protocols import Library
 from coach.config.settings import DEFAULT_PROTOCOL, Config, load_config
 from coach.core.coach import Coach
 from coach.core.corrections import CorrectionPolicy
+from coach.core.progress import PhaseCriteria, criteria_met, summarise
 from coach.core.protocol import Session
+from coach.core.vocabulary import library_sentences, session_sentences
 from coach.errors import ProtocolError, UserError
 
 log = logging.getLogger("rugcoach")
@@ -35,9 +38,6 @@ def make_sounds(config: Config) -> SoundBank:
 
 def sensor_units(config: Config):
     """The sensor's unit from the config, corrected by the stored calibration when it has one."""
-    from coach.adapters.serial_sensor import Units
-    from coach.config import calibration_store
-
     path = Path(config.calibration) if config.calibration else None
     calibration = calibration_store.load(path)
     if calibration is not None and calibration.unit != config.unit:
@@ -61,19 +61,25 @@ class Setup:
     patient: str | None
 
     @classmethod
-    def load(cls, args) -> "Setup":
-        from coach.adapters.store import check_patient_id
-
-        config = load_config(args.config)
+    def from_values(cls, config_path: str | None = None, protocol: str | None = None,
+                    exercise: str | None = None, patient: str | None = None) -> Setup:
+        """The config (`config_path`, else the default one), and what to coach for whom: the
+        given protocol or exercise, else the config's protocol, else the bundled phase 1; the
+        given patient, else the config's. Validated as a whole (ProtocolError, UserError)."""
+        config = load_config(config_path)
         library = Library()
-        protocol = args.protocol or config.protocol
-        if protocol is None and args.exercise is None:
+        protocol = protocol or config.protocol
+        if protocol is None and exercise is None:
             protocol = DEFAULT_PROTOCOL   # what the installed config file promises
-        session = library.session(protocol=protocol, exercise=args.exercise)
-        patient = getattr(args, "patient", None) or config.patient
+        session = library.session(protocol=protocol, exercise=exercise)
+        patient = patient or config.patient
         if patient is not None:
             check_patient_id(patient)
-        return cls(config, library, session, protocol or args.exercise, patient)
+        return cls(config, library, session, protocol or exercise, patient)
+
+    @classmethod
+    def from_options(cls, options) -> Setup:
+        return cls.from_values(options.config, options.protocol, options.exercise, options.patient)
 
     def sentences(self) -> list[str]:
         return library_sentences(self.library) + session_sentences(self.session)
@@ -90,8 +96,6 @@ def startup_problems(path: str) -> list[str]:
     """What would stop the daemon from starting with the config at `path`, as `FILE:LINE: ...`
     lines (`rugcoach check` on a config): the programme it names, the patient id, the sensor's
     port and its calibration, beyond the file's own schema (a ProtocolError for that)."""
-    from coach.adapters.store import check_patient_id
-
     config = load_config(path)
     text = Path(path).read_text(encoding="utf-8")
 
@@ -131,8 +135,6 @@ def exercises_for_record(session: Session) -> list[dict]:
 def finish_record(store, recorder, setup: Setup, status: str) -> None:
     """Close the session's record; for a finished session of a known patient, note (for the
     therapist, never the patient) whether the criteria for the next phase are met."""
-    from coach.core.progress import PhaseCriteria, criteria_met, summarise
-
     phases = {exercise.id: exercise.phase for exercise in setup.session.exercises}
     summary = summarise(recorder.reps, phases)
     met = None
@@ -149,53 +151,4 @@ def finish_record(store, recorder, setup: Setup, status: str) -> None:
 
 
 def open_store():
-    from coach.adapters.store import Store
     return Store(state_dir())
-
-
-def run_session(args, audio=None) -> int:
-    """`rugcoach run` and `rugcoach demo`."""
-    setup = Setup.load(args)
-    if not args.simulate:
-        port = args.port or setup.config.port
-        if not port:
-            raise UserError("no sensor given: use --port DEVICE (e.g. /dev/ttyACM0), set 'port:' in "
-                            "the config, or try --simulate", exit_code=2)
-        from coach.app.daemon import Daemon
-        return Daemon(args, setup, port).run()
-    return run_simulated(args, setup, audio)
-
-
-def run_simulated(args, setup: Setup, audio=None) -> int:
-    """One session with the built-in simulated patient. Recorded when a patient is named."""
-    from coach.app.cli import install_signal_handlers
-    from coach.sim.patient import SimulatedPatient
-
-    store = open_store() if setup.patient is not None else None
-    events = trace = recorder = None
-    try:
-        # A device asked for on the command line must be there; the configured one is waited for.
-        audio = audio or open_sink(args.audio or setup.config.audio, required=args.audio is not None)
-        events_path = args.events or setup.config.events
-        events = EventWriter(events_path) if events_path else None
-        trace = TraceWriter(args.trace) if getattr(args, "trace", None) else None
-        started = time.monotonic()
-        sounds = make_sounds(setup.config)
-        new = sounds.cache.prerender(setup.sentences())
-        log.info("speech ready: %d sentence(s) synthesised, the rest from the cache (%.1f s)",
-                 new, time.monotonic() - started)
-        runner = SessionRunner(setup.coach(sounds), sounds, audio, events, trace)
-        install_signal_handlers(lambda: setattr(runner, "stop_requested", True))
-        if store is not None:
-            runner.recorder = recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises())
-        seed = args.seed if args.seed is not None else int(time.time())
-        patient = SimulatedPatient(setup.session, seed=seed)
-        runner.listeners.append(patient)
-        runner.run(SimulatedSource(patient, rate_hz=args.rate, realtime=audio.realtime))
-        if recorder is not None:
-            finish_record(store, recorder, setup, "done" if runner.coach.finished else "stopped")
-    finally:
-        for part in (audio, events, trace, store):
-            if part is not None:
-                part.close()
-    return 0

@@ -11,8 +11,11 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from tests.conftest import ROOT, RUGCOACH
+
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 RATE = 22050
 FRAME = int(0.01 * RATE)

@@ -6,11 +6,9 @@ simulated sensor on a pseudo-terminal with patients who come and go."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +21,8 @@ from coach.adapters.store import Store
 from coach.config.protocols import Library
 from coach.core.voice import sentences
 from tests.conftest import ROOT, RUGCOACH
+
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 UNIT = ROOT / "systemd" / "rugcoach.service"
 
@@ -102,7 +102,7 @@ class Notifications:
         while True:
             try:
                 data = self.sock.recv(4096)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 return
             for line in data.decode().splitlines():
                 self.received.append((time.monotonic(), line))
@@ -312,7 +312,7 @@ def test_the_serial_port_says_what_is_really_wrong(tmp_path):
     path = os.ttyname(slave)
     try:
         busy = open_problem(path, serial.SerialException(errno.EBUSY, "busy"))
-        assert f"held open by python" in busy.lower() and f"pid {os.getpid()}" in busy
+        assert "held open by python" in busy.lower() and f"pid {os.getpid()}" in busy
         refused = open_problem(path, serial.SerialException(errno.EPERM, "not permitted"))
         assert "device rules" in refused and "DeviceAllow" in refused
         os.chmod(path, 0o600)

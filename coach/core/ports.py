@@ -1,0 +1,67 @@
+"""The seams between the one main loop and the edges, as typing.Protocols: what the runner asks
+of a sound sink, the sounds, an event or trace writer, a listener, a session's record, a sensor.
+The real adapters and the tests' fakes are checked against the same signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+Sample = tuple  # (session seconds, mmHg[, the sensor's t_ms]); None from a source: time passes
+
+
+class AudioSink(Protocol):
+    realtime: bool   # True: sounds play as they are handed over, so the session runs in real time
+
+    def start(self) -> None: ...
+
+    def play(self, t: float, samples: Any, requested_at: float | None = None) -> None: ...
+
+    def close(self, max_wait_s: float | None = None) -> None: ...
+
+
+class Sounds(Protocol):
+    def samples(self, sound: str) -> Any: ...
+
+    def duration(self, sound: str) -> float: ...
+
+
+class EventWriter(Protocol):
+    def write(self, event: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TraceWriter(Protocol):
+    def write(self, t: float, mmhg: float, cue: str = "") -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Listener(Protocol):
+    """Hears every event the coach gives (the simulated patient, the control socket)."""
+
+    def hear(self, event: dict) -> None: ...
+
+
+class Recorder(Listener, TraceWriter, Protocol):
+    """A session's record: hears every event first, and every sample."""
+
+    reps: list[dict]
+
+
+class PatientModel(Protocol):
+    """A simulated patient (or patients who come and go): hears the coach, gives the pressure."""
+
+    def hear(self, event: dict) -> None: ...
+
+    def pressure(self, t: float) -> float: ...
+
+
+class BatchSensor(Protocol):
+    """A sensor read on a thread of its own: the next batch of samples, or [] after `timeout`."""
+
+    def read(self, timeout: float) -> list: ...
+
+
+SampleSource = Iterable   # of Sample or None

@@ -1,0 +1,122 @@
+"""The layout is the architecture: the import graph of coach/ (lazy imports and TYPE_CHECKING
+ones included) has no cycle, and no layer imports a layer above it.
+
+    base      coach, coach.errors
+    core      pure logic: imports nothing of ours but base
+    adapters, config, sim    the edges, the files, the simulated patient: base and core only
+    report    the therapist's pages: also adapters and config
+    app       the wiring and the entry points: anything; nothing imports coach.app.cli
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "coach"
+LAYERS = {"base": 0, "core": 1, "adapters": 2, "config": 2, "sim": 2, "report": 3, "app": 4}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, name: str) -> set[str]:
+    """Every coach module `path` imports, wherever the import statement stands."""
+    found = set()
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "coach"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:   # a relative import: from the package, `level` steps up
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            if base.split(".")[0] != "coach":
+                continue
+            for alias in node.names:   # `from coach.config import paths` imports the module paths
+                module = f"{base}.{alias.name}"
+                is_module = (PACKAGE.parent / module.replace(".", "/")).with_suffix(".py").exists()
+                found.add(module if is_module else base)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {name: {m for m in imports_of(path, name) if m in modules and m != name} for name, path in modules.items()}
+
+
+def area(module: str) -> str:
+    """core, adapters, config, sim, report, app, or base (coach itself and coach.errors)."""
+    parts = module.split(".")
+    if len(parts) < 2 or parts[1] == "errors":
+        return "base"
+    return "app" if parts[1] == "__main__" else parts[1]
+
+
+def layer(module: str) -> int:
+    return LAYERS[area(module)]
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    assert cycles(graph()) == []
+
+
+def test_no_layer_imports_a_layer_above_it():
+    upward = [f"{a} -> {b}" for a, targets in graph().items() for b in targets if layer(b) > layer(a)]
+    assert upward == []
+
+
+def test_the_edges_do_not_import_each_other():
+    """adapters, config and sim stand side by side: none imports another (only core below them)."""
+    side = {"adapters", "config", "sim"}
+    crossing = [f"{a} -> {b}" for a, targets in graph().items() for b in targets
+                if area(a) != area(b) and {area(a), area(b)} <= side]
+    assert crossing == []
+
+
+def test_nothing_imports_the_command_line():
+    assert [a for a, targets in graph().items() if "coach.app.cli" in targets and a != "coach.__main__"] == []
+
+
+def test_the_graph_sees_lazy_imports():
+    """A function-level import counts as much as one at the top (they hid the old cycles)."""
+    edges = graph()
+    assert "coach.app.simulate" in edges["coach.app.cli"]   # imported inside cmd_run
