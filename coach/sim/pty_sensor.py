@@ -53,8 +53,8 @@ class PtySensor:
         self.t = 0.0              # the patient's (session) time
         self._next_sample = 0     # the sensor samples on its own grid: sample k at k / rate_hz
         self._backlog = bytearray()  # written lines the port has not taken yet (never cut)
-        self._flow_start = 0.0    # when the lines began to flow on this connection
-        self._written_t = 0.0     # patient time of the newest line written on this connection
+        self._flow_start_ms = 0   # t_ms of the first line of this flow (lines flowing again)
+        self._written_ms = -1     # t_ms of the newest line written on this connection
         self.acked_t: float | None = None   # patient time of the coach's newest report, this flow
         self.offset = 0.0         # patient time minus the coach's session time (from its reports)
         self.listen: Callable[[], None] | None = None  # called every turn: hear the coach
@@ -114,8 +114,13 @@ class PtySensor:
 
     def _start_flow(self) -> None:
         """Lines flow again: in real time until the coach reports on this flow."""
-        self._flow_start = self._written_t = self.t
+        self._flow_start_ms = self._t_ms(self.t)
+        self._written_ms = self._flow_start_ms - 1
         self.acked_t = None
+
+    def _t_ms(self, t: float) -> int:
+        """The sensor's counter at patient time t (it restarted from 0 when the cable was plugged)."""
+        return int(round((t - self._t_ms_origin) * 1000))
 
     # -- hearing the coach -------------------------------------------------------------------
     def hear(self, event: dict) -> None:
@@ -134,11 +139,13 @@ class PtySensor:
         with self.lock:
             if not self.plugged or self._silent:
                 return
-            t = self._t_ms_origin + sensor_ms / 1000.0
-            # a report of a line from before this flow (in flight across a silence, or from the
-            # previous connection, whose counter ran further) says nothing about this one
-            if t < self._flow_start - 1e-9 or t > self._written_t + 1e-9:
+            # A report of a line from before this flow (in flight across a silence, or from the
+            # previous connection, whose counter ran further) says nothing about this one. Compared
+            # as the counter's own integers: a time rebuilt from them could differ from the line's
+            # by rounding, and the newest line's report must never look newer than the line.
+            if not self._flow_start_ms <= sensor_ms <= self._written_ms:
                 return
+            t = self._t_ms_origin + sensor_ms / 1000.0
             if self.acked_t is None or t > self.acked_t:
                 self.acked_t = t
             self.offset = t - coach_t
@@ -202,13 +209,13 @@ class PtySensor:
         value = self.patient.pressure(t)
         if self._master is None or self._silent:
             return  # the patient lives on; nothing reaches the coach
-        t_ms = int(round((t - self._t_ms_origin) * 1000)) % 2 ** 32
+        t_ms = self._t_ms(t) % 2 ** 32
         line = f"{value:.2f}\n" if self.bare else f"{t_ms},{value:.2f}\n"
         if self.garbage_every_s and t >= self._next_garbage and self.garbage:
             self._next_garbage = t + self.garbage_every_s
             self._backlog += self.garbage[int(t) % len(self.garbage)]
         self._backlog += line.encode()
-        self._written_t = t
+        self._written_ms = t_ms
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="pty-sensor", daemon=True)
