@@ -34,8 +34,9 @@ def session_events():
     def handle(outputs):
         for output in outputs:
             if not isinstance(output, Play):
-                events.append(output)
-                patient.hear(output)
+                event = output.as_dict()
+                events.append(event)
+                patient.hear(event)
 
     handle(coach.begin(0.0))
     t = 0.0

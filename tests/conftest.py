@@ -42,8 +42,9 @@ def simulate(session, seed=0, behaviour=None, rate_hz=50.0, max_s=3600.0, body=N
             if isinstance(output, Play):
                 plays.append(output)
             else:
-                events.append(output)
-                patient.hear(output)
+                event = output.as_dict()   # the wire form, as the runner hands it on
+                events.append(event)
+                patient.hear(event)
 
     handle(coach.begin(0.0))
     step, k = 1.0 / rate_hz, 0

@@ -11,6 +11,7 @@ ones included) has no cycle, and no layer imports a layer above it.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -120,3 +121,12 @@ def test_the_graph_sees_lazy_imports():
     """A function-level import counts as much as one at the top (they hid the old cycles)."""
     edges = graph()
     assert "coach.app.simulate" in edges["coach.app.cli"]   # imported inside cmd_run
+
+
+def test_events_are_built_in_one_place():
+    """Every event is a value of coach/core/events.py; no other module builds one as a dict."""
+    builders = [f"{path.relative_to(ROOT)}:{number}" for path in PACKAGE.rglob("*.py")
+                if path.name != "events.py"
+                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if re.search(r"""\{\s*["']type["']\s*:""", line)]
+    assert builders == []

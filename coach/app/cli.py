@@ -223,12 +223,12 @@ def cmd_analyze(args) -> int:
         analyzer.feed(t, mmhg)
         if cue == "contract":
             if analyzer.rep is not None:
-                out.write(analyzer.end_rep(t))
+                out.write(analyzer.end_rep(t).as_dict())
             analyzer.begin_rep(t)
         elif cue == "relax" and analyzer.rep is not None:
-            out.write(analyzer.end_rep(t))
+            out.write(analyzer.end_rep(t).as_dict())
         for event in analyzer.take_events():
-            out.write(event)
+            out.write(event.as_dict())
     return 0
 
 

@@ -23,6 +23,7 @@ from coach.adapters.files import EventWriter, TraceWriter
 from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
+from coach.core.events import Clock
 from coach.core.presence import PresenceWatch
 from coach.errors import UserError
 
@@ -52,7 +53,7 @@ class ClockEcho:
         if sensor_ms is None or item[0] - self._last < self.every_s:
             return
         self._last = item[0]
-        self.events.write({"type": "clock", "t": round(item[0], 3), "sensor_ms": sensor_ms})
+        self.events.write(Clock(round(item[0], 3), sensor_ms).as_dict())
 
 
 class Daemon:

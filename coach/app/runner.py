@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coach.core.coach import Coach, Play
+from coach.core.events import Cue, Repetition
 from coach.core.ports import AudioSink, BatchSensor, EventWriter, Listener, Recorder, Sounds, TraceWriter
 
 log = logging.getLogger(__name__)
@@ -89,22 +90,24 @@ class SessionRunner:
     def dispatch(self, outputs: list) -> str:
         """Carry out the core's outputs; returns the repetition cue given (for the trace).
 
-        The record hears every event first: a repetition is committed before anyone (the events
-        file, the patient) hears that it ended, so what was announced was stored."""
+        Each event is turned into its wire form once. The record hears it first: a repetition
+        is committed before anyone (the events file, the patient) hears that it ended, so what
+        was announced was stored."""
         cue = ""
         for output in outputs:
             if isinstance(output, Play):
                 self.audio.play(output.t, self.sounds.samples(output.sound))
                 continue
+            event = output.as_dict()
             if self.recorder is not None:
-                self.recorder.hear(output)
+                self.recorder.hear(event)
             if self.events is not None:
-                self.events.write(output)
+                self.events.write(event)
             for listener in self.listeners:
-                listener.hear(output)
-            if output["type"] == "cue" and output["cue"] == "contract":
+                listener.hear(event)
+            if isinstance(output, Cue) and output.cue == "contract":
                 cue = "contract"
-            elif output["type"] == "rep":
+            elif isinstance(output, Repetition):
                 cue = "relax"  # every repetition ends with a relax mark, also one cut short
         return cue
 

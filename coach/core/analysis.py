@@ -24,6 +24,7 @@ from collections import deque
 import numpy as np
 
 from coach.core.compensations import CompensationTracker
+from coach.core.events import Compensation, Repetition
 from coach.core.levels import MovingMean
 from coach.core.protocol import Target
 from coach.core.signal import DEFAULT_BREATH_PERIOD, RepWindow, RestProfile, measure_rest
@@ -76,7 +77,7 @@ class Analyzer:
         return cls(exercise.target, exercise.hold_s, exercise.id, exercise.start_pressure,
                    exercise.start_tolerance)
 
-    def take_events(self) -> list[dict]:
+    def take_events(self) -> list[Compensation]:
         """The compensation events that ended since the last call (drain once per step, after
         the step's cues, so live and `analyze` give them in the same order)."""
         return self.compensations.take_events()
@@ -158,7 +159,7 @@ class Analyzer:
         near_edge_short = change > hi if direction < 0 else change < lo
         return "too_weak" if near_edge_short else "too_strong"
 
-    def end_rep(self, t: float) -> dict:
+    def end_rep(self, t: float) -> Repetition:
         """Close the repetition and return its `rep` event (CONTRACT section 5)."""
         rep = self.rep
         if rep is None:
@@ -170,11 +171,8 @@ class Analyzer:
         verdict, change = self._verdict(rep)
         if off_at_end and verdict == "ok":
             verdict = "not_held"  # it ended with nobody on the bladder: the hold was not finished
-        return {
-            "type": "rep", "t": round(t, 3), "exercise": self.exercise_id, "rep": rep.number,
-            "start": round(rep.start, 3), "end": round(t, 3), "held_s": round(rep.held_s, 2),
-            "change": round(change, 2), "verdict": verdict,
-        }
+        return Repetition(round(t, 3), self.exercise_id, rep.number, round(rep.start, 3), round(t, 3),
+                          round(rep.held_s, 2), round(change, 2), verdict)
 
     def _verdict(self, rep: RepWindow) -> tuple[str, float]:
         changes = rep.changes or [(rep.start, 0.0)]

@@ -15,6 +15,7 @@ from transitions import Machine
 
 from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
+from coach.core.events import Correction, Cue, Event, Said, SensorStatus, StateChanged
 from coach.core.protocol import Exercise, Session
 from coach.core.voice import Priority, SpeechTimeline, sentences
 
@@ -167,7 +168,7 @@ class Coach:
     def begin(self, t: float) -> list:
         """Start a session now (the daemon calls this when a patient lies down)."""
         self.t = t
-        self.outbox.append({"type": "state", "t": _r(t), "state": self.state})
+        self.outbox.append(StateChanged(_r(t), self.state))
         self.start()
         return self._flush()
 
@@ -193,7 +194,7 @@ class Coach:
     def sensor_lost(self, t: float) -> list:
         """No samples for a while (silent sensor, cable pulled): pause, keep the session."""
         self.t = t
-        self._emit({"type": "sensor", "t": _r(t), "status": "lost"})
+        self._emit(SensorStatus(_r(t), "lost"))
         self._sensor_lost = True
         if self.state in RUNNING and self.exercise.uses_pbu:  # without the PBU it does not matter
             self._pause_reason = "sensor"
@@ -203,7 +204,7 @@ class Coach:
     def sensor_back(self, t: float) -> list:
         """Samples again: say so, then check the start pressure before going on."""
         self.t = t
-        self._emit({"type": "sensor", "t": _r(t), "status": "back"})
+        self._emit(SensorStatus(_r(t), "back"))
         self._sensor_lost = False
         if self.state == "paused" and self._pause_reason == "sensor":
             self._say("sensor.back", Priority.SAFETY, on_start=self._cue("resume"))
@@ -219,22 +220,22 @@ class Coach:
         for started in self.voice.poll(self.t):
             self.outbox.append(Play(started.t, started.item.sound))
             if not started.item.is_tone:
-                self.outbox.append({"type": "say", "t": _r(started.t), "text": started.item.sound})
+                self.outbox.append(Said(_r(started.t), started.item.sound))
         self.outbox += self.analyzer.take_events()
         out, self.outbox = self.outbox, []
         return out
 
-    def _emit(self, event: dict) -> None:
+    def _emit(self, event: Event) -> None:
         self.outbox.append(event)
 
     def _on_state_change(self) -> None:
         self._mark = Moments(entered=self.t)
-        self._emit({"type": "state", "t": _r(self.t), "state": self.state})
+        self._emit(StateChanged(_r(self.t), self.state))
 
     def _cue(self, cue: str) -> Callable[[float], None]:
         """A callback that emits `cue` at the moment the utterance carrying it starts."""
         def emit(t: float) -> None:
-            self._emit({"type": "cue", "t": _r(t), "cue": cue})
+            self._emit(Cue(_r(t), cue))
         return emit
 
     def _text(self, key: str, repeat: int = 0, **values) -> str:
@@ -506,7 +507,7 @@ class Coach:
             return self.analyzer.fault_now() == kind
 
         def announce(t: float) -> None:
-            self._emit({"type": "correction", "t": _r(t), "kind": kind})
+            self._emit(Correction(_r(t), kind))
 
         key = f"correction.{kind}"
         steady_key = f"correction.steady.{kind}"  # a rise or drop means other things there
@@ -548,7 +549,7 @@ class Coach:
                 self.exercise_index += 1
                 self.reps_done = self.sets_done = 0
                 self.analyzer = self._new_analyzer()
-                self._emit({"type": "cue", "t": _r(self.t), "cue": "next"})
+                self._emit(Cue(_r(self.t), "next"))
                 self.next_exercise()
             else:
                 self.finish()

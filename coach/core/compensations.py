@@ -18,6 +18,7 @@ from collections import deque
 
 import numpy as np
 
+from coach.core.events import Compensation
 from coach.core.levels import MovingMean
 from coach.core.signal import RepWindow, RestProfile
 
@@ -106,7 +107,7 @@ class CompensationTracker:
         self._next_ripple = 0.0
         self.ripple_now: float | None = None
         self._baselines: list[tuple[float, float]] = []
-        self.events: list[dict] = []
+        self.events: list[Compensation] = []
 
     @property
     def active(self) -> set[str]:
@@ -132,8 +133,7 @@ class CompensationTracker:
 
     def _emit(self, kind: str, episode: tuple[float, float] | None, t: float) -> None:
         if episode is not None:
-            self.events.append({"type": "compensation", "t": round(t, 3), "kind": kind,
-                                "start": round(episode[0], 3), "end": round(episode[1], 3)})
+            self.events.append(Compensation(round(t, 3), kind, round(episode[0], 3), round(episode[1], 3)))
 
     def update(self, t: float, raw: float, fast: float, rep: RepWindow | None,
                profile: RestProfile | None) -> None:
@@ -266,6 +266,6 @@ class CompensationTracker:
         self._win_v.clear()
         self.ripple_now = None
 
-    def take_events(self) -> list[dict]:
+    def take_events(self) -> list[Compensation]:
         events, self.events = self.events, []
         return events

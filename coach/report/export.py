@@ -16,6 +16,7 @@ from pathlib import Path
 
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.store import Store, check_patient_id, private_files
+from coach.core.events import Compensation, Correction, Repetition
 from coach.errors import UserError
 from coach.report.build import csv_name, repetitions_csv
 
@@ -52,9 +53,9 @@ def export_patient(store: Store, patient: str, out: Path) -> Path:
 
 def session_events(store: Store, session_id: int) -> list[dict]:
     """A stored session's events in the contract's form, in time order."""
-    events = [{"type": "rep", "t": r.t, "exercise": r.exercise, "rep": r.rep, "start": r.start,
-               "end": r.end, "held_s": r.held_s, "change": r.change, "verdict": r.verdict}
+    events = [Repetition(r.t, r.exercise, r.rep, r.start, r.end, r.held_s, r.change, r.verdict).as_dict()
               for r in store.repetitions(session_id)]
-    events += [{"type": "correction", **c} for c in store.corrections(session_id)]
-    events += [{"type": "compensation", **c} for c in store.compensations(session_id)]
+    events += [Correction(c["t"], c["kind"]).as_dict() for c in store.corrections(session_id)]
+    events += [Compensation(c["t"], c["kind"], c["start"], c["end"]).as_dict()
+               for c in store.compensations(session_id)]
     return sorted(events, key=lambda e: e["t"])

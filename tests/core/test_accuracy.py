@@ -29,9 +29,9 @@ def analyse(trace):
         if cue == "contract":
             analyzer.begin_rep(t)
         elif cue == "relax" and analyzer.rep is not None:
-            reps.append(analyzer.end_rep(t))
+            reps.append(analyzer.end_rep(t).as_dict())
         for event in analyzer.take_events():
-            comps.append(event)
+            comps.append(event.as_dict())
         for kind in analyzer.compensations.active:
             if not first_active[kind] or first_active[kind][-1][1] < t - 0.5:
                 first_active[kind].append([t, t])

@@ -36,7 +36,7 @@ def run_rep(p_offset, hold_s=10.0, cue=15.0, end=30.0, **kw):
         if analyzer.rep is None and rep is None and ti >= cue:
             analyzer.begin_rep(float(ti))
         if analyzer.rep is not None and ti >= end:
-            rep = analyzer.end_rep(float(ti))
+            rep = analyzer.end_rep(float(ti)).as_dict()
     return rep
 
 
@@ -113,7 +113,7 @@ def run_steady(offset, hold_s=10.0):
         if analyzer.rep is None and rep is None and ti >= 15.0:
             analyzer.begin_rep(float(ti))
         if analyzer.rep is not None and ti >= 28.0:
-            rep = analyzer.end_rep(float(ti))
+            rep = analyzer.end_rep(float(ti)).as_dict()
     return rep
 
 
@@ -145,6 +145,6 @@ def test_single_sample_spikes_never_cause_a_compensation():
         if analyzer.rep is None and not events and 15.0 <= ti < 15.03:
             analyzer.begin_rep(float(ti))
         if analyzer.rep is not None and ti >= 45.0:
-            events.append(analyzer.end_rep(float(ti)))
-        events += analyzer.take_events()
+            events.append(analyzer.end_rep(float(ti)).as_dict())
+        events += [e.as_dict() for e in analyzer.take_events()]
     assert [e["type"] for e in events] == ["rep"] and events[0]["verdict"] == "ok"

@@ -1,0 +1,100 @@
+"""Every event of the contract (CONTRACT section 5), defined once, as typed values with one way to
+JSON. The coach, the analysis and the compensation tracker make them; the runner turns each into
+its wire form once (`as_dict`), which the records, the events file, the simulated patient and
+the console read. The field order is the JSON's key order: a golden test holds it byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+CUES = ("inflate", "contract", "relax", "rest", "next", "pause", "resume", "done")
+VERDICTS = ("ok", "too_weak", "too_strong", "pushing", "not_held")
+COMPENSATIONS = ("breath_hold", "pushing", "pelvis_moved", "leak", "off_pbu", "not_inflated")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event at session time `t` (seconds, rounded to the millisecond by its maker)."""
+
+    type: ClassVar[str]
+    t: float
+
+    def as_dict(self) -> dict:
+        """The wire form: {"type": ..., "t": ..., the fields in their declared order}."""
+        return {"type": self.type, **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    type: ClassVar[str] = "state"
+    state: str
+
+
+@dataclass(frozen=True)
+class Cue(Event):
+    """inflate | contract | relax | rest | next | pause | resume | done."""
+
+    type: ClassVar[str] = "cue"
+    cue: str
+
+
+@dataclass(frozen=True)
+class Said(Event):
+    """A sentence, the moment its audio starts."""
+
+    type: ClassVar[str] = "say"
+    text: str
+
+
+@dataclass(frozen=True)
+class Correction(Event):
+    """A spoken correction: a compensation kind, or too_weak | too_strong | not_held."""
+
+    type: ClassVar[str] = "correction"
+    kind: str
+
+
+@dataclass(frozen=True)
+class SensorStatus(Event):
+    """lost | back."""
+
+    type: ClassVar[str] = "sensor"
+    status: str
+
+
+@dataclass(frozen=True)
+class Repetition(Event):
+    """One repetition's judgement: held_s in the band, the change from the baseline just before."""
+
+    type: ClassVar[str] = "rep"
+    exercise: str
+    rep: int
+    start: float
+    end: float
+    held_s: float
+    change: float
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Compensation(Event):
+    """An episode of a compensation, reported when it ended."""
+
+    type: ClassVar[str] = "compensation"
+    kind: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Clock(Event):
+    """`run --clock-events`: the sensor's own t_ms of the newest sample the coach has taken in."""
+
+    type: ClassVar[str] = "clock"
+    sensor_ms: int
