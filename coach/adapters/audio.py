@@ -27,6 +27,9 @@ class NullSink:
 
     realtime = False
 
+    def status(self) -> dict:
+        return {"device": "none", "available": True, "losses": 0}
+
     def start(self) -> None:
         pass
 
@@ -45,6 +48,9 @@ class WavSink:
     def __init__(self, path: Path):
         self.path = path
         self._parts: list[tuple[int, np.ndarray]] = []
+
+    def status(self) -> dict:
+        return {"device": f"wav:{self.path}", "available": True, "losses": 0}
 
     def start(self) -> None:
         pass
@@ -222,6 +228,12 @@ class DeviceSink:
             return
         self._available = True
         log.warning("sound is back (%s)", self.device or "default device")
+
+    def status(self) -> dict:
+        """The sound device: there or not, how often it was lost, its latency."""
+        return {"device": str(self.device) if self.device is not None else "default",
+                "available": self._available and self.stream is not None, "losses": self.lost_count,
+                "latency_ms": round(self.latency * 1000, 1)}
 
     def idle(self) -> bool:
         with self._lock:

@@ -287,6 +287,12 @@ class SerialSensor:
     def bad_lines(self) -> int:
         return self.assembler.bad
 
+    def status(self) -> dict:
+        """Connected or not (and why not), what came: for the console and `rugcoach status`."""
+        return {"port": self.port, "connected": self.connected, "samples": self.received,
+                "bad_lines": self.assembler.bad, "problem": self.problem,
+                "clock_restarts": self.clock.restarts}
+
     def read(self, timeout: float) -> list[Reading]:
         """The next batch of readings, waiting up to `timeout`; [] if none came."""
         try:

@@ -17,13 +17,15 @@ import os
 import signal
 import time
 
+from coach import __version__
 from coach.adapters import systemd
 from coach.adapters.audio import open_sink
 from coach.adapters.files import EventWriter, TraceWriter
+from coach.adapters.serial_sensor import SerialSensor
 from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
-from coach.core.events import Clock
+from coach.core.events import Clock, DaemonState
 from coach.core.presence import PresenceWatch
 from coach.errors import UserError
 
@@ -68,6 +70,13 @@ class Daemon:
         self.sessions = 0
         self.events = self.trace = None
         self.echo: ClockEcho | None = None
+        self.sensor: SerialSensor | None = None
+        # The daemon's own state between sessions (was local to the idle loop): starting (until
+        # the first sample), armed (a patient pumping starts a session), waiting_empty (after a
+        # session the bladder must be let down first), in_session.
+        self.mode = "starting"
+        self.empty_since: float | None = None
+        self.last_outcome: str | None = None
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
     def _on_term(self, signum, _frame) -> None:
@@ -78,6 +87,30 @@ class Daemon:
 
     def _on_hup(self, _signum, _frame) -> None:
         self.reload_requested = True
+
+    def _enter(self, mode: str, t: float, event: str | None = None) -> None:
+        """Change the daemon's state and say so in the events (and to the log)."""
+        self.mode = mode
+        self.empty_since = None
+        state = event or mode
+        if event is None:
+            log.info("waiting for a patient: %s", "the bladder must be let down first"
+                     if mode == "waiting_empty" else "armed (pumping the bladder up starts a session)")
+        if self.events is not None:
+            outcome = (self.last_outcome or "") if state == "session_ended" else ""
+            self.events.write(DaemonState(round(t, 3), state, self.sessions, outcome).as_dict())
+
+    def status(self) -> dict:
+        """What the box is doing: for `rugcoach status` and the console (read from the main loop)."""
+        runner = self.runner
+        return {"state": self.mode, "sessions": self.sessions, "last_outcome": self.last_outcome,
+                "patient": self.setup.patient, "programme": self.setup.protocol,
+                "exercises": [exercise.id for exercise in self.setup.session.exercises],
+                "coach": runner.coach.status() if runner is not None else None,
+                "sensor": self.sensor.status() if self.sensor is not None else {"port": self.port, "connected": False},
+                "sound": runner.audio.status() if runner is not None else
+                {"device": self.options.audio or self.setup.config.audio, "available": None},
+                "version": __version__}
 
     def _took(self, item) -> None:
         if self.echo is not None:
@@ -107,15 +140,13 @@ class Daemon:
 
     # -- the life ------------------------------------------------------------------------------
     def run(self) -> int:
-        from coach.adapters.serial_sensor import SerialSensor
-
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         signal.signal(signal.SIGHUP, self._on_hup)
         store = open_store()
         # Under systemd (INVOCATION_ID) a sensor not plugged in yet is waited for; run by hand, a
         # wrong port is a typo and gets its one-line error at once.
-        sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
+        self.sensor = sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
                               required=not os.environ.get("INVOCATION_ID"))
         try:
             started = time.monotonic()
@@ -155,7 +186,6 @@ class Daemon:
         """Yield the sample at which a patient starts a session. After a session, the bladder
         must first be empty (the patient got off): one patient's inflated bladder is not the
         next patient starting."""
-        armed, empty_since = self.sessions == 0, None
         last_t, last_wall = None, time.monotonic()
         for item in source:
             self.heartbeat()
@@ -172,13 +202,18 @@ class Daemon:
             if sensor.resume_at is not None:
                 sensor.resume_at = None
             self._took(item)
-            if not armed:
-                empty_since = (empty_since if empty_since is not None else t) if mmhg < EMPTY_MMHG else None
-                armed = empty_since is not None and t - empty_since >= EMPTY_HOLD_S
+            if self.mode in ("starting", "in_session"):   # the first sample, or a session just ended
+                self._enter("armed" if self.sessions == 0 else "waiting_empty", t)
+            if self.mode == "waiting_empty":
+                if mmhg >= EMPTY_MMHG:
+                    self.empty_since = None
+                elif self.empty_since is None:
+                    self.empty_since = t
+                if self.empty_since is not None and t - self.empty_since >= EMPTY_HOLD_S:
+                    self._enter("armed", t)
                 continue
             if watch.feed(t, mmhg):
                 yield item
-                armed, empty_since = False, None
 
     def _session(self, store, sensor, source, begin_at: float) -> None:
         setup = self.setup
@@ -189,6 +224,7 @@ class Daemon:
                                              recorder=recorder, heartbeat=self.heartbeat,
                                              stop_requested=self.stop_requested, took=self._took)
         self.sessions += 1
+        self._enter("in_session", begin_at, event="session_started")
         log.info("session %d: a patient started (%s, patient %s)", self.sessions,
                  ", ".join(e.id for e in setup.session.exercises), setup.patient or "not named")
         systemd.notify(f"STATUS=coaching session {self.sessions}")
@@ -199,6 +235,8 @@ class Daemon:
             status = "abandoned" if coach.abandoned else "done" if coach.finished else "stopped"
         finally:
             finish_record(store, recorder, setup, status)
+            self.last_outcome = status
+            self._enter("in_session", runner.coach.t, event="session_ended")
             audio.close(max_wait_s=STOP_DRAIN_S if self.stop_requested else None)
             self.runner = None
             reps = recorder.reps

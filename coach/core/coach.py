@@ -215,6 +215,22 @@ class Coach:
     def exercise(self) -> Exercise:
         return self.session.exercises[self.exercise_index]
 
+    def status(self) -> dict:
+        """What the coach is doing now, for the console and `rugcoach status` (no side effects)."""
+        exercise = self.exercise
+        rep = self.analyzer.rep
+        hold_left = None
+        if self.state == "holding" and rep is not None:
+            hold_left = round(max(0.0, exercise.hold_s - self._held_s(rep, peek=True)), 1)
+        in_rep = self.state in ("contracting", "holding") and rep is not None
+        return {"state": self.state, "t": _r(self.t), "exercise": exercise.id, "title": exercise.title,
+                "exercise_number": self.exercise_index + 1, "exercises": len(self.session.exercises),
+                "repetition": (self.reps_done + (1 if in_rep else 0)) if exercise.uses_pbu else self.sets_done,
+                "repetitions": exercise.repetitions if exercise.uses_pbu else exercise.sets,
+                "hold_left_s": hold_left,
+                "paused": self._pause_reason if self.state == "paused" else None,
+                "finished": self.finished}
+
     # -- outputs --------------------------------------------------------------------------
     def _flush(self) -> list:
         for started in self.voice.poll(self.t):
@@ -436,14 +452,18 @@ class Coach:
             self._mark.hold_clock = t + length
         return start
 
-    def _held_s(self, rep) -> float:
-        """How long this hold has lasted, for its timer (the rep event keeps the analysis' own)."""
+    def _held_s(self, rep, peek: bool = False) -> float:
+        """How long this hold has lasted, for its timer (the rep event keeps the analysis' own).
+        `peek`: for status(), which must change nothing (the moment the clock began is kept by
+        the hold itself, sample by sample)."""
         if not self._hold_counts_from_words:
             return rep.held_s
         clock = self._mark.hold_clock
         if clock is None or self.t < clock:
             return 0.0
         if self._mark.held_at_clock is None:
+            if peek:
+                return 0.0
             self._mark.held_at_clock = rep.held_s
         return rep.held_s - self._mark.held_at_clock
 

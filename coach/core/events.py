@@ -98,3 +98,15 @@ class Clock(Event):
 
     type: ClassVar[str] = "clock"
     sensor_ms: int
+
+
+@dataclass(frozen=True)
+class DaemonState(Event):
+    """The daemon around its sessions: waiting_empty (a session ended: the bladder must be let
+    down first), armed (a patient who pumps the bladder up starts a session), session_started,
+    session_ended (with the record's status in `outcome`: done, stopped, abandoned)."""
+
+    type: ClassVar[str] = "daemon"
+    state: str
+    session: int      # the session's number since the daemon started (0: none yet)
+    outcome: str = ""

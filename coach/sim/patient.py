@@ -92,7 +92,8 @@ class SimulatedPatient:
 
     def hear(self, event: dict) -> None:
         kind, t = event.get("type"), float(event.get("t", self.t))
-        self.heard_coach = True
+        if kind == "say":
+            self.heard_coach = True   # the coach spoke (a state or the daemon's own news is no word)
         if kind == "cue":
             cue = event["cue"]
             if cue == "next":

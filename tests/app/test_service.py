@@ -173,7 +173,7 @@ def test_the_daemons_life(tmp_path):
         # idle: quiet until the first visitor has pumped the bladder up (the time limits below
         # only stop a test that hangs: the patients keep in step with the daemon by construction)
         assert wait_until(lambda: any(e["type"] == "say" for e in events_of(events)), 120, notify=notify)
-        first = events_of(events)
+        first = [e for e in events_of(events) if e["type"] != "daemon"]   # the coach's, not the daemon's news
         assert first[0]["type"] == "state" and first[0]["state"] == "waiting" and first[0]["t"] > 30.0, \
             "nothing happens before a patient has pumped the bladder up"
         welcome = Library().phrases["welcome"][0]
@@ -217,6 +217,12 @@ def test_the_daemons_life(tmp_path):
     assert re.search(r"<3>rugcoach: reload refused.*rate_wpm", log), log
     assert "<6>rugcoach: reloaded config and protocols" in log
     assert "Traceback" not in log
+    # the daemon's own news between sessions, in the same events
+    news = [(e["state"], e["session"]) for e in events_of(events) if e["type"] == "daemon"]
+    assert news[:6] == [("armed", 0), ("session_started", 1), ("session_ended", 1), ("waiting_empty", 1),
+                        ("armed", 1), ("session_started", 2)], news
+    assert next(e for e in events_of(events) if e["type"] == "daemon" and e["state"] == "session_ended")["outcome"] \
+        == "done"
     store = Store(state)
     first, second = store.sessions("P-first"), store.sessions("P-second")
     assert [s["status"] for s in first] == ["done"], "the first session ran with the config in force"

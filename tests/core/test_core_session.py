@@ -120,3 +120,35 @@ def test_the_demo_session_fits_in_two_minutes(library):
     for seed in range(10):
         events, _, coach = simulate(session, seed=seed)
         assert coach.finished and events[-1]["t"] < 112, (seed, events[-1]["t"])
+
+
+def test_the_coach_says_what_it_is_doing_without_changing_anything(library):
+    """status(): the state, exercise i of n, repetition k of N, the hold time left; asking every
+    sample changes nothing of the session (the same events as without asking)."""
+    from coach.core.coach import Coach
+    from coach.sim.patient import SimulatedPatient
+    from tests.conftest import estimated_duration
+
+    session = library.session(protocol="demo")
+    plain, _, _ = simulate(session, seed=9)
+    coach = Coach(session, estimated_duration)
+    patient = SimulatedPatient(session, seed=9)
+    events, seen = [], []
+    for output in coach.begin(0.0):
+        if not hasattr(output, "sound"):
+            events.append(output.as_dict())
+            patient.hear(events[-1])
+    k = 0
+    while not coach.finished:
+        k += 1
+        t = round(k * 0.02, 3)
+        for output in coach.feed(t, round(patient.pressure(t), 2)):
+            if not hasattr(output, "sound"):
+                events.append(output.as_dict())
+                patient.hear(events[-1])
+        seen.append(coach.status())
+    assert events == plain, "asking for the status changed the session"
+    holding = [s for s in seen if s["state"] == "holding" and s["hold_left_s"] is not None]
+    assert holding and holding[0]["hold_left_s"] <= 5.0 and min(s["hold_left_s"] for s in holding) == 0.0
+    assert {s["repetition"] for s in holding} == {1, 2, 3} and {s["repetitions"] for s in seen} == {3}
+    assert seen[-1]["finished"] and seen[-1]["exercise"] == "buiklig-a" and seen[-1]["exercises"] == 1
