@@ -27,12 +27,13 @@ from coach.app.runner import SerialSource, SessionRunner
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
 from coach.core.events import Clock, DaemonState
 from coach.core.presence import PresenceWatch
+from coach.core.thresholds import OFF_PBU_MMHG
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
 
 STOP_DRAIN_S = 2.0   # SIGTERM: at most this long to finish the sentence being spoken
-EMPTY_MMHG = 10.0    # after a session: the bladder must read below this before the next one
+EMPTY_MMHG = OFF_PBU_MMHG   # after a session: the bladder must read below this before the next one
 EMPTY_HOLD_S = 2.0
 IDLE_BATCH_S = 0.25  # idle, the sensor is read in batches of this: a quarter second is nothing
                      # against the 1 s a patient needs to start, and the box sleeps 4 of 5 wakeups

@@ -32,6 +32,12 @@ from coach.core.signal import DEFAULT_BREATH_PERIOD, RepWindow, RestProfile, mea
 REST_WINDOW_S = 12.0         # s of quiet lying used for the rest profile
 GRACE_S = 1.0                # a dip out of the band shorter than this does not stop the hold timer
 HELD_FRACTION_OK = 0.9       # held at least 90% of the asked hold time counts as held
+# A repetition's baseline: the slow level over the last two breaths (whole breaths cancel the
+# ripple), at least 4 s of it, and none of the 2 s after the previous repetition (the muscle
+# still letting go would pull the baseline towards the contraction).
+BASELINE_BREATHS = 2
+BASELINE_MIN_S = 4.0
+SETTLE_AFTER_REP_S = 2.0
 
 
 class Analyzer:
@@ -101,9 +107,9 @@ class Analyzer:
     def begin_rep(self, t: float) -> RepWindow:
         profile = self.profile if self.profile is not None else self.measure_rest()
         period = profile.breath_period
-        since = t - max(2 * period, 4.0)
+        since = t - max(BASELINE_BREATHS * period, BASELINE_MIN_S)
         if self._last_rep_end is not None:
-            since = max(since, self._last_rep_end + 2.0)
+            since = max(since, self._last_rep_end + SETTLE_AFTER_REP_S)
         baseline = self._slow.mean_since(since)
         if baseline is None:
             baseline = self.slow

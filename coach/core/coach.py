@@ -17,6 +17,7 @@ from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
 from coach.core.events import Correction, Cue, Event, Said, SensorStatus, StateChanged
 from coach.core.protocol import Exercise, Session
+from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, leak_level, start_is_off
 from coach.core.voice import Priority, SpeechTimeline, sentences
 
 STATES = [
@@ -65,11 +66,12 @@ TRANSITIONS = [
     ["abandon",        "paused",                    "done"],
 ]
 
-OFF_PBU_MMHG = 10.0     # below this the patient is not on the bladder (or the tube is loose)
 CHECK_S = 1.0           # after a pause, this long at the start pressure before going on
 INFLATE_HINT_GAP_S = 3.0
 LITTLE_ZONE_MMHG = 15.0  # this far below the start pressure: "a little more" (gentle squeezes)
 RELAX_S = 2.0
+COUNT_AHEAD_S = 0.3     # "Drie." starts this long before 3 s remain: the word itself takes ~0.4 s
+COUNT_LATE_S = 0.7      # a count word not started within this is dropped: never said after its second
 ABANDON_S = 300.0       # paused this long (the patient left, the sensor stays away): end quietly
 
 
@@ -338,7 +340,7 @@ class Coach:
         if self._since("quiet") < REST_WINDOW_S:
             return
         profile = self.analyzer.rest_profile_now(since=self._mark.quiet)
-        if abs(profile.baseline - self.exercise.start_pressure) > self.exercise.start_tolerance + 2:
+        if start_is_off(profile.baseline, self.exercise.start_pressure, self.exercise.start_tolerance):
             self.not_inflated()
         else:
             self.rest_measured()
@@ -490,9 +492,9 @@ class Coach:
             self._hint("hold.encourage", Priority.ENCOURAGEMENT, expires_at=self.t + 2.0)
         if hold_s >= 6:
             for n in (3, 2, 1):
-                if remaining <= n + 0.3 and n not in self._counted:
+                if remaining <= n + COUNT_AHEAD_S and n not in self._counted:
                     self._counted.add(n)
-                    self._say(f"count.{n}", Priority.COUNTDOWN, expires_at=self.t + 0.7)
+                    self._say(f"count.{n}", Priority.COUNTDOWN, expires_at=self.t + COUNT_LATE_S)
 
     def _end_hold(self, tone: bool) -> None:
         """Close the repetition at the moment the patient hears that it is over."""
@@ -576,8 +578,8 @@ class Coach:
             return
         if self._since("entered") < exercise.rest_s:
             return
-        if self.analyzer.slow < exercise.start_pressure - exercise.start_tolerance - 2 * max(
-                2.0, abs(exercise.target.change) / 2):
+        if self.analyzer.slow < leak_level(exercise.start_pressure, exercise.start_tolerance,
+                                           exercise.target.change):
             self._hint("correction.leak", Priority.SAFETY)
             self.leaking()
             return
@@ -602,7 +604,7 @@ class Coach:
         self._give_up_waiting()
         if self.state != "paused":
             return
-        if self._pause_reason == "off_pbu" and self.analyzer.fast > OFF_PBU_MMHG * 2 \
+        if self._pause_reason == "off_pbu" and self.analyzer.fast > ON_PBU_MMHG \
                 and self._since("entered") > 2.0:
             self._cue("resume")(self.t)
             self.got_back()
@@ -612,7 +614,7 @@ class Coach:
         if self._since("entered") < CHECK_S:
             return
         exercise = self.exercise
-        if abs(self.analyzer.fast - exercise.start_pressure) <= exercise.start_tolerance + 2 \
+        if not start_is_off(self.analyzer.fast, exercise.start_pressure, exercise.start_tolerance) \
                 and self.analyzer.profile is not None:
             self.start_ok()
         else:

@@ -21,9 +21,8 @@ import numpy as np
 from coach.core.events import Compensation
 from coach.core.levels import MovingMean
 from coach.core.signal import RepWindow, RestProfile
+from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, start_is_off
 
-OFF_PBU_MMHG = 10.0
-ON_PBU_MMHG = 20.0
 PUSH_ON_S, PUSH_OFF_S = 0.4, 0.5
 STEP_WINDOW_S = 0.6          # a pelvis step happens within this time
 STEADY_BEFORE_S = 1.0        # ... after the level was held steady this long
@@ -238,7 +237,7 @@ class CompensationTracker:
 
     def rep_begins(self, t: float, baseline: float, profile: RestProfile | None) -> None:
         if self.start_pressure is not None and not self._baselines:
-            if abs(baseline - self.start_pressure) > self.start_tolerance + 2:
+            if start_is_off(baseline, self.start_pressure, self.start_tolerance):
                 start = max(t - 12.0, 0.0)
                 self._emit("not_inflated", (start, t), t)
         self._baselines.append((t, baseline))

@@ -8,7 +8,9 @@ So: the pressure at or above START_MMHG for START_HOLD_S in a row starts a sessi
 
 from __future__ import annotations
 
-START_MMHG = 20.0   # an empty bladder under a patient reads 0-5 mmHg; pumping passes this at once
+from coach.core.thresholds import ON_PBU_MMHG
+
+START_MMHG = ON_PBU_MMHG   # an empty bladder under a patient reads 0-5 mmHg; pumping passes this at once
 START_HOLD_S = 1.0  # a bump or a spike is shorter
 
 
