@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache, VoiceSettings  # noqa: E402
 from coach.config.protocols import Library  # noqa: E402
-from coach.core.analysis import Analyzer  # noqa: E402
+from coach.core.analysis import Analyzer, replay  # noqa: E402
 from coach.core.vocabulary import library_sentences  # noqa: E402
 from tests.conftest import simulate  # noqa: E402
 
@@ -49,15 +49,13 @@ def bench_analysis(library: Library) -> None:
     cycle = t % 30.0
     p -= np.where((cycle > 12) & (cycle < 28), 9.0, 0.0)
     times, values = t.tolist(), np.round(p, 2).tolist()
+    # a repetition every 30 s: contract at 10 s into the cycle, relax at 29 s (the trace's cues)
+    cues = ["contract" if ti > 15 and 10.0 <= ti % 30.0 < 10.01 else "relax" if 29.0 <= ti % 30.0 < 29.01 else ""
+            for ti in times]
     analyzer = Analyzer(exercise.target, exercise.hold_s, exercise.id)
     started = time.perf_counter()
-    for ti, pi in zip(times, values):
-        analyzer.feed(ti, pi)
-        c = ti % 30.0
-        if analyzer.rep is None and 10.0 <= c < 10.01 and ti > 15:
-            analyzer.begin_rep(ti)
-        elif analyzer.rep is not None and 29.0 <= c < 29.01:
-            analyzer.end_rep(ti)
+    for _event in replay(analyzer, zip(times, values, cues)):   # the very replay of `rugcoach analyze`
+        pass
     wall = time.perf_counter() - started
     report("analysis_realtime_factor_1h_100hz", seconds / wall, "x")
     report("analysis_cost_per_sample", wall / len(times) * 1e6, "us")

@@ -214,21 +214,13 @@ def cmd_demo(args) -> int:
 def cmd_analyze(args) -> int:
     from coach.adapters.files import EventWriter, read_trace
     from coach.config.protocols import Library
-    from coach.core.analysis import Analyzer
+    from coach.core.analysis import Analyzer, replay
 
     exercise = Library().session(protocol=args.protocol, exercise=args.exercise).exercises[0]
-    analyzer = Analyzer.for_exercise(exercise)
     out = EventWriter("-")
-    for _line, t, mmhg, cue in read_trace(args.trace):
-        analyzer.feed(t, mmhg)
-        if cue == "contract":
-            if analyzer.rep is not None:
-                out.write(analyzer.end_rep(t).as_dict())
-            analyzer.begin_rep(t)
-        elif cue == "relax" and analyzer.rep is not None:
-            out.write(analyzer.end_rep(t).as_dict())
-        for event in analyzer.take_events():
-            out.write(event.as_dict())
+    rows = ((t, mmhg, cue) for _line, t, mmhg, cue in read_trace(args.trace))
+    for event in replay(Analyzer.for_exercise(exercise), rows):
+        out.write(event.as_dict())
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -208,3 +209,23 @@ class Analyzer:
         if toward < -margin:
             return "pushing", change
         return ("too_strong" if toward > far_edge else "too_weak" if toward < near_edge else "not_held"), change
+
+
+def replay(analyzer: Analyzer, rows: Iterable[tuple[float, float, str]],
+           after_sample: Callable[[float], None] | None = None) -> Iterator[Repetition | Compensation]:
+    """A trace with cues (t, mmHg, cue: contract, relax or empty) through the analysis, as the live
+    coach feeds it: its repetition and compensation events in the order the coach gives them.
+    A `contract` while a repetition is open ends that one first (a relax mark that got lost).
+    One replay for `rugcoach analyze`, the accuracy suite and the benchmark; `after_sample(t)`
+    lets a caller look at the running state after each sample."""
+    for t, mmhg, cue in rows:
+        analyzer.feed(t, mmhg)
+        if cue == "contract":
+            if analyzer.rep is not None:
+                yield analyzer.end_rep(t)
+            analyzer.begin_rep(t)
+        elif cue == "relax" and analyzer.rep is not None:
+            yield analyzer.end_rep(t)
+        yield from analyzer.take_events()
+        if after_sample is not None:
+            after_sample(t)

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pytest
 
-from coach.core.analysis import Analyzer
+from coach.core.analysis import Analyzer, replay
 from coach.core.protocol import Target
 from tests.tracegen import HOLD_S, START, generate
 
@@ -21,22 +21,21 @@ KINDS = ("breath_hold", "pushing", "pelvis_moved", "leak", "off_pbu", "not_infla
 
 
 def analyse(trace):
+    """The trace through the very replay `rugcoach analyze` uses; when each kind was active."""
     analyzer = Analyzer(Target("change", -10.0, 5.0), HOLD_S, "gen", START, 3.0)
-    reps, comps, first_active = [], [], defaultdict(list)
-    for i, (t, p) in enumerate(zip(trace.t.tolist(), trace.p.tolist())):
-        analyzer.feed(t, p)
-        cue = trace.cues.get(i)
-        if cue == "contract":
-            analyzer.begin_rep(t)
-        elif cue == "relax" and analyzer.rep is not None:
-            reps.append(analyzer.end_rep(t).as_dict())
-        for event in analyzer.take_events():
-            comps.append(event.as_dict())
+    first_active = defaultdict(list)
+
+    def note_active(t):
         for kind in analyzer.compensations.active:
             if not first_active[kind] or first_active[kind][-1][1] < t - 0.5:
                 first_active[kind].append([t, t])
             else:
                 first_active[kind][-1][1] = t
+
+    rows = ((t, p, trace.cues.get(i, "")) for i, (t, p) in enumerate(zip(trace.t.tolist(), trace.p.tolist())))
+    events = [event.as_dict() for event in replay(analyzer, rows, note_active)]
+    reps = [e for e in events if e["type"] == "rep"]
+    comps = [e for e in events if e["type"] == "compensation"]
     return reps, comps, first_active
 
 
