@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,18 +63,26 @@ def run_sensor_sim(args: SimOptions) -> int:
     sensor = PtySensor(patient, rate_hz=args.rate, link=args.link, bare=args.bare, speed=args.speed)
     if args.garbage_every:
         sensor.garbage_every_s, sensor.garbage = args.garbage_every, GARBAGE
-    print(sensor.plug(), flush=True)
+    # Signals only ask; the main loop below does it, one request after the other: a handler that
+    # unplugged by itself could be interrupted half-way by the next signal's (plugged in again
+    # before the unplugging had finished, which then found the cable still in and did nothing).
+    requests: deque[str] = deque()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGUSR1, lambda *_: (sensor.unplug(), print("unplugged", file=sys.stderr)))
-    signal.signal(signal.SIGUSR2, lambda *_: print(f"plugged in again: {sensor.plug()}",
-                                                   file=sys.stderr) if not sensor.plugged else None)
+    signal.signal(signal.SIGUSR1, lambda *_: requests.append("unplug"))
+    signal.signal(signal.SIGUSR2, lambda *_: requests.append("plug"))
+    print(sensor.plug(), flush=True)
     if args.events:
         sensor.listen = EventsFollower(args.events, sensor.hear).poll
     sensor.start()
-    while not stop.wait(0.2):
-        pass
+    while not stop.wait(0.05):
+        while requests:
+            if requests.popleft() == "unplug":
+                sensor.unplug()
+                print("unplugged", file=sys.stderr)
+            elif not sensor.plugged:
+                print(f"plugged in again: {sensor.plug()}", file=sys.stderr)
     sensor.stop()
     return 0
 

@@ -23,7 +23,9 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     session = library.session(protocol=str(protocol))
     patient = SimulatedPatient(session, seed=31, starts_pumping_at=1.0)
     link = tmp_path / "usb-PBU_sensor-if00"
-    sensor = PtySensor(patient, rate_hz=50, link=link, speed=4.0)
+    # In real time: this test is about the wall clock (a lost sensor noticed within 2 s). Faster,
+    # a simulated sensor waiting for the coach's report on a busy machine would itself look lost.
+    sensor = PtySensor(patient, rate_hz=50, link=link, speed=1.0)
     sensor.plug()
     process = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", str(protocol),
                                            "--audio", "none", "--events", "-", "--clock-events", "0.25",
@@ -71,7 +73,8 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     assert "Traceback" not in stderr
 
     sensor_events = [(wall, e) for wall, e in events if e["type"] == "sensor"]
-    assert [e["status"] for _, e in sensor_events] == ["lost", "back", "lost", "back"]
+    assert [e["status"] for _, e in sensor_events] == ["lost", "back", "lost", "back"], \
+        [(round(wall - faults["silent"], 2), e) for wall, e in sensor_events]
     (lost1, _), (back1, _), (lost2, _), (back2, _) = sensor_events
     assert lost1 - faults["silent"] < 2.0, "a silent sensor is noticed within 2 s"
     assert back1 - faults["talks"] < 2.0
@@ -82,7 +85,8 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     # the session was kept: the interrupted holds were recorded and done again, to the end
     reps = [e for _, e in events if e["type"] == "rep"]
     assert sum(r["verdict"] == "ok" for r in reps) == 2
-    assert events[-1][1]["type"] == "say" and any(
+    coach_events = [e for _, e in events if e["type"] != "daemon"]   # the daemon's own news comes last
+    assert coach_events[-1]["type"] == "say" and any(
         e.get("cue") == "done" for _, e in events)
     times = [e["t"] for _, e in events]
     assert times == sorted(times), "the session clock never ran backwards"
