@@ -20,7 +20,11 @@ log=$base/check.log
 [[ $(id -u) == 0 ]] || { echo "arm64-check: run as root (sudo $0)" >&2; exit 1; }
 
 unmount_all() {
-    local point
+    local process point
+    # a daemon a test left running inside (a PulseAudio) would keep the mounts busy
+    for process in /proc/[0-9]*; do
+        [[ $(readlink "$process/root" 2>/dev/null) == "$root" ]] && kill -KILL "${process#/proc/}" 2>/dev/null
+    done
     for point in dev sys proc; do
         if mountpoint -q "$root/$point" 2>/dev/null; then
             umount -R "$root/$point" 2>/dev/null || umount -R -l "$root/$point"
@@ -31,7 +35,7 @@ unmount_all() {
 
 if [[ ${1:-} == clean ]]; then
     unmount_all
-    rm -rf "$base"
+    rm -rf --one-file-system "$base"   # never into a /dev still bound in
     echo "arm64-check: removed $base"
     exit 0
 fi
@@ -59,8 +63,10 @@ grep -q "flags: .*F" /proc/sys/fs/binfmt_misc/qemu-aarch64 || {
 # -- the chroot: a fresh minimal bookworm arm64 (debootstrap's own default mirror) -------------
 mkdir -p "$base/debs"
 trap unmount_all EXIT
+trap 'exit 130' INT TERM HUP   # bash runs the EXIT trap on these only through an exit
 if [[ ! -e $root/.bootstrapped ]]; then   # written last: an interrupted build is done again
-    rm -rf "$root"
+    unmount_all
+    rm -rf --one-file-system "$root"
     echo "arm64-check: building a Debian bookworm arm64 system in $root (some 10 minutes)"
     debootstrap --arch=arm64 --variant=minbase --include=ca-certificates,sudo \
         --cache-dir="$base/debs" bookworm "$root" 2>&1 | tail -n 2
@@ -84,7 +90,7 @@ if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
 fi
 
 # -- the user's steps, as the README gives them -------------------------------------------------
-rm -rf "$root/root/rugcoach"
+rm -rf --one-file-system "$root/root/rugcoach"
 git clone --quiet "$here" "$root/root/rugcoach"
 in_chroot() {
     chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \

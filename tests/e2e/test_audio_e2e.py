@@ -73,7 +73,10 @@ def test_speech_is_heard_when_the_events_say(pulse_sink, tmp_path):
     # says, within 0.5 s.
     candidates = [onset - say["t"] for onset in heard[:6] for say in says[:3]]
     offset = min(candidates, key=lambda c: len(misses_for(c)))
-    assert 0 <= offset < 20
+    # no bound on the offset itself: it is the start-up time (a few seconds here, more than 20 on
+    # a slow machine or under qemu), not a requirement; what is required is that every sentence
+    # starts where its event says, below
+    assert offset >= 0
     assert not misses_for(offset), misses_for(offset)
     # and the rest measurement is silent: the coach does not talk while the patient lies still
     rest_start = next(e["t"] for e in events if e.get("state") == "measuring_rest")
