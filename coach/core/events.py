@@ -6,13 +6,8 @@ the console read. The field order is the JSON's key order: a golden test holds i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from typing import ClassVar
-
-CUES = ("inflate", "contract", "relax", "rest", "next", "pause", "resume", "done")
-VERDICTS = ("ok", "too_weak", "too_strong", "pushing", "not_held")
-COMPENSATIONS = ("breath_hold", "pushing", "pelvis_moved", "leak", "off_pbu", "not_inflated")
 
 
 @dataclass(frozen=True)
@@ -25,9 +20,6 @@ class Event:
     def as_dict(self) -> dict:
         """The wire form: {"type": ..., "t": ..., the fields in their declared order}."""
         return {"type": self.type, **{f.name: getattr(self, f.name) for f in fields(self)}}
-
-    def to_json(self) -> str:
-        return json.dumps(self.as_dict(), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

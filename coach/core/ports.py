@@ -4,10 +4,7 @@ The real adapters and the tests' fakes are checked against the same signatures."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Protocol
-
-Sample = tuple  # (session seconds, mmHg[, the sensor's t_ms]); None from a source: time passes
 
 
 class AudioSink(Protocol):
@@ -65,5 +62,3 @@ class BatchSensor(Protocol):
 
     def read(self, timeout: float) -> list: ...
 
-
-SampleSource = Iterable   # of Sample or None

@@ -42,10 +42,6 @@ def phrase_keys() -> tuple[str, ...]:
 KNOWN = frozenset(phrase_keys())
 
 
-def is_phrase_key(key: str) -> bool:
-    return key in KNOWN
-
-
 MAX_COUNT = 50  # numbers the coach may say ("Nog {n} keer."): pre-rendered up to the dose
 
 
