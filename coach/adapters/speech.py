@@ -192,10 +192,14 @@ class PhraseCache:
             length = len(self.audio(text))
         return length / SAMPLE_RATE
 
-    def prerender(self, texts) -> int:
-        """Load or synthesise every sentence; returns how many were new."""
+    def prerender(self, texts, stopped=lambda: False) -> int:
+        """Load or synthesise every sentence; returns how many were new. `stopped` is asked
+        between sentences, so a SIGTERM during a long first synthesis (minutes on a slow box)
+        ends it after the current sentence instead of after all of them."""
         before = self.synthesised
         for text in dict.fromkeys(texts):
+            if stopped():
+                break
             self.audio(text)
         return self.synthesised - before
 

@@ -152,7 +152,10 @@ class Daemon:
         try:
             started = time.monotonic()
             self.sounds = make_sounds(self.setup.config)
-            new = self.sounds.cache.prerender(self.setup.sentences())
+            new = self.sounds.cache.prerender(self.setup.sentences(), stopped=lambda: self.stop_requested)
+            if self.stop_requested:
+                log.info("stopped during start-up, after %d sentence(s) synthesised", new)
+                return 0
             log.info("ready: %d sentence(s) synthesised, the rest from the cache (%.1f s); waiting "
                      "for a patient on %s", new, time.monotonic() - started, self.port)
             systemd.notify("READY=1", "STATUS=waiting for a patient")

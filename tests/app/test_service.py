@@ -253,6 +253,31 @@ def test_a_sensor_not_plugged_in_yet_is_waited_for_under_systemd(tmp_path):
     assert "waiting for it" in log and daemon.returncode == 0 and "Traceback" not in log
 
 
+def test_sigterm_during_the_first_synthesis_stops_the_daemon_at_once(tmp_path):
+    """A new box synthesises every sentence before READY (minutes on a slow one); a SIGTERM
+    then must not wait for all of them: systemd kills after TimeoutStopSec."""
+    cache = tmp_path / "cache" / "phrases"
+    env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), CACHE_DIRECTORY=str(tmp_path / "cache"),
+               INVOCATION_ID="x")
+    daemon = subprocess.Popen(RUGCOACH + ["run", "--port", str(tmp_path / "pbu"), "--protocol", "fase1",
+                                          "--audio", "none"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: len(list(cache.glob("*.wav"))) >= 1, 120), "the synthesis never began"
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=unit_seconds("TimeoutStopSec"))
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    log = daemon.stderr.read()
+    made = len(list(cache.glob("*.wav")))
+    from coach.app.wiring import Setup
+    total = len(set(Setup.from_values(protocol="fase1").sentences()))
+    assert daemon.returncode == 0 and "Traceback" not in log, log
+    assert "stopped during start-up" in log, log
+    assert made < total / 2, f"{made} of {total} sentences synthesised: SIGTERM waited for the synthesis"
+
+
 def test_the_installed_default_config_starts_the_daemon(tmp_path):
     """systemd/config.yaml as `make install` places it (no protocol: the bundled phase 1): the
     daemon comes up and says READY; `rugcoach check` on it proves that before it is installed."""
