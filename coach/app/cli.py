@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -70,7 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --events and a sensor that sends t_ms: a 'clock' event every S "
                      "seconds (0.05-1) with the sensor's t_ms of the newest sample taken in, so a "
                      "simulated patient faster than real time stays in step (tests)")
+    run.add_argument("--socket", metavar="PATH", help="the control socket for the console and "
+                     "'rugcoach status' (default: $RUNTIME_DIRECTORY/rugcoach.sock under systemd, "
+                     "else beside the records)")
     run.set_defaults(func=cmd_run)
+
+    status = commands.add_parser("status", help="what the running coach is doing, over its socket")
+    status.add_argument("--socket", metavar="PATH", help="the daemon's control socket "
+                        "(default: the service's, else beside the records)")
+    status.add_argument("--json", action="store_true", help="the daemon's status as JSON")
+    status.set_defaults(func=cmd_status)
 
     demo = commands.add_parser("demo", help="a short simulated session, spoken aloud (or to demo.wav)")
     demo.add_argument("--wav", default="demo.wav", help="where to write the audio without a sound card")
@@ -173,7 +183,7 @@ def run_options(args) -> RunOptions:
                       patient=getattr(args, "patient", None), port=getattr(args, "port", None),
                       audio=args.audio, events=args.events, trace=args.trace, seed=args.seed,
                       rate=args.rate, once=getattr(args, "once", False),
-                      clock_events=getattr(args, "clock_events", None))
+                      clock_events=getattr(args, "clock_events", None), socket=getattr(args, "socket", None))
 
 
 def cmd_run(args) -> int:
@@ -190,6 +200,17 @@ def cmd_run(args) -> int:
                         "the config, or try --simulate", exit_code=2)
     from coach.app.daemon import Daemon
     return Daemon(options, setup, port).run()
+
+
+def cmd_status(args) -> int:
+    from coach.adapters.control_client import DaemonClient
+    from coach.app.status_view import describe
+    from coach.config.paths import control_socket
+
+    with DaemonClient(args.socket or control_socket()) as client:
+        status = client.status()
+    print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else describe(status))
+    return 0
 
 
 def cmd_demo(args) -> int:

@@ -20,11 +20,14 @@ import time
 from coach import __version__
 from coach.adapters import systemd
 from coach.adapters.audio import open_sink
+from coach.adapters.control_socket import ControlServer
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
+from coach.app.control import Control
 from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
+from coach.config.paths import control_socket
 from coach.core.events import Clock, DaemonState
 from coach.core.presence import PresenceWatch
 from coach.core.thresholds import OFF_PBU_MMHG
@@ -78,6 +81,12 @@ class Daemon:
         self.mode = "starting"
         self.empty_since: float | None = None
         self.last_outcome: str | None = None
+        # the control socket (docs/api.md): a therapist's choice of patient and programme holds
+        # for the next session only; after it the config's own apply again
+        self.control: Control | None = None
+        self.chosen: dict | None = None
+        self.start_requested = False
+        self.session_setup: Setup | None = None   # what the session under way was started with
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
     def _on_term(self, signum, _frame) -> None:
@@ -97,16 +106,26 @@ class Daemon:
         if event is None:
             log.info("waiting for a patient: %s", "the bladder must be let down first"
                      if mode == "waiting_empty" else "armed (pumping the bladder up starts a session)")
-        if self.events is not None:
-            outcome = (self.last_outcome or "") if state == "session_ended" else ""
-            self.events.write(DaemonState(round(t, 3), state, self.sessions, outcome).as_dict())
+        outcome = (self.last_outcome or "") if state == "session_ended" else ""
+        self.hear(DaemonState(round(t, 3), state, self.sessions, outcome).as_dict())
+
+    def hear(self, event: dict) -> None:
+        """An event of the daemon or of the session's coach: to the events file and the socket.
+        (The runner calls this as its listener; it writes its own events file itself.)"""
+        if self.events is not None and event["type"] == "daemon":
+            self.events.write(event)
+        if self.control is not None:
+            self.control.event(event)
 
     def status(self) -> dict:
         """What the box is doing: for `rugcoach status` and the console (read from the main loop)."""
-        runner = self.runner
+        runner, current = self.runner, self.session_setup
         return {"state": self.mode, "sessions": self.sessions, "last_outcome": self.last_outcome,
-                "patient": self.setup.patient, "programme": self.setup.protocol,
-                "exercises": [exercise.id for exercise in self.setup.session.exercises],
+                "session": {"number": self.sessions, "patient": current.patient, "programme": current.protocol}
+                if runner is not None and current is not None else None,
+                "next": {"patient": self.setup.patient, "programme": self.setup.protocol,
+                         "exercises": [exercise.id for exercise in self.setup.session.exercises],
+                         "chosen": self.chosen is not None},
                 "coach": runner.coach.status() if runner is not None else None,
                 "sensor": self.sensor.status() if self.sensor is not None else {"port": self.port, "connected": False},
                 "sound": runner.audio.status() if runner is not None else
@@ -116,16 +135,49 @@ class Daemon:
     def _took(self, item) -> None:
         if self.echo is not None:
             self.echo.took(item)
+        if self.control is not None:
+            self.control.sample(item[0], item[1])
 
     def heartbeat(self) -> None:
         self.watchdog.ping()
         if self.reload_requested:
             self.reload_requested = False
             self._reload()
+        if self.control is not None:
+            self.control.serve()
+
+    # -- what the therapist chooses (the control socket) ---------------------------------------
+    def _setup_from(self, chosen: dict | None) -> Setup:
+        """The config and the options, with the therapist's choice over them."""
+        options, chosen = self.options, chosen or {}
+        programme_chosen = chosen.get("protocol") or chosen.get("exercise")
+        return Setup.from_values(options.config,
+                                 chosen.get("protocol") if programme_chosen else options.protocol,
+                                 chosen.get("exercise") if programme_chosen else options.exercise,
+                                 chosen.get("patient") or options.patient)
+
+    def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None) -> Setup:
+        """The next session's patient and programme (validated first: UserError leaves all as it was)."""
+        chosen = {"patient": patient, "protocol": protocol, "exercise": exercise}
+        new = self._setup_from(chosen)
+        self.setup, self.chosen = new, chosen
+        log.info("next session chosen: patient %s, programme %s", new.patient or "not named", new.protocol)
+        return new
+
+    def _after_session(self) -> None:
+        """A therapist's choice was for that session: the config's patient and programme again."""
+        if self.chosen is None:
+            return
+        self.chosen = None
+        try:
+            self.setup = self._setup_from(None)
+        except UserError as exc:   # the config was changed meanwhile and does not validate now
+            log.error("the config's own patient and programme do not validate (%s); the last ones "
+                      "stay in force", str(exc).splitlines()[0])
 
     def _reload(self) -> None:
         try:
-            new = Setup.from_options(self.options)
+            new = self._setup_from(self.chosen)
         except UserError as exc:
             for line in str(exc).splitlines():
                 log.error("reload refused, the old config and protocols stay in force: %s", line)
@@ -150,9 +202,10 @@ class Daemon:
         self.sensor = sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
                               required=not os.environ.get("INVOCATION_ID"))
         try:
+            self.control = self._open_control()
             started = time.monotonic()
             self.sounds = make_sounds(self.setup.config)
-            new = self.sounds.cache.prerender(self.setup.sentences(), stopped=lambda: self.stop_requested)
+            new = self.sounds.cache.prerender(self.setup.sentences(), stopped=self._stop_between_sentences)
             if self.stop_requested:
                 log.info("stopped during start-up, after %d sentence(s) synthesised", new)
                 return 0
@@ -178,6 +231,8 @@ class Daemon:
                 systemd.notify("STATUS=waiting for a patient")
         finally:
             systemd.notify("STOPPING=1")
+            if self.control is not None:
+                self.control.server.close()
             for part in (self.events, self.trace):
                 if part is not None:
                     part.close()
@@ -185,6 +240,24 @@ class Daemon:
             store.close()
         log.info("stopped after %d session(s)", self.sessions)
         return 0
+
+    def _open_control(self) -> Control | None:
+        """The control socket; without it the box still coaches (only the console is blind)."""
+        path = self.options.socket or str(control_socket())
+        server = ControlServer(path)
+        try:
+            server.start()
+        except OSError as exc:
+            log.warning("no control socket at %s (%s): the console cannot reach this coach",
+                        path, exc.strerror or exc)
+            return None
+        log.info("control socket: %s", path)
+        return Control(self, server)
+
+    def _stop_between_sentences(self) -> bool:
+        """Asked between the sentences of a long synthesis: stay responsive (watchdog, socket)."""
+        self.heartbeat()
+        return self.stop_requested
 
     def _idle(self, source, watch: PresenceWatch, sensor):
         """Yield the sample at which a patient starts a session. After a session, the bladder
@@ -216,18 +289,22 @@ class Daemon:
                 if self.empty_since is not None and t - self.empty_since >= EMPTY_HOLD_S:
                     self._enter("armed", t)
                 continue
-            if watch.feed(t, mmhg):
+            if watch.feed(t, mmhg) or self.start_requested:
+                self.start_requested = False
                 yield item
 
     def _session(self, store, sensor, source, begin_at: float) -> None:
-        setup = self.setup
+        self.session_setup = setup = self.setup
         self.sounds.cache.prerender(setup.sentences())  # new phrases after a reload; else cached
         audio = open_sink(self.options.audio or setup.config.audio, required=False)
         recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)
         self.runner = runner = SessionRunner(setup.coach(self.sounds), self.sounds, audio, self.events, self.trace,
                                              recorder=recorder, heartbeat=self.heartbeat,
-                                             stop_requested=self.stop_requested, took=self._took)
+                                             stop_requested=self.stop_requested, took=self._took,
+                                             listeners=[self])
         self.sessions += 1
+        if self.control is not None:
+            self.control.session_started()
         self._enter("in_session", begin_at, event="session_started")
         log.info("session %d: a patient started (%s, patient %s)", self.sessions,
                  ", ".join(e.id for e in setup.session.exercises), setup.patient or "not named")
@@ -236,13 +313,15 @@ class Daemon:
         try:
             runner.run(source, sensor=sensor, begin_at=begin_at)
             coach = runner.coach
-            status = "abandoned" if coach.abandoned else "done" if coach.finished else "stopped"
+            status = ("abandoned" if coach.abandoned else "stopped" if coach.stopped or not coach.finished
+                      else "done")
         finally:
             finish_record(store, recorder, setup, status)
             self.last_outcome = status
             self._enter("in_session", runner.coach.t, event="session_ended")
             audio.close(max_wait_s=STOP_DRAIN_S if self.stop_requested else None)
             self.runner = None
+            self._after_session()
             reps = recorder.reps
             log.info("session %d %s: %d repetition(s), %d good", self.sessions, status, len(reps),
                      sum(r["verdict"] == "ok" for r in reps))

@@ -5,12 +5,20 @@
 
 from coach.core.coach import STATES, TRANSITIONS
 
+EVERYWHERE = 5   # a trigger from this many states or more is written once, as a note
+
 
 def mermaid() -> str:
     lines = ["stateDiagram-v2", "    [*] --> waiting"]
+    notes = []
     for trigger, sources, dest in TRANSITIONS:
-        for source in [sources] if isinstance(sources, str) else sources:
+        sources = [sources] if isinstance(sources, str) else sources
+        if len(sources) >= EVERYWHERE and len(sources) == len(STATES) - 1:
+            notes.append(f"    note right of {dest}: {trigger} from every other state")
+            continue
+        for source in sources:
             lines.append(f"    {source} --> {dest}: {trigger}")
+    lines += notes
     lines.append("    done --> [*]")
     return "\n".join(lines)
 

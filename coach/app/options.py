@@ -22,3 +22,4 @@ class RunOptions:
     rate: float = 50.0                 # the simulated sensor's rate (Hz)
     once: bool = False                 # with a sensor: one session, then exit
     clock_events: float | None = None  # a `clock` event every S seconds (accelerated tests)
+    socket: str | None = None          # the control socket (default: coach.config.paths.control_socket)

@@ -86,6 +86,19 @@ class SessionRunner:
     heartbeat: Callable[[], None] = lambda: None  # called every turn of the loop (watchdog)
     stop_requested: bool = False
     took: Callable[[tuple], None] = lambda item: None  # a sample taken in, with all it caused
+    asked: list[str] = field(default_factory=list)   # the therapist's pause/resume/stop, not yet done
+
+    def ask(self, request: str) -> None:
+        """The therapist's request (the control socket, from the main loop): carried out at the
+        top of the next turn, on the session clock."""
+        self.asked.append(request)
+
+    def _carry_out_asked(self) -> None:
+        while self.asked:
+            request = self.asked.pop(0)
+            act = {"pause": self.coach.pause, "resume": self.coach.resume, "stop": self.coach.stop}[request]
+            log.info("the therapist asked: %s", request)
+            self.dispatch(act(self.coach.t))
 
     def dispatch(self, outputs: list) -> str:
         """Carry out the core's outputs; returns the repetition cue given (for the trace).
@@ -125,6 +138,7 @@ class SessionRunner:
             self.heartbeat()
             if self.stop_requested:
                 break
+            self._carry_out_asked()
             now = time.monotonic()
             if item is None:
                 estimate = round(last_t + (now - last_wall), 3)

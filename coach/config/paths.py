@@ -7,6 +7,8 @@ gives (`sudo -u rugcoach rugcoach report ...`), for calibration and for the cons
   would be a second, empty set of records that the service never reads.
 - Anyone else (a developer, a test): $XDG_STATE_HOME/rugcoach, else ~/.local/state/rugcoach;
   $XDG_CACHE_HOME/rugcoach, else ~/.cache/rugcoach.
+- The control socket: $RUNTIME_DIRECTORY/rugcoach.sock under systemd (/run/rugcoach), else beside
+  the records (`control_socket`).
 """
 
 from __future__ import annotations
@@ -48,3 +50,20 @@ def cache_dir(env: Mapping[str, str] | None = None, user: str | None = None) -> 
         return SERVICE_CACHE / "phrases"
     base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
     return Path(base) / "rugcoach" / "phrases"
+
+
+SERVICE_RUNTIME = Path("/run/rugcoach")          # the unit's RuntimeDirectory=rugcoach
+SOCKET_NAME = "rugcoach.sock"
+
+
+def control_socket(env: Mapping[str, str] | None = None, user: str | None = None) -> Path:
+    """The daemon's control socket (docs/api.md). The service's is $RUNTIME_DIRECTORY/rugcoach.sock;
+    a client elsewhere on the box (`rugcoach status`, the console) finds the service's when it
+    exists; anyone else's daemon keeps it beside its records."""
+    env = os.environ if env is None else env
+    if env.get("RUNTIME_DIRECTORY"):
+        return Path(env["RUNTIME_DIRECTORY"].split(":")[0]) / SOCKET_NAME
+    if (user if user is not None else _user()) == SERVICE_USER or \
+            (not env.get("STATE_DIRECTORY") and (SERVICE_RUNTIME / SOCKET_NAME).exists()):
+        return SERVICE_RUNTIME / SOCKET_NAME
+    return state_dir(env, user) / SOCKET_NAME

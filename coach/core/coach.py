@@ -31,7 +31,7 @@ STATES = [
     "relaxing",        # hold over: let go
     "resting",         # rest between repetitions, then the next one, exercise or the end
     "moving",          # an exercise without the PBU: counted to a metronome, or timed
-    "paused",          # the patient got off the bladder, or the sensor is lost: wait
+    "paused",          # the patient got off the bladder, the sensor is lost, or the therapist paused
     "checking",        # back: is the bladder still at its start pressure?
     "done",
 ]
@@ -64,6 +64,8 @@ TRANSITIONS = [
     ["start_ok",       "checking",                  "resting"],
     ["start_off",      "checking",                  "inflating"],
     ["abandon",        "paused",                    "done"],
+    ["hold_on",        RUNNING,                     "paused"],   # the therapist pauses (console)
+    ["end_now",        [s for s in STATES if s != "done"], "done"],  # the therapist stops
 ]
 
 CHECK_S = 1.0           # after a pause, this long at the start pressure before going on
@@ -138,6 +140,8 @@ class Coach:
     start_ok: Callable[[], bool]
     start_off: Callable[[], bool]
     abandon: Callable[[], bool]
+    hold_on: Callable[[], bool]
+    end_now: Callable[[], bool]
 
     def __init__(self, session: Session, duration_of: Callable[[str], float],
                  policy: CorrectionPolicy | None = None):
@@ -155,6 +159,7 @@ class Coach:
         self.analyzer = self._new_analyzer()
         self.finished = False
         self.abandoned = False  # ended because nobody came back (the daemon goes idle again)
+        self.stopped = False    # ended by the therapist (the console)
         self.machine = Machine(model=self, states=STATES, transitions=TRANSITIONS, initial="waiting",
                                auto_transitions=False, queued=True,
                                after_state_change="_on_state_change")
@@ -191,6 +196,8 @@ class Coach:
         self.t = t
         if self.state == "paused":
             self._give_up_waiting()
+        elif self.state == "done":
+            self._during_done()   # a goodbye said while the sensor is away still ends the session
         return self._flush()
 
     def sensor_lost(self, t: float) -> list:
@@ -211,6 +218,50 @@ class Coach:
         if self.state == "paused" and self._pause_reason == "sensor":
             self._say("sensor.back", Priority.SAFETY, on_start=self._cue("resume"))
             self.got_back()
+        return self._flush()
+
+    # -- the therapist's requests (the console, through the daemon) ---------------------------
+    @property
+    def can_pause(self) -> bool:
+        """Pausable where a lost sensor would pause it: an exercise on the bladder, under way.
+        A metronome or timed exercise has no pause of its own: the therapist stops it."""
+        return self.state == "paused" or (self.state in RUNNING and self.exercise.uses_pbu)
+
+    @property
+    def paused_by_therapist(self) -> bool:
+        return self.state == "paused" and self._pause_reason == "therapist"
+
+    def pause(self, t: float) -> list:
+        """The therapist pauses: the patient hears why and lies still; only `resume` goes on
+        (whatever else had paused it: the patient back on the bladder waits for the therapist)."""
+        self.t = t
+        if self.state == "paused":
+            self._pause_reason = "therapist"
+            self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
+            self._say("session.paused", Priority.SAFETY, on_start=self._cue("pause"))
+        elif self.can_pause:
+            self._pause_reason = "therapist"
+            self.hold_on()
+        return self._flush()
+
+    def resume(self, t: float) -> list:
+        """The therapist goes on after a pause: checked at the start pressure, as after any pause."""
+        self.t = t
+        if self.paused_by_therapist:
+            self._say("session.resumed", Priority.SAFETY, on_start=self._cue("resume"))
+            self.got_back()
+        return self._flush()
+
+    def stop(self, t: float) -> list:
+        """The therapist ends the session now: a repetition under way is recorded as it was, and
+        the patient hears a kind goodbye that says the therapist ended it."""
+        self.t = t
+        if self.state != "done":
+            if self.analyzer.rep is not None:
+                self._emit(self.analyzer.end_rep(self.t))
+            self.voice.cancel(lambda item: True)
+            self.stopped = True
+            self.end_now()
         return self._flush()
 
     @property
@@ -590,13 +641,14 @@ class Coach:
             # The interrupted repetition is recorded as it was, and done again after the pause.
             self._emit(self.analyzer.end_rep(self.t))
         self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
-        key = "sensor.lost" if self._pause_reason == "sensor" else "correction.off_pbu"
+        key = {"sensor": "sensor.lost", "therapist": "session.paused"}.get(self._pause_reason,
+                                                                           "correction.off_pbu")
         # not said (or not finished) once it is no longer true: the sensor or the patient is back
         self._say(key, Priority.SAFETY, on_start=self._cue("pause"),
                   still_true=lambda: self.state == "paused")
 
     def _give_up_waiting(self) -> None:
-        if self._since("entered") >= ABANDON_S:
+        if self._since("entered") >= ABANDON_S and self._pause_reason != "therapist":
             self.abandoned = True
             self.abandon()
 
@@ -626,7 +678,7 @@ class Coach:
             self._cue("done")(self.t)  # nobody is listening: no goodbye
             self.finished = True
             return
-        self._say("session.done", on_start=self._cue("done"))
+        self._say("session.stopped" if self.stopped else "session.done", on_start=self._cue("done"))
 
     def _during_done(self) -> None:
         if not self.voice.busy(self.t):

@@ -1,0 +1,223 @@
+"""What a client of the control socket may ask of the daemon (docs/api.md), judged and carried out
+in the daemon's one main loop: the socket thread only hands requests over.
+
+Each request's arguments are checked here, with one-line errors a console can show beside the
+field (`code` for the program, `message` for the person). The live view is fed from here too:
+every event of the coach and the daemon, the samples in batches of a tenth of a second, and the
+daemon's status when it changed; a new subscriber first gets the session so far.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from coach.adapters.control_socket import ControlServer, Request
+from coach.errors import UserError
+
+log = logging.getLogger("rugcoach")
+
+SAMPLE_BATCH_S = 0.1    # the live view gets the samples 10 times a second (wall clock)
+HISTORY_STEP_S = 0.1    # the session so far keeps a sample per tenth of a second of session time
+STATUS_EVERY_S = 0.5    # a changed status is sent at most this often
+
+
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Params:
+    """A request's arguments, taken one by one with their type checked (as Klipper's
+    WebRequest.get_str): whatever is left over at the end was not understood."""
+
+    values: dict
+    allowed: tuple[str, ...] = ()
+
+    def text(self, name: str, required: bool = False) -> str | None:
+        value = self.values.get(name)
+        if value is None:
+            if required:
+                raise BadRequest("missing_argument", f"missing argument '{name}'")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest("bad_argument", f"'{name}' must be a non-empty string")
+        return value.strip()
+
+    def done(self) -> None:
+        for name in self.values:
+            if name not in self.allowed:
+                raise BadRequest("unknown_argument", f"unknown argument '{name}'{did_you_mean(name, self.allowed)}")
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass
+class LiveView:
+    """What subscribers see of the current session: its events and a sample per HISTORY_STEP_S
+    (the session so far, for a chart opened late), and the samples not yet sent."""
+
+    events: list[dict] = field(default_factory=list)
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    batch: list[tuple[float, float]] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.events.clear()
+        self.samples.clear()
+
+
+class Owner(Protocol):
+    """What the control socket needs of the daemon (coach.app.daemon.Daemon), which owns it."""
+
+    sessions: int
+    runner: Any               # the SessionRunner of the session under way, else None
+    sensor: Any               # the SerialSensor, once opened
+    start_requested: bool
+
+    def status(self) -> dict: ...
+
+    def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None) -> Any: ...
+
+
+class Control:
+    """The daemon's side of the control socket."""
+
+    def __init__(self, daemon: Owner, server: ControlServer):
+        self.daemon = daemon
+        self.server = server
+        self.live = LiveView()
+        self._last_batch = time.monotonic()
+        self._last_status_check = 0.0
+        self._last_status: dict | None = None
+        self.handlers: dict[str, Callable[[Params, Request], dict]] = {
+            "status": self._status, "subscribe": self._subscribe, "methods": self._methods,
+            "next_session": self._next_session, "start": self._start, "pause": self._pause,
+            "resume": self._resume, "stop": self._stop,
+        }
+
+    # -- the main loop calls these -----------------------------------------------------------
+    def serve(self) -> None:
+        """Answer what came in; send the samples and a changed status when due."""
+        for request in self.server.requests():
+            self._answer(request)
+        if not self.server.subscribers:
+            self.live.batch.clear()
+            return
+        now = time.monotonic()
+        if self.live.batch and now - self._last_batch >= SAMPLE_BATCH_S:
+            self.server.publish({"method": "samples", "params": {"samples": self.live.batch}})
+            self.live.batch = []
+            self._last_batch = now
+        if now - self._last_status_check >= STATUS_EVERY_S:
+            self._last_status_check = now
+            status = self.daemon.status()
+            if status != self._last_status:
+                self._last_status = status
+                self.server.publish({"method": "status", "params": status})
+
+    def sample(self, t: float, mmhg: float) -> None:
+        point = (round(t, 3), round(mmhg, 2))
+        # the session so far: kept in a session only (idle for months, it would only grow)
+        if self.daemon.runner is not None and \
+                (not self.live.samples or t - self.live.samples[-1][0] >= HISTORY_STEP_S):
+            self.live.samples.append(point)
+        if self.server.subscribers:
+            self.live.batch.append(point)
+
+    def event(self, event: dict) -> None:
+        self.live.events.append(event)
+        self.server.publish({"method": "event", "params": event})
+
+    def session_started(self) -> None:
+        self.live.reset()
+
+    # -- requests ------------------------------------------------------------------------------
+    def _answer(self, request: Request) -> None:
+        handler = self.handlers.get(request.method)
+        try:
+            if handler is None:
+                raise BadRequest("unknown_method", f"unknown method '{request.method}'"
+                                                   f"{did_you_mean(request.method, self.handlers)}")
+            result = handler(Params(request.params), request)
+        except BadRequest as exc:
+            self.server.reply(request.client, {"id": request.id, "error": {"code": exc.code, "message": str(exc)}})
+            return
+        except UserError as exc:   # a programme or patient that does not validate
+            self.server.reply(request.client, {"id": request.id,
+                                               "error": {"code": "invalid", "message": str(exc)}})
+            return
+        if request.method == "subscribe":
+            self.server.subscribe(request.client, {"id": request.id, "result": result})
+        else:
+            self.server.reply(request.client, {"id": request.id, "result": result})
+
+    def _status(self, params: Params, _request: Request) -> dict:
+        params.done()
+        return dict(self.daemon.status(), socket=self.server.status())
+
+    def _subscribe(self, params: Params, _request: Request) -> dict:
+        params.done()
+        return {"status": self.daemon.status(),
+                "session": {"number": self.daemon.sessions if self.daemon.runner is not None else None,
+                            "events": list(self.live.events), "samples": list(self.live.samples)}}
+
+    def _methods(self, params: Params, _request: Request) -> dict:
+        params.done()
+        return {"methods": sorted(self.handlers)}
+
+    def _next_session(self, params: Params, _request: Request) -> dict:
+        params.allowed = ("patient", "protocol", "exercise")
+        patient, protocol, exercise = params.text("patient"), params.text("protocol"), params.text("exercise")
+        params.done()
+        if protocol and exercise:
+            raise BadRequest("bad_argument", "give a protocol or one exercise, not both")
+        setup = self.daemon.choose_next(patient=patient, protocol=protocol, exercise=exercise)
+        return {"patient": setup.patient, "programme": setup.protocol,
+                "exercises": [e.id for e in setup.session.exercises]}
+
+    def _start(self, params: Params, _request: Request) -> dict:
+        params.done()
+        daemon = self.daemon
+        if daemon.runner is not None:
+            raise BadRequest("busy", "a session is under way")
+        if daemon.sensor is None or not daemon.sensor.status().get("connected"):
+            raise BadRequest("no_sensor", "the sensor is not connected")
+        daemon.start_requested = True
+        return {"starting": True}
+
+    def _in_session(self):
+        runner = self.daemon.runner
+        if runner is None:
+            raise BadRequest("no_session", "no session is under way")
+        return runner
+
+    def _pause(self, params: Params, _request: Request) -> dict:
+        params.done()
+        runner = self._in_session()
+        if not runner.coach.can_pause:
+            raise BadRequest("cannot_pause", "this part of the session cannot be paused (an exercise "
+                                             "without the pressure cushion): stop it instead")
+        runner.ask("pause")
+        return {"paused": True}
+
+    def _resume(self, params: Params, _request: Request) -> dict:
+        params.done()
+        runner = self._in_session()
+        if not runner.coach.paused_by_therapist:
+            raise BadRequest("not_paused", "the session was not paused by a therapist")
+        runner.ask("resume")
+        return {"paused": False}
+
+    def _stop(self, params: Params, _request: Request) -> dict:
+        params.done()
+        self._in_session().ask("stop")
+        return {"stopping": True}

@@ -1,0 +1,163 @@
+"""The daemon's control socket end to end: a real daemon, a simulated sensor on a pty, real Unix
+sockets; `rugcoach status` idle and in session; the therapist's requests; a daemon restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
+from coach.adapters.store import Store
+from coach.sim.patient import SimulatedPatient
+from coach.sim.pty_sensor import PtySensor
+from tests.conftest import ROOT, RUGCOACH
+
+pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
+
+
+def wait_for(predicate, timeout, step=0.05):
+    """Until predicate() is true (the limit only stops a test that hangs)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
+class Box:
+    """The daemon, as systemd would run it, on a simulated sensor that nobody pumps up."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.socket = tmp_path / "run" / "rugcoach.sock"
+        self.events = tmp_path / "events.jsonl"
+        self.sensor = PtySensor(SimulatedPatient(_session(), seed=2), rate_hz=25, link=tmp_path / "pbu")
+        self.sensor.plug()
+        self.sensor.start()
+        self.env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), RUNTIME_DIRECTORY=str(self.socket.parent))
+        self.process: subprocess.Popen | None = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            RUGCOACH + ["run", "--port", str(self.tmp / "pbu"), "--protocol", "demo", "--audio", "none",
+                        "--events", str(self.events)],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.tmp / "daemon.log").open("a"))
+        client = DaemonClient(self.socket)
+        assert wait_for(lambda: _answers(client), 60), "the daemon's socket never answered"
+        return client
+
+    def status_command(self):
+        return subprocess.run(RUGCOACH + ["status"], cwd=ROOT, env=self.env, capture_output=True, text=True)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+    def close(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        self.sensor.stop()
+
+    def said(self):
+        if not self.events.exists():
+            return []
+        return [e["text"] for e in map(json.loads, self.events.read_text().splitlines()) if e["type"] == "say"]
+
+
+def _session():
+    from coach.config.protocols import Library
+    return Library().session(protocol="demo")
+
+
+def _answers(client):
+    try:
+        client.connect()
+        return client.status()["state"] == "armed"
+    except NotRunning:
+        client.close()
+        return False
+
+
+@pytest.fixture
+def box(tmp_path):
+    box = Box(tmp_path)
+    yield box
+    box.close()
+
+
+def test_status_idle_and_in_session_and_the_therapists_requests(box):
+    client = box.start()
+    idle = box.status_command()
+    assert idle.returncode == 0, idle.stderr
+    assert "waiting for a patient" in idle.stdout and "sensor: connected" in idle.stdout, idle.stdout
+    # checked before anything changes: a clear refusal, the box as it was
+    with pytest.raises(DaemonError, match="did you mean 'next_session'"):
+        client.call("next_sesion", patient="P-7")
+    with pytest.raises(DaemonError, match="patient id"):
+        client.next_session(patient="Jan <script>")
+    with pytest.raises(DaemonError, match="no session is under way"):
+        client.pause_session()
+    chosen = client.next_session(patient="P-0007", protocol="demo")
+    assert chosen["patient"] == "P-0007" and chosen["exercises"] == ["buiklig-a"]
+    first = client.subscribe()
+    assert first["status"]["next"] == {"patient": "P-0007", "programme": "demo", "exercises": ["buiklig-a"],
+                                       "chosen": True}
+    assert client.start_session() == {"starting": True}
+    # the session starts on the next sample; the subscriber sees it, then samples and status
+    seen = []
+    for message in client.notifications(timeout=10):
+        seen.append(message)
+        if message["method"] == "event" and message["params"].get("state") == "inflating":
+            break
+    kinds = {m["method"] for m in seen}
+    assert {"event", "samples"} <= kinds, kinds
+    started = [m["params"] for m in seen if m["method"] == "event" and m["params"]["type"] == "daemon"]
+    assert started[0]["state"] == "session_started"
+    coaching = box.status_command()
+    assert coaching.returncode == 0 and "coaching" in coaching.stdout and "patient P-0007" in coaching.stdout, \
+        coaching.stdout
+    assert "exercise 1 of 1 (buiklig-a)" in coaching.stdout
+    # a second subscriber gets the session so far
+    late = DaemonClient(box.socket).connect().subscribe()
+    assert late["session"]["events"][0]["type"] == "daemon" and late["session"]["samples"]
+    # pause: the patient hears why; resume; stop: a kind goodbye, the record says stopped
+    assert client.pause_session() == {"paused": True}
+    assert wait_for(lambda: client.status()["coach"]["paused"] == "therapist", 10)
+    assert wait_for(lambda: "Uw therapeut zet de oefening even stil." in box.said(), 30), box.said()
+    with pytest.raises(DaemonError, match="under way"):
+        client.start_session()
+    assert client.resume_session() == {"paused": False}
+    assert wait_for(lambda: client.status()["coach"]["paused"] is None, 10)
+    assert wait_for(lambda: "We gaan weer verder." in box.said(), 30), box.said()
+    assert client.stop_session() == {"stopping": True}
+    assert wait_for(lambda: client.status()["state"] != "in_session", 30), "the session did not end"
+    status = client.status()
+    assert status["last_outcome"] == "stopped"
+    assert status["next"]["chosen"] is False, "a therapist's choice holds for one session"
+    assert "Uw therapeut stopt de oefening nu." in box.said()
+    box.stop()
+    sessions = Store(box.tmp / "state").sessions("P-0007")
+    assert [s["status"] for s in sessions] == ["stopped"]
+
+
+def test_a_daemon_restart_is_survived_by_its_clients(box):
+    client = box.start()
+    client.subscribe()
+    box.stop()
+    with pytest.raises(NotRunning):
+        for _ in client.notifications(timeout=10):
+            pass
+    assert box.status_command().returncode == 3, "not running: exit 3, as systemctl status"
+    assert "not running" in box.status_command().stderr
+    again = box.start()                 # the socket file of the old one is replaced
+    assert again.status()["state"] == "armed"
+    client.connect()                    # the old client reconnects
+    assert client.status()["sessions"] == 0
