@@ -30,9 +30,10 @@ SENTENCES = ["Span nu aan.", "Goed zo. Houd dit vast.", "En ontspan maar.", "Rus
 
 def main() -> None:
     device, cache_dir = sys.argv[1], Path(sys.argv[2])
-    sounds = SoundBank(PhraseCache(EspeakSynthesizer(), VoiceSettings(), cache_dir))
-    sounds.cache.MEMORY_PHRASES = 2   # so every sentence below comes from disk, as after a long hold
-    sounds.cache.prerender(SENTENCES + ["Drie."])
+    cache = PhraseCache(EspeakSynthesizer(), VoiceSettings(), cache_dir)
+    cache.MEMORY_PHRASES = 2   # so every sentence below comes from disk, as after a long hold
+    sounds = SoundBank.synthesised(cache)
+    sounds.prepare(SENTENCES + ["Drie."])
     sink = DeviceSink(device, latency=0.2)
     sink.start()
     time.sleep(0.5)

@@ -17,7 +17,7 @@ from coach.adapters.speech import EspeakSynthesizer, PhraseCache, VoiceSettings 
 from coach.config.protocols import Library  # noqa: E402
 from coach.core.analysis import Analyzer, replay  # noqa: E402
 from coach.core.vocabulary import library_sentences  # noqa: E402
-from tests.conftest import simulate  # noqa: E402
+from coach.sim.core_run import simulate  # noqa: E402
 
 
 def report(name: str, value: float, unit: str) -> None:

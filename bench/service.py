@@ -20,8 +20,8 @@ SESSION_S = 30.0
 
 def bench_records(library, report) -> None:
     from coach.adapters.store import Store
+    from coach.app.simulate import record_simulated_session as record_session
     from coach.report.build import write_reports
-    from tests.helpers.records import record_session
 
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder))
@@ -86,7 +86,7 @@ def _stop(process: subprocess.Popen) -> None:
 def bench_daemon(report) -> None:
     """The daemon against a real-time sensor-sim (50 Hz), speaking into a private PulseAudio
     sink (the output path of the tests): start (cold and warm phrase cache), idle, a session."""
-    from tests.conftest import PulseServer
+    from coach.sim.pulse import PulseServer
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

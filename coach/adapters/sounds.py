@@ -1,27 +1,76 @@
-"""The sounds the coach asks for, by name: a sentence's text (from the phrase cache) or a tone
-("tone:NAME"), as samples to play and as lengths for the speech timeline."""
+"""The sounds the coach asks for, as `Line`s (coach.core.voice): a sentence with its phrase key,
+or a tone ("tone:NAME"), as samples to play and as lengths for the speech timeline.
+
+A sentence comes from a chain of voices, the first that has it: a recorded voice pack (the
+therapist's own voice, when there is one) before synthesis, which has every sentence. Each link
+answers `audio(line)` with samples, or None for a line it does not have."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import numpy as np
 
 from coach.adapters import tones
 from coach.adapters.speech import SAMPLE_RATE, PhraseCache
+from coach.core.voice import Line
+
+
+class Voice(Protocol):
+    def audio(self, line: Line) -> np.ndarray | None: ...
+
+    def prepare(self, texts: Iterable[str], stopped: Callable[[], bool]) -> int: ...
+
+
+class SynthesisedVoice:
+    """espeak-ng through the phrase cache: every sentence, by its text."""
+
+    def __init__(self, cache: PhraseCache):
+        self.cache = cache
+
+    def audio(self, line: Line) -> np.ndarray:
+        return self.cache.audio(line.text)
+
+    def prepare(self, texts: Iterable[str], stopped: Callable[[], bool]) -> int:
+        return self.cache.prerender(texts, stopped=stopped)
 
 
 class SoundBank:
-    """Sentence text or "tone:NAME" -> audio samples, and their durations for the timeline."""
+    """A Line -> audio samples (the first voice of the chain that has it, or a tone), and its
+    duration for the timeline."""
 
-    def __init__(self, cache: PhraseCache, volume: float = 1.0):
-        self.cache = cache
+    def __init__(self, voices: list[Voice], volume: float = 1.0):
+        if not voices:
+            raise ValueError("a sound bank needs at least one voice")
+        self.voices = voices
         self._tones = {name: tones.load(name, volume) for name in tones.NOTES}
+        self._lengths: dict[Line, int] = {}
 
-    def samples(self, sound: str) -> np.ndarray:
-        if sound.startswith("tone:"):
-            return self._tones[sound[5:]]
-        return self.cache.audio(sound)
+    @classmethod
+    def synthesised(cls, cache: PhraseCache, volume: float = 1.0) -> SoundBank:
+        return cls([SynthesisedVoice(cache)], volume)
 
-    def duration(self, sound: str) -> float:
-        if sound.startswith("tone:"):
-            return len(self._tones[sound[5:]]) / SAMPLE_RATE
-        return self.cache.duration(sound)
+    def samples(self, line: Line | str) -> np.ndarray:
+        line = Line(line) if isinstance(line, str) else line
+        if line.is_tone:
+            return self._tones[line.text[5:]]
+        for voice in self.voices:
+            audio = voice.audio(line)
+            if audio is not None:
+                self._lengths[line] = len(audio)
+                return audio
+        raise LookupError(f"no voice has '{line.text}'")   # synthesis, the last link, has all
+
+    def duration(self, line: Line | str) -> float:
+        line = Line(line) if isinstance(line, str) else line
+        length = self._lengths.get(line)
+        if length is None:
+            length = len(self.samples(line))
+        return length / SAMPLE_RATE
+
+    def prepare(self, texts: Iterable[str], stopped: Callable[[], bool] = lambda: False) -> int:
+        """Make every sentence ready before a session (synthesis can take seconds); returns how
+        many were new. `stopped` is asked between sentences."""
+        texts = list(texts)
+        return sum(voice.prepare(texts, stopped) for voice in self.voices)

@@ -34,7 +34,7 @@ def run_calibration(port: str | None, unit: str | None, span: float = 40.0, audi
              ("calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed")}
     sink = open_sink(audio or config.audio, required=audio is not None)
     sounds = make_sounds(config)
-    sounds.cache.prerender([part for text in texts.values() for part in sentences(text)])
+    sounds.prepare([part for text in texts.values() for part in sentences(text)])
     sensor = SerialSensor(port, config.baudrate, Units.uncalibrated(unit))
     guide = CalibrationGuide(unit, span)
     def say(key: str) -> None:

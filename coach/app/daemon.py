@@ -205,7 +205,7 @@ class Daemon:
             self.control = self._open_control()
             started = time.monotonic()
             self.sounds = make_sounds(self.setup.config)
-            new = self.sounds.cache.prerender(self.setup.sentences(), stopped=self._stop_between_sentences)
+            new = self.sounds.prepare(self.setup.sentences(), stopped=self._stop_between_sentences)
             if self.stop_requested:
                 log.info("stopped during start-up, after %d sentence(s) synthesised", new)
                 return 0
@@ -295,7 +295,7 @@ class Daemon:
 
     def _session(self, store, sensor, source, begin_at: float) -> None:
         self.session_setup = setup = self.setup
-        self.sounds.cache.prerender(setup.sentences())  # new phrases after a reload; else cached
+        self.sounds.prepare(setup.sentences())  # new phrases after a reload; else cached
         audio = open_sink(self.options.audio or setup.config.audio, required=False)
         recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)
         self.runner = runner = SessionRunner(setup.coach(self.sounds), self.sounds, audio, self.events, self.trace,

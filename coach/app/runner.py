@@ -109,7 +109,7 @@ class SessionRunner:
         cue = ""
         for output in outputs:
             if isinstance(output, Play):
-                self.audio.play(output.t, self.sounds.samples(output.sound))
+                self.audio.play(output.t, self.sounds.samples(output.line))
                 continue
             event = output.as_dict()
             if self.recorder is not None:

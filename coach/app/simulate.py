@@ -62,7 +62,7 @@ def run_simulated(options: RunOptions, setup: Setup, audio=None) -> int:
         trace = TraceWriter(options.trace) if options.trace else None
         started = time.monotonic()
         sounds = make_sounds(setup.config)
-        new = sounds.cache.prerender(setup.sentences())
+        new = sounds.prepare(setup.sentences())
         log.info("speech ready: %d sentence(s) synthesised, the rest from the cache (%.1f s)",
                  new, time.monotonic() - started)
         runner = SessionRunner(setup.coach(sounds), sounds, audio, events, trace)
@@ -80,3 +80,25 @@ def run_simulated(options: RunOptions, setup: Setup, audio=None) -> int:
             if part is not None:
                 part.close()
     return 0
+
+
+def record_simulated_session(store, patient, session, seed=0, behaviour=None, rate_hz=25.0):
+    """One simulated session into `store`, through the very runner and recorder the daemon uses
+    (no audio, estimated speech lengths): for the report's tests and benchmark. Returns the
+    recorder (with .reps)."""
+    from coach.adapters.audio import NullSink
+    from coach.app.wiring import exercises_for_record
+    from coach.core.coach import Coach
+    from coach.core.progress import summarise
+    from coach.sim.core_run import EstimatedSounds, estimated_duration
+    from coach.sim.patient import Behaviour
+
+    recorder = store.begin_session(patient, "test", exercises_for_record(session))
+    runner = SessionRunner(Coach(session, estimated_duration), EstimatedSounds(), NullSink(),
+                           recorder=recorder)
+    patient_model = SimulatedPatient(session, seed=seed, behaviour=behaviour or Behaviour())
+    runner.listeners.append(patient_model)
+    runner.run(SimulatedSource(patient_model, rate_hz=rate_hz))
+    summary = summarise(recorder.reps, {e.id: e.phase for e in session.exercises})
+    recorder.finish("done", summary, {"1": summary["good_fraction"].get("1", 0) >= 0.8})
+    return recorder

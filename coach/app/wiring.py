@@ -33,7 +33,7 @@ log = logging.getLogger("rugcoach")
 def make_sounds(config: Config) -> SoundBank:
     directory = Path(config.cache_dir) if config.cache_dir else cache_dir()
     cache = PhraseCache(EspeakSynthesizer(), config.voice, directory)
-    return SoundBank(cache, config.voice.volume)
+    return SoundBank.synthesised(cache, config.voice.volume)
 
 
 def sensor_units(config: Config):

@@ -18,7 +18,7 @@ from coach.core.corrections import CorrectionPolicy
 from coach.core.events import Correction, Cue, Event, Said, SensorStatus, StateChanged
 from coach.core.protocol import Exercise, Session
 from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, leak_level, start_is_off
-from coach.core.voice import Priority, SpeechTimeline, sentences
+from coach.core.voice import Line, Priority, SpeechTimeline, sentences
 
 STATES = [
     "waiting",         # no session yet (the daemon waits for a patient)
@@ -95,10 +95,14 @@ class Moments:
 
 @dataclass(frozen=True)
 class Play:
-    """Ask the audio adapter to play a sentence (its text) or a tone ("tone:NAME") at session time t."""
+    """Ask the audio adapter to play a sentence or a tone at session time t."""
 
     t: float
-    sound: str
+    line: Line
+
+    @property
+    def sound(self) -> str:
+        return self.line.text
 
 
 class Coach:
@@ -143,7 +147,7 @@ class Coach:
     hold_on: Callable[[], bool]
     end_now: Callable[[], bool]
 
-    def __init__(self, session: Session, duration_of: Callable[[str], float],
+    def __init__(self, session: Session, duration_of: Callable[[Line], float],
                  policy: CorrectionPolicy | None = None):
         self.session = session
         self.phrases = session.phrases
@@ -287,9 +291,10 @@ class Coach:
     # -- outputs --------------------------------------------------------------------------
     def _flush(self) -> list:
         for started in self.voice.poll(self.t):
-            self.outbox.append(Play(started.t, started.item.sound))
-            if not started.item.is_tone:
-                self.outbox.append(Said(_r(started.t), started.item.sound))
+            line = started.item.line
+            self.outbox.append(Play(started.t, line))
+            if not line.is_tone:
+                self.outbox.append(Said(_r(started.t), line.text, line.key or ""))
         self.outbox += self.analyzer.take_events()
         out, self.outbox = self.outbox, []
         return out
@@ -307,18 +312,23 @@ class Coach:
             self._emit(Cue(_r(t), cue))
         return emit
 
+    def _wording(self, key: str, repeat: int = 0) -> tuple[str, int]:
+        """The text of phrase `key` for its `repeat`-th saying, and which wording that is: the
+        exercise's own wordings first, else the phrase book's (the last one repeats)."""
+        wordings = self.exercise.phrases.get(key) or self.phrases.phrases.get(key)
+        if not wordings:
+            return self.phrases.get(key, repeat), 0   # the book's own answer for a missing key
+        index = min(repeat, len(wordings) - 1)
+        return wordings[index], index
+
     def _text(self, key: str, repeat: int = 0, **values) -> str:
-        phrases = self.exercise.phrases
-        if key in phrases:
-            wordings = phrases[key]
-            text = wordings[min(repeat, len(wordings) - 1)]
-        else:
-            text = self.phrases.get(key, repeat)
+        text, _ = self._wording(key, repeat)
         return text.format(**values) if values else text
 
     def _say(self, key: str, priority: Priority = Priority.INSTRUCTION, repeat: int = 0, **kw) -> None:
         values = kw.pop("values", {})
-        self.voice.say(self._text(key, repeat, **values), priority, **kw)
+        text, wording = self._wording(key, repeat)
+        self.voice.say(text.format(**values) if values else text, priority, key=key, wording=wording, **kw)
 
     def _hint(self, key: str, priority: Priority = Priority.INSTRUCTION, **kw) -> None:
         """Say `key`, using its next wording each time it is repeated."""
@@ -338,8 +348,8 @@ class Coach:
     def on_enter_positioning(self) -> None:
         if self.exercise_index == 0:
             self._say("welcome")
-        for sentence in self.exercise.setup:
-            self.voice.say(sentence, Priority.INSTRUCTION)
+        for index, sentence in enumerate(self.exercise.setup):
+            self.voice.say(sentence, Priority.INSTRUCTION, key=f"setup.{self.exercise.id}", wording=index)
 
     def _during_positioning(self) -> None:
         if not self.voice.busy(self.t):
@@ -400,8 +410,8 @@ class Coach:
         if self.exercise.id in self._instructed:
             return
         self._instructed.add(self.exercise.id)
-        for sentence in self.exercise.instructions:
-            self.voice.say(sentence, Priority.INSTRUCTION)
+        for index, sentence in enumerate(self.exercise.instructions):
+            self.voice.say(sentence, Priority.INSTRUCTION, key=f"instruction.{self.exercise.id}", wording=index)
         self._say("explain.tones")
 
     def _during_instructing(self) -> None:
@@ -499,7 +509,8 @@ class Coach:
         return self.exercise.target.kind == "steady" or bool(self.exercise.sides)
 
     def _hold_clock_after(self, key: str) -> Callable[[float], None]:
-        length = sum(self.voice.duration_of(part) for part in sentences(self._text(key)))
+        length = sum(self.voice.duration_of(Line(part, key, 0, index))
+                     for index, part in enumerate(sentences(self._text(key))))
 
         def start(t: float) -> None:
             self._mark.hold_clock = t + length

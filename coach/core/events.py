@@ -42,6 +42,7 @@ class Said(Event):
 
     type: ClassVar[str] = "say"
     text: str
+    key: str = ""   # the phrase key (setup.<exercise>, instruction.<exercise> for those lists)
 
 
 @dataclass(frozen=True)

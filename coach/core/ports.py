@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from coach.core.voice import Line
+
 
 class AudioSink(Protocol):
     realtime: bool   # True: sounds play as they are handed over, so the session runs in real time
@@ -20,9 +22,11 @@ class AudioSink(Protocol):
 
 
 class Sounds(Protocol):
-    def samples(self, sound: str) -> Any: ...
+    """Audio by Line (coach.core.voice): a sentence with its phrase key, or a tone."""
 
-    def duration(self, sound: str) -> float: ...
+    def samples(self, line: Line) -> Any: ...
+
+    def duration(self, line: Line) -> float: ...
 
 
 class EventWriter(Protocol):

@@ -51,11 +51,29 @@ def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
 
 
+@dataclass(frozen=True)
+class Line:
+    """One sentence as the coach means it: the phrase key, which of its wordings, which sentence
+    of that wording, and the text. A recorded voice finds its recording by the key, wording and
+    part (and knows it is outdated when the text changed); synthesis needs only the text. Tones
+    are "tone:NAME" with no key. The key goes with the sentence to the speaker and into the
+    `say` event, so nobody has to guess the meaning back from the words."""
+
+    text: str
+    key: str | None = None
+    wording: int = 0    # which wording of the key (an exercise's setup or instruction list: the entry)
+    part: int = 0       # which sentence of that wording
+
+    @property
+    def is_tone(self) -> bool:
+        return self.text.startswith("tone:")
+
+
 @dataclass
 class Item:
     """One sentence (or tone) waiting for its turn."""
 
-    sound: str                 # sentence text, or "tone:NAME"
+    line: Line
     duration: float
     priority: Priority
     seq: int
@@ -66,8 +84,12 @@ class Item:
     on_start: Callable[[float], None] | None = None
 
     @property
+    def sound(self) -> str:
+        return self.line.text      # sentence text, or "tone:NAME"
+
+    @property
     def is_tone(self) -> bool:
-        return self.sound.startswith("tone:")
+        return self.line.is_tone
 
 
 @dataclass
@@ -80,30 +102,31 @@ class Started:
 
 @dataclass
 class SpeechTimeline:
-    duration_of: Callable[[str], float]     # audio length of a sentence or "tone:NAME", in s
+    duration_of: Callable[[Line], float]    # audio length of a sentence or tone, in s
     _queue: list[Item] = field(default_factory=list)
     _busy_until: float = 0.0
     _current: Item | None = None
     _seq: itertools.count = field(default_factory=itertools.count)
     _utterances: itertools.count = field(default_factory=itertools.count)
 
-    def say(self, text: str, priority: Priority, *, expires_at: float | None = None,
-            still_true: Callable[[], bool] | None = None,
+    def say(self, text: str, priority: Priority, *, key: str | None = None, wording: int = 0,
+            expires_at: float | None = None, still_true: Callable[[], bool] | None = None,
             on_start: Callable[[float], None] | None = None) -> int:
-        """Queue an utterance; `on_start` is called with the start time of its first sentence."""
-        parts = sentences(text)
-        return self._queue_parts(parts, priority, expires_at, still_true, on_start)
+        """Queue an utterance (wording `wording` of phrase `key`); `on_start` is called with the
+        start time of its first sentence."""
+        lines = [Line(part, key, wording, index) for index, part in enumerate(sentences(text))]
+        return self._queue_lines(lines, priority, expires_at, still_true, on_start)
 
     def tone(self, name: str, *, on_start: Callable[[float], None] | None = None,
              expires_at: float | None = None) -> int:
-        return self._queue_parts([f"tone:{name}"], Priority.TONE, expires_at, None, on_start)
+        return self._queue_lines([Line(f"tone:{name}")], Priority.TONE, expires_at, None, on_start)
 
-    def _queue_parts(self, parts, priority, expires_at, still_true, on_start) -> int:
+    def _queue_lines(self, lines, priority, expires_at, still_true, on_start) -> int:
         utterance = next(self._utterances)
-        for index, part in enumerate(parts):
+        for index, line in enumerate(lines):
             self._queue.append(Item(
-                sound=part, duration=self.duration_of(part), priority=priority, seq=next(self._seq),
-                utterance=utterance, last_of_utterance=index == len(parts) - 1,
+                line=line, duration=self.duration_of(line), priority=priority, seq=next(self._seq),
+                utterance=utterance, last_of_utterance=index == len(lines) - 1,
                 expires_at=expires_at, still_true=still_true,
                 on_start=on_start if index == 0 else None))
         return utterance

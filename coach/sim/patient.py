@@ -80,15 +80,19 @@ class SimulatedPatient:
         self.exercise_index = 0     # follows the coach's "next" cue
         self.hold_started: float | None = None
         self.corrected: set[str] = set()
-        self.meaning = self._phrase_meanings()
+        self.endings = self._phrase_endings()
         self.heard_coach = False
 
     # -- hearing -----------------------------------------------------------------------
-    def _phrase_meanings(self) -> dict[str, str]:
-        """Last sentence of a phrase -> its key: the patient acts when a phrase has been said."""
+    def _phrase_endings(self) -> dict[str, set[str]]:
+        """Phrase key -> the last sentence of each of its wordings: the patient acts on a phrase
+        (the `say` event's key) once it has been said to the end."""
         books = [self.session.phrases.phrases] + [e.phrases for e in self.session.exercises]
-        return {sentences(text)[-1]: key
-                for book in books for key, wordings in book.items() for text in wordings}
+        endings: dict[str, set[str]] = {}
+        for book in books:
+            for key, wordings in book.items():
+                endings.setdefault(key, set()).update(sentences(text)[-1] for text in wordings)
+        return endings
 
     def hear(self, event: dict) -> None:
         kind, t = event.get("type"), float(event.get("t", self.t))
@@ -103,8 +107,8 @@ class SimulatedPatient:
             elif cue in ("relax", "pause"):
                 self._later(t, "relax", fast=True)
         elif kind == "say":
-            key = self.meaning.get(event["text"])
-            if key:
+            key = event.get("key")
+            if key and event["text"] in self.endings.get(key, ()):
                 self._understood(t, key)
         elif kind == "state" and event["state"] != "inflating":
             self.pump_mode = None

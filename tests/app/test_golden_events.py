@@ -15,9 +15,9 @@ from coach.app.runner import SessionRunner
 from coach.app.simulate import SimulatedSource
 from coach.config.protocols import Library
 from coach.core.coach import Coach
+from coach.sim.core_run import EstimatedSounds, estimated_duration
 from coach.sim.patient import Behaviour, SimulatedPatient
 from tests.conftest import ROOT
-from tests.helpers.records import EstimatedSounds, estimated_duration
 
 GOLDEN = ROOT / "tests" / "golden" / "events.jsonl"
 

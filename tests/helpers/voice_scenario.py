@@ -24,7 +24,7 @@ from coach.core.voice import Priority, SpeechTimeline  # noqa: E402
 
 def main() -> None:
     cache = PhraseCache(EspeakSynthesizer(), VoiceSettings(), Path(tempfile.mkdtemp()))
-    sounds = SoundBank(cache)
+    sounds = SoundBank.synthesised(cache)
     instruction = "Zo gaat de oefening. Trek uw navel rustig naar binnen. Uw onderrug blijft stil."
     correction, stale = "Niet persen.", "Vergeet niet te ademen."
     cache.prerender([*instruction.replace(". ", ".|").split("|"), correction, stale])
@@ -45,9 +45,9 @@ def main() -> None:
         while script and script[0][0] <= now:
             script.pop(0)[1]()
         for started in timeline.poll(now):
-            sink.play(started.t, sounds.samples(started.item.sound))
+            sink.play(started.t, sounds.samples(started.item.line))
             played.append({"t": round(started.t, 3), "sound": started.item.sound,
-                           "duration": round(sounds.duration(started.item.sound), 3)})
+                           "duration": round(sounds.duration(started.item.line), 3)})
         if not script and not timeline.busy(now):
             break
         time.sleep(0.005)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from coach.adapters.store import Store
+from coach.app.simulate import record_simulated_session as record_session
 from coach.report.charts import reduce_to_columns
 from coach.sim.patient import Behaviour
 from tests.conftest import ROOT, RUGCOACH
-from tests.helpers.records import record_session
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
