@@ -221,7 +221,7 @@ class Daemon:
             self.echo = ClockEcho(self.events, every) if self.events is not None and every else None
             self.trace = TraceWriter(self.options.trace) if self.options.trace else None
             sensor.batch_s = IDLE_BATCH_S
-            for item in self._idle(source, watch, sensor):
+            for item in self._idle(source, watch):
                 sensor.batch_s = sensor.BATCH_S
                 self._session(store, sensor, source, begin_at=item[0])
                 sensor.batch_s = IDLE_BATCH_S
@@ -259,25 +259,17 @@ class Daemon:
         self.heartbeat()
         return self.stop_requested
 
-    def _idle(self, source, watch: PresenceWatch, sensor):
+    def _idle(self, source, watch: PresenceWatch):
         """Yield the sample at which a patient starts a session. After a session, the bladder
         must first be empty (the patient got off): one patient's inflated bladder is not the
         next patient starting."""
-        last_t, last_wall = None, time.monotonic()
         for item in source:
             self.heartbeat()
             if self.stop_requested:
                 return
             if item is None:
-                if last_t is not None:
-                    # The sensor is silent (unplugged?): a restarted t_ms counter must continue
-                    # from the time counted meanwhile, as in a session, never from an old estimate.
-                    sensor.resume_at = round(last_t + time.monotonic() - last_wall, 3)
-                continue
+                continue   # silence: the source keeps the sensor's clock continuous meanwhile
             t, mmhg = item[0], item[1]
-            last_t, last_wall = t, time.monotonic()
-            if sensor.resume_at is not None:
-                sensor.resume_at = None
             self._took(item)
             if self.mode in ("starting", "in_session"):   # the first sample, or a session just ended
                 self._enter("armed" if self.sessions == 0 else "waiting_empty", t)

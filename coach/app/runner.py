@@ -30,22 +30,33 @@ class SerialSource:
     for a while (time passes). Ends only when stopped (SIGTERM).
 
     The sensor hands over batches; what is left of one when an iteration stops (the idle watch
-    saw a patient start) is kept for the next (the session), so no sample falls between them."""
+    saw a patient start) is kept for the next (the session), so no sample falls between them.
+
+    It alone keeps the sensor's clock continuous: while no sample comes (unplugged, silent), it
+    tells the sensor the session time counted meanwhile (`resume_at`), so a t_ms counter that
+    restarted with the power continues from there; once samples flow, it clears it."""
 
     sensor: BatchSensor
     wait_s: float = 0.25
     stopped: Callable[[], bool] = lambda: False
     _pending: deque = field(default_factory=deque)
+    _last: tuple[float, float] | None = None   # (t, wall clock) of the newest sample handed on
 
     def __iter__(self):
         while not self.stopped():
             if not self._pending:
                 batch = self.sensor.read(self.wait_s)
                 if not batch:
+                    if self._last is not None:
+                        t, wall = self._last
+                        self.sensor.resume_at = round(t + time.monotonic() - wall, 3)
                     yield None  # nothing came: time passes (the runner watches for a lost sensor)
                     continue
                 self._pending.extend(batch)
-            yield self._pending.popleft()
+            item = self._pending.popleft()
+            self._last = (item[0], time.monotonic())
+            self.sensor.resume_at = None
+            yield item
 
 
 class ZeroDriftCheck:
@@ -143,7 +154,6 @@ class SessionRunner:
             if item is None:
                 estimate = round(last_t + (now - last_wall), 3)
                 if sensor is not None:
-                    sensor.resume_at = estimate  # a restarted t_ms counter continues from here
                     if not lost and now - last_wall > LOST_AFTER_S:
                         lost = True
                         self.dispatch(self.coach.sensor_lost(estimate))
@@ -156,8 +166,6 @@ class SessionRunner:
                 continue  # a repeated or out-of-order timestamp is not a new sample
             t = max(t, round(self.coach.t + 0.001, 3))  # the session clock never runs backwards
             last_t, last_wall = t, now
-            if sensor is not None and sensor.resume_at is not None:
-                sensor.resume_at = None  # samples flow: a later restart continues from the last one
             if zero_check is not None and zero_check.feed(t, mmhg):
                 zero_check = None
             if lost:

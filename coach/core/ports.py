@@ -62,7 +62,10 @@ class PatientModel(Protocol):
 
 
 class BatchSensor(Protocol):
-    """A sensor read on a thread of its own: the next batch of samples, or [] after `timeout`."""
+    """A sensor read on a thread of its own: the next batch of samples, or [] after `timeout`.
+    `resume_at`: the session time now, while no sample comes (set by the source that reads it)."""
+
+    resume_at: float | None
 
     def read(self, timeout: float) -> list: ...
 

@@ -271,6 +271,8 @@ def test_a_batch_left_by_the_idle_watch_goes_on_to_the_session():
     from coach.app.runner import SerialSource
 
     class Batches:  # the sensor's side: two batches, then nothing
+        resume_at = None
+
         def __init__(self):
             self.batches = [[(0.0, 1.0), (0.02, 2.0), (0.04, 3.0)], [(0.06, 4.0)]]
 
