@@ -16,6 +16,7 @@ from transitions import Machine
 from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
 from coach.core.events import Correction, Cue, Event, Said, SensorStatus, StateChanged
+from coach.core.moving import Beat, MovingSet
 from coach.core.protocol import Exercise, Session
 from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, leak_level, start_is_off
 from coach.core.voice import Line, Priority, SpeechTimeline, sentences
@@ -85,7 +86,6 @@ class Moments:
     entered: float                        # the state began
     zone: str | None = None               # inflating: the hint zone said last (more, little, too_much)
     quiet: float | None = None            # measuring_rest: the coach fell silent (the rest counts from here)
-    ten_left: float | None = None         # moving, timed: "Nog tien seconden" said
     cue: float | None = None              # contracting: "Span nu aan" began (the repetition's start)
     ending: float | None = None           # contracting/holding: the end of the attempt was asked for
     hold_clock: float | None = None       # holding: the hold counts from here (after the hold's words)
@@ -158,8 +158,7 @@ class Coach:
         self.exercise_index = 0
         self.reps_done = 0
         self.sets_done = 0      # exercises without the PBU come in sets
-        self._set_start: float | None = None
-        self._beat = 0
+        self._set: MovingSet | None = None   # the set under way of an exercise without the PBU
         self.analyzer = self._new_analyzer()
         self.finished = False
         self.abandoned = False  # ended because nobody came back (the daemon goes idle again)
@@ -423,42 +422,20 @@ class Coach:
 
     # -- exercises without the PBU: by count and tempo, or by time -------------------------
     def on_enter_moving(self) -> None:
-        self._beat = 0
-        self._set_start = None  # starts when the coach has stopped talking (not a moment: moving has its own start)
-        if self.exercise.kind == "timed":
-            self._say("move.begin", expires_at=self.t + 2.0)
+        self._set = MovingSet(self.exercise)
+        self._carry_out(self._set.opening(self.t))
 
     def _during_moving(self) -> None:
-        exercise = self.exercise
-        if self._set_start is None:
-            if self.voice.busy(self.t):
-                return  # the first beat never falls on a word
-            self._set_start = self.t
-        elapsed = self.t - self._set_start
-        if exercise.kind == "tempo":
-            period = exercise.seconds_per_rep
-            while self._beat < exercise.repetitions and elapsed >= self._beat * period:
-                self._beat += 1
-                due = self._set_start + (self._beat - 1) * period
-                if exercise.metronome:
-                    self.voice.tone("tick", expires_at=due + period / 2)
-                if period >= 2.0:  # a word per repetition only when there is time for it
-                    self._say(f"n.{self._beat}", Priority.COUNTDOWN, expires_at=due + period / 2)
-            if elapsed >= exercise.repetitions * period and not self.voice.busy(self.t):
-                self._finish_set()
-            return
-        duration = exercise.duration_s
-        if exercise.metronome:  # a timed exercise ticks every second, when asked to
-            interval = exercise.seconds_per_rep or 1.0
-            while elapsed >= self._beat * interval and elapsed < duration:
-                self._beat += 1
-                self.voice.tone("tick", expires_at=self.t + 0.5)
-        if duration > 20 and elapsed >= duration - 10 and self._mark.ten_left is None:
-            self._mark.ten_left = self.t
-            self._say("move.ten_left", Priority.COUNTDOWN, expires_at=self.t + 2.0)
-        if elapsed >= duration:
-            self._say("move.stop")
+        assert self._set is not None
+        if self._set.step(self.t, self._carry_out, lambda: self.voice.busy(self.t)):
             self._finish_set()
+
+    def _carry_out(self, beats: list[Beat]) -> None:
+        for beat in beats:
+            if beat.tone:
+                self.voice.tone(beat.key, expires_at=beat.expires_at)
+            else:
+                self._say(beat.key, beat.priority, expires_at=beat.expires_at)
 
     def _finish_set(self) -> None:
         self.sets_done += 1

@@ -1,0 +1,92 @@
+"""Exercises without the PBU (phases 2 and 3): a set counted to a metronome ("tempo": so many
+repetitions of so many seconds) or held for a time ("timed"). Pure: the coach asks, every
+sample, what to say or play now, and carries it out, as it does with CorrectionPolicy's advice.
+
+The set starts when the coach has stopped talking, so the first beat never falls on a word.
+A beat that cannot be said in time (the voice was busy) is dropped, never said late: each one
+expires half a period after its moment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from coach.core.protocol import Exercise
+from coach.core.voice import Priority
+
+WORD_PER_REP_S = 2.0     # a number per repetition only when a repetition lasts this long
+TEN_LEFT_ABOVE_S = 20.0  # "Nog tien seconden" only in a timed set longer than this
+TEN_LEFT_S = 10.0
+SAY_WITHIN_S = 2.0       # "Begin maar", "Nog tien seconden": now or not at all
+
+
+@dataclass(frozen=True)
+class Beat:
+    """Something to play (a tone) or say (a phrase key) now."""
+
+    key: str                       # phrase key, or a tone name when `tone`
+    tone: bool = False
+    priority: Priority = Priority.INSTRUCTION
+    expires_at: float | None = None
+
+
+class MovingSet:
+    """One set of an exercise without the PBU, from its first beat to its end."""
+
+    def __init__(self, exercise: Exercise):
+        self.exercise = exercise
+        self.start: float | None = None
+        self.beats = 0
+        self.ten_left_said = False
+
+    def opening(self, t: float) -> list[Beat]:
+        """What is said as the set is announced (a timed set: "Begin maar")."""
+        if self.exercise.kind == "timed":
+            return [Beat("move.begin", expires_at=t + SAY_WITHIN_S)]
+        return []
+
+    def step(self, t: float, carry_out: Callable[[list[Beat]], None], busy: Callable[[], bool]) -> bool:
+        """Hand what to play or say at t to `carry_out`; True when the set is over. `busy`: the
+        voice is speaking or has something queued (asked after this step's beats are queued:
+        a tempo set ends when its last count has been said)."""
+        exercise = self.exercise
+        if self.start is None:
+            if busy():
+                return False
+            self.start = t
+        elapsed = t - self.start
+        if exercise.kind == "tempo":
+            carry_out(self._tempo(elapsed))
+            return elapsed >= exercise.repetitions * exercise.seconds_per_rep and not busy()
+        beats, over = self._timed(t, elapsed)
+        carry_out(beats)
+        return over
+
+    def _tempo(self, elapsed: float) -> list[Beat]:
+        exercise, beats = self.exercise, []
+        period = exercise.seconds_per_rep
+        assert self.start is not None
+        while self.beats < exercise.repetitions and elapsed >= self.beats * period:
+            self.beats += 1
+            expires = self.start + (self.beats - 1) * period + period / 2
+            if exercise.metronome:
+                beats.append(Beat("tick", tone=True, priority=Priority.TONE, expires_at=expires))
+            if period >= WORD_PER_REP_S:
+                beats.append(Beat(f"n.{self.beats}", priority=Priority.COUNTDOWN, expires_at=expires))
+        return beats
+
+    def _timed(self, t: float, elapsed: float) -> tuple[list[Beat], bool]:
+        exercise, beats = self.exercise, []
+        duration = exercise.duration_s
+        if exercise.metronome:   # a timed exercise ticks every second, when asked to
+            interval = exercise.seconds_per_rep or 1.0
+            while elapsed >= self.beats * interval and elapsed < duration:
+                self.beats += 1
+                beats.append(Beat("tick", tone=True, priority=Priority.TONE, expires_at=t + 0.5))
+        if duration > TEN_LEFT_ABOVE_S and elapsed >= duration - TEN_LEFT_S and not self.ten_left_said:
+            self.ten_left_said = True
+            beats.append(Beat("move.ten_left", priority=Priority.COUNTDOWN, expires_at=t + SAY_WITHIN_S))
+        if elapsed >= duration:
+            beats.append(Beat("move.stop"))
+            return beats, True
+        return beats, False
