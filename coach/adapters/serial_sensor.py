@@ -116,6 +116,7 @@ class Reading(NamedTuple):
     t: float
     mmhg: float
     sensor_ms: int | None = None
+    value: float | None = None    # as the sensor sent it, before its unit and calibration
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,7 @@ class SerialSensor:
                 self.assembler.bad += 1
                 continue
             timed = t_ms is not None
-            batch.append(Reading(self.clock.seconds(t_ms, self.resume_at), mmhg, t_ms))
+            batch.append(Reading(self.clock.seconds(t_ms, self.resume_at), mmhg, t_ms, value))
         if batch:
             self.received += len(batch)
             self.samples.put(batch)

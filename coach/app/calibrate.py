@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from coach.adapters.audio import open_sink
@@ -13,8 +14,9 @@ from coach.app.wiring import make_sounds
 from coach.config import calibration_store
 from coach.config.protocols import Library
 from coach.config.settings import load_config
-from coach.core.calibration import CalibrationGuide
-from coach.core.voice import sentences
+from coach.core.calibration import STEP_TIMEOUT_S, Calibration, CalibrationGuide
+from coach.core.events import Said
+from coach.core.voice import Line, sentences
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
@@ -29,9 +31,7 @@ def run_calibration(port: str | None, unit: str | None, span: float = 40.0, audi
     unit = unit or config.unit
     if not 5.0 <= span <= 150.0:
         raise UserError(f"--span {span:g} is out of range (5 to 150 mmHg; 40 is usual)", exit_code=2)
-    phrases = Library().phrases
-    texts = {key: phrases[key][0].format(n=f"{span:g}") for key in
-             ("calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed")}
+    texts = prompt_texts(span)
     sink = open_sink(audio or config.audio, required=audio is not None)
     sounds = make_sounds(config)
     sounds.prepare([part for text in texts.values() for part in sentences(text)])
@@ -72,3 +72,72 @@ def run_calibration(port: str | None, unit: str | None, span: float = 40.0, audi
     print(f"calibration stored in {path}: zero {cal.offset:.3f} {unit}, {cal.gain:.5f} mmHg per "
           f"{unit} ({cal.span_reading:.3f} {unit} = {cal.span_mmhg:g} mmHg)", file=sys.stderr)
     return 0
+
+
+class SpokenCalibration:
+    """The same calibration run by the daemon, on the sensor it holds: asked for over the control
+    socket (the console, or `rugcoach calibrate` while the service runs), fed the sensor's values
+    as sent from the daemon's main loop. The prompts are spoken and also told to `hear` as `say`
+    events, so a client can show them."""
+
+    def __init__(self, unit: str, span: float, sounds, sink, hear: Callable[[dict], None]):
+        self.guide = CalibrationGuide(unit, span)
+        self.span = span
+        self.sounds = sounds
+        self.sink = sink
+        self.hear = hear
+        self.texts = prompt_texts(span)
+        self._spoken = 0
+        self.sink.start()
+
+    @property
+    def result(self) -> Calibration | None:
+        return self.guide.result
+
+    @property
+    def error(self) -> str | None:
+        return self.guide.error
+
+    def feed(self, t: float, value: float) -> bool:
+        """One sample; True when the calibration is over (stored or failed)."""
+        self._speak(t)
+        self.guide.feed(t, value)
+        over = self.guide.step in ("done", "failed")
+        if over:
+            self._speak(t)
+            self.sink.close(max_wait_s=5.0)   # the last prompt is heard to its end
+        return over
+
+    def _speak(self, t: float) -> None:
+        while self._spoken < len(self.guide.prompts):
+            key = self.guide.prompts[self._spoken]
+            self._spoken += 1
+            for index, part in enumerate(sentences(self.texts[key])):
+                self.sink.play(0.0, self.sounds.samples(Line(part, key, 0, index)))
+                self.hear(Said(round(t, 3), part, key).as_dict())
+
+    def status(self) -> dict:
+        return {"step": self.guide.step, "span_mmhg": self.span}
+
+
+def prompt_texts(span: float) -> dict[str, str]:
+    phrases = Library().phrases
+    return {key: phrases[key][0].format(n=f"{span:g}") for key in
+            ("calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed")}
+
+
+def calibrate_through_daemon(client, span: float) -> int:
+    """`rugcoach calibrate` while the service holds the sensor: a thin client of its socket.
+    Prints the prompts as the daemon speaks them; exit 0 when stored, 2 when refused."""
+    client.subscribe()
+    client.call("calibrate", span_mmhg=span)
+    for message in client.notifications(timeout=STEP_TIMEOUT_S * 2 + 30):
+        event = message.get("params", {}) if message.get("method") == "event" else {}
+        if event.get("type") == "say":
+            print(event["text"], file=sys.stderr)
+        elif event.get("type") == "daemon" and event.get("state") == "calibration_done":
+            print("calibration stored by the service, and in use", file=sys.stderr)
+            return 0
+        elif event.get("type") == "daemon" and event.get("state") == "calibration_failed":
+            raise UserError(f"calibration refused: {event.get('outcome')}; nothing was stored", exit_code=2)
+    raise UserError("the service said nothing for too long: calibration not finished", exit_code=3)

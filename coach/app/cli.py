@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--audio", help="default, a device, wav:PATH or none")
     calibrate.add_argument("--config", help="daemon config (YAML)")
     calibrate.add_argument("--out", type=Path, help="where to store it (default: the state directory)")
+    calibrate.add_argument("--socket", metavar="PATH", help="the running service's control socket: "
+                           "while it holds the sensor, it calibrates (default: the service's)")
     calibrate.set_defaults(func=cmd_calibrate)
 
     sim = commands.add_parser("sensor-sim", help="a simulated PBU sensor on a pseudo-terminal")
@@ -301,7 +303,24 @@ def cmd_say(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from coach.app.calibrate import run_calibration
+    from coach.adapters.control_client import DaemonClient, NotRunning
+    from coach.app.calibrate import calibrate_through_daemon, run_calibration
+    from coach.config.paths import control_socket
+
+    # The service holds the sensor: it calibrates, and this is its client. With a --port of
+    # another sensor (or no service), this command opens the port itself.
+    client = DaemonClient(args.socket or control_socket(), timeout=10.0)
+    try:
+        held = client.connect().status()["sensor"]["port"]
+    except NotRunning:
+        held = None
+    if held is not None and (args.port is None or args.port == held):
+        if args.unit or args.out:
+            print("rugcoach: the service holds the sensor and calibrates it with its own config: "
+                  "--unit and --out are not used", file=sys.stderr)
+        with client:
+            return calibrate_through_daemon(client, args.span)
+    client.close()
     return run_calibration(port=args.port, unit=args.unit, span=args.span, audio=args.audio,
                            config_path=args.config, out=args.out)
 

@@ -79,13 +79,17 @@ class Owner(Protocol):
     """What the control socket needs of the daemon (coach.app.daemon.Daemon), which owns it."""
 
     sessions: int
+    mode: str
     runner: Any               # the SessionRunner of the session under way, else None
     sensor: Any               # the SerialSensor, once opened
+    calibration: Any          # the calibration under way, else None
     start_requested: bool
 
     def status(self) -> dict: ...
 
     def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None) -> Any: ...
+
+    def begin_calibration(self, span: float) -> None: ...
 
 
 class Control:
@@ -101,7 +105,7 @@ class Control:
         self.handlers: dict[str, Callable[[Params, Request], dict]] = {
             "status": self._status, "subscribe": self._subscribe, "methods": self._methods,
             "next_session": self._next_session, "start": self._start, "pause": self._pause,
-            "resume": self._resume, "stop": self._stop,
+            "resume": self._resume, "stop": self._stop, "calibrate": self._calibrate,
         }
 
     # -- the main loop calls these -----------------------------------------------------------
@@ -187,12 +191,27 @@ class Control:
     def _start(self, params: Params, _request: Request) -> dict:
         params.done()
         daemon = self.daemon
-        if daemon.runner is not None:
-            raise BadRequest("busy", "a session is under way")
+        if daemon.runner is not None or daemon.calibration is not None:
+            raise BadRequest("busy", "a session or a calibration is under way")
         if daemon.sensor is None or not daemon.sensor.status().get("connected"):
             raise BadRequest("no_sensor", "the sensor is not connected")
         daemon.start_requested = True
         return {"starting": True}
+
+    def _calibrate(self, params: Params, _request: Request) -> dict:
+        params.allowed = ("span_mmhg",)
+        span = params.values.get("span_mmhg", 40.0)
+        params.done()
+        if isinstance(span, bool) or not isinstance(span, (int, float)) or not 5.0 <= span <= 150.0:
+            raise BadRequest("bad_argument", "'span_mmhg' must be a number from 5 to 150 (40 is usual)")
+        daemon = self.daemon
+        if daemon.runner is not None or daemon.calibration is not None or daemon.mode == "starting":
+            raise BadRequest("busy", "a session or a calibration is under way" if daemon.mode != "starting"
+                             else "the coach is starting")
+        if daemon.sensor is None or not daemon.sensor.status().get("connected"):
+            raise BadRequest("no_sensor", "the sensor is not connected")
+        daemon.begin_calibration(float(span))
+        return {"calibrating": True, "span_mmhg": float(span)}
 
     def _in_session(self):
         runner = self.daemon.runner

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 
 from coach import __version__
 from coach.adapters import systemd
@@ -23,10 +24,12 @@ from coach.adapters.audio import open_sink
 from coach.adapters.control_socket import ControlServer
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
+from coach.app.calibrate import SpokenCalibration
 from coach.app.control import Control
 from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
+from coach.config import calibration_store
 from coach.config.paths import control_socket
 from coach.core.events import Clock, DaemonState
 from coach.core.presence import PresenceWatch
@@ -87,6 +90,8 @@ class Daemon:
         self.chosen: dict | None = None
         self.start_requested = False
         self.session_setup: Setup | None = None   # what the session under way was started with
+        self.calibration: SpokenCalibration | None = None   # calibrating the sensor (between sessions)
+        self.last_t = 0.0   # the session clock of the newest sample
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
     def _on_term(self, signum, _frame) -> None:
@@ -98,7 +103,7 @@ class Daemon:
     def _on_hup(self, _signum, _frame) -> None:
         self.reload_requested = True
 
-    def _enter(self, mode: str, t: float, event: str | None = None) -> None:
+    def _enter(self, mode: str, t: float, event: str | None = None, outcome: str = "") -> None:
         """Change the daemon's state and say so in the events (and to the log)."""
         self.mode = mode
         self.empty_since = None
@@ -106,7 +111,8 @@ class Daemon:
         if event is None:
             log.info("waiting for a patient: %s", "the bladder must be let down first"
                      if mode == "waiting_empty" else "armed (pumping the bladder up starts a session)")
-        outcome = (self.last_outcome or "") if state == "session_ended" else ""
+        if state == "session_ended":
+            outcome = self.last_outcome or ""
         self.hear(DaemonState(round(t, 3), state, self.sessions, outcome).as_dict())
 
     def hear(self, event: dict) -> None:
@@ -127,12 +133,14 @@ class Daemon:
                          "exercises": [exercise.id for exercise in self.setup.session.exercises],
                          "chosen": self.chosen is not None},
                 "coach": runner.coach.status() if runner is not None else None,
+                "calibration": self.calibration.status() if self.calibration is not None else None,
                 "sensor": self.sensor.status() if self.sensor is not None else {"port": self.port, "connected": False},
                 "sound": runner.audio.status() if runner is not None else
                 {"device": self.options.audio or self.setup.config.audio, "available": None},
                 "version": __version__}
 
     def _took(self, item) -> None:
+        self.last_t = item[0]
         if self.echo is not None:
             self.echo.took(item)
         if self.control is not None:
@@ -163,6 +171,34 @@ class Daemon:
         self.setup, self.chosen = new, chosen
         log.info("next session chosen: patient %s, programme %s", new.patient or "not named", new.protocol)
         return new
+
+    # -- calibration, between sessions (the control socket's `calibrate`) ----------------------
+    def begin_calibration(self, span: float) -> None:
+        config = self.setup.config
+        sink = open_sink(self.options.audio or config.audio, required=False)
+        log.info("calibrating the sensor (span %g mmHg), asked over the control socket", span)
+        self._enter("calibrating", self.last_t, event="calibration_started")
+        self.calibration = SpokenCalibration(config.unit, span, self.sounds, sink, hear=self.hear)
+
+    def _calibrating(self, item) -> None:
+        calibration = self.calibration
+        assert calibration is not None
+        value = getattr(item, "value", None)
+        if not calibration.feed(item[0], item[1] if value is None else value):
+            return
+        self.calibration = None
+        config = self.setup.config
+        if calibration.result is not None:
+            path = calibration_store.save(calibration.result, Path(config.calibration) if config.calibration else None)
+            if self.sensor is not None:
+                self.sensor.units = sensor_units(config)   # from the next sample on
+            log.info("calibration stored in %s and in use", path)
+            event, outcome = "calibration_done", ""
+        else:
+            log.warning("calibration failed: %s; nothing was stored", calibration.error)
+            event, outcome = "calibration_failed", calibration.error or "failed"
+        # the bladder was pumped up for the span: it must be let down before a patient starts
+        self._enter("waiting_empty", item[0], event=event, outcome=outcome)
 
     def _after_session(self) -> None:
         """A therapist's choice was for that session: the config's patient and programme again."""
@@ -271,6 +307,9 @@ class Daemon:
                 continue   # silence: the source keeps the sensor's clock continuous meanwhile
             t, mmhg = item[0], item[1]
             self._took(item)
+            if self.calibration is not None:
+                self._calibrating(item)
+                continue
             if self.mode in ("starting", "in_session"):   # the first sample, or a session just ended
                 self._enter("armed" if self.sessions == 0 else "waiting_empty", t)
             if self.mode == "waiting_empty":

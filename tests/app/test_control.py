@@ -34,11 +34,12 @@ def wait_for(predicate, timeout, step=0.05):
 class Box:
     """The daemon, as systemd would run it, on a simulated sensor that nobody pumps up."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, patient=None):
         self.tmp = tmp_path
         self.socket = tmp_path / "run" / "rugcoach.sock"
         self.events = tmp_path / "events.jsonl"
-        self.sensor = PtySensor(SimulatedPatient(_session(), seed=2), rate_hz=25, link=tmp_path / "pbu")
+        patient = patient or SimulatedPatient(_session(), seed=2)
+        self.sensor = PtySensor(patient, rate_hz=25, link=tmp_path / "pbu")
         self.sensor.plug()
         self.sensor.start()
         self.env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), RUNTIME_DIRECTORY=str(self.socket.parent))
@@ -161,3 +162,48 @@ def test_a_daemon_restart_is_survived_by_its_clients(box):
     assert again.status()["state"] == "armed"
     client.connect()                    # the old client reconnects
     assert client.status()["sessions"] == 0
+
+
+class Technician:
+    """The bladder during a calibration: open (the sensor reads 1.5 where 0 is true), then pumped
+    to the dial's 40 (the sensor reads 41.5), when the test says so."""
+
+    def __init__(self):
+        self.pumped = False
+
+    def pressure(self, t):
+        return 41.5 if self.pumped else 1.5
+
+    def hear(self, event):
+        pass
+
+
+def test_calibration_runs_in_the_daemon_and_rugcoach_calibrate_is_its_client(tmp_path):
+    technician = Technician()
+    box = Box(tmp_path, patient=technician)
+    try:
+        client = box.start()
+        command = subprocess.Popen(RUGCOACH + ["calibrate", "--span", "40"], cwd=ROOT, env=box.env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        said = []
+        for line in command.stderr:          # the prompts as the daemon speaks them
+            said.append(line)
+            if "Pomp nu op tot 40" in line:
+                technician.pumped = True
+        command.wait(timeout=60)
+        assert command.returncode == 0, "".join(said)
+        assert "Open het ventiel" in "".join(said) and "calibration stored by the service" in said[-1]
+        stored = json.loads((tmp_path / "state" / "calibration.json").read_text())
+        assert abs(stored["offset"] - 1.5) < 0.1 and abs(stored["gain"] - 1.0) < 0.01
+        status = client.status()
+        assert status["state"] == "waiting_empty", "the bladder is let down before the next patient"
+        assert status["calibration"] is None
+        # in use at once: the sensor's 41.5 is the dial's 40 now
+        client.subscribe()
+        samples = next(m["params"]["samples"] for m in client.notifications(timeout=10)
+                       if m["method"] == "samples")
+        assert all(abs(mmhg - 40.0) < 0.2 for _, mmhg in samples), samples
+        with pytest.raises(DaemonError, match="from 5 to 150"):
+            client.call("calibrate", span_mmhg=500)
+    finally:
+        box.close()
