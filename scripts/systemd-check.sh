@@ -7,7 +7,8 @@
 #   sudo scripts/systemd-check.sh      builds the root once (~80 s), then boots it afresh each run
 #   KEEP=yes sudo scripts/...          leaves the container running at the end (how to enter: printed)
 #
-# It checks: the unit is active and READY came; no restart in 3 minutes; a kill -STOP is recovered
+# It checks: the unit is active and READY came; the control socket and `rugcoach status`;
+# no restart in 3 minutes; a kill -STOP is recovered
 # by the watchdog; a simulated patient on a pty completes a session and the guide's report command
 # shows it; a broken config then a fixed one heals with reload and with restart (no reset-failed);
 # a ttyACM node made after the unit started is not refused by its device rules; `make uninstall`
@@ -190,6 +191,16 @@ if wait_for 300 session_done; then
 else
     fail "no session completed on the pty in 5 minutes"
     ct journalctl -u rugcoach.service --no-pager -o cat | tail -n 20
+fi
+# the control socket under the unit: RuntimeDirectory, 0660 for the service's group; the guide's
+# status command as the service's user, and the socket's answer of who was coached last
+sock=$(ct stat -c '%a %U:%G' /run/rugcoach/rugcoach.sock 2>&1 || true)
+status=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/rugcoach status 2>&1 || true)
+if [[ $sock == "660 rugcoach:rugcoach" ]] && grep -q "RugCoach .*: " <<<"$status" \
+        && grep -q "sensor: connected" <<<"$status"; then
+    pass "the control socket is $sock; rugcoach status: $(head -n 1 <<<"$status")"
+else
+    fail "the control socket: '$sock'; rugcoach status: $status"
 fi
 ct systemctl stop rugcoach-sim.service || true
 report=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/rugcoach report --patient P-0042 --out /tmp/rapport 2>&1 || true)
