@@ -113,15 +113,19 @@ class Daemon:
                      if mode == "waiting_empty" else "armed (pumping the bladder up starts a session)")
         if state == "session_ended":
             outcome = self.last_outcome or ""
-        self.hear(DaemonState(round(t, 3), state, self.sessions, outcome).as_dict())
+        self._tell(DaemonState(round(t, 3), state, self.sessions, outcome).as_dict())
 
     def hear(self, event: dict) -> None:
-        """An event of the daemon or of the session's coach: to the events file and the socket.
-        (The runner calls this as its listener; it writes its own events file itself.)"""
-        if self.events is not None and event["type"] == "daemon":
-            self.events.write(event)
+        """An event of the session's coach (the runner calls this as its listener, and writes
+        the events file itself): to the socket's subscribers."""
         if self.control is not None:
             self.control.event(event)
+
+    def _tell(self, event: dict) -> None:
+        """The daemon's own event (or a calibration prompt): to the events file and the socket."""
+        if self.events is not None:
+            self.events.write(event)
+        self.hear(event)
 
     def status(self) -> dict:
         """What the box is doing: for `rugcoach status` and the console (read from the main loop)."""
@@ -178,7 +182,7 @@ class Daemon:
         sink = open_sink(self.options.audio or config.audio, required=False)
         log.info("calibrating the sensor (span %g mmHg), asked over the control socket", span)
         self._enter("calibrating", self.last_t, event="calibration_started")
-        self.calibration = SpokenCalibration(config.unit, span, self.sounds, sink, hear=self.hear)
+        self.calibration = SpokenCalibration(config.unit, span, self.sounds, sink, hear=self._tell)
 
     def _calibrating(self, item) -> None:
         calibration = self.calibration

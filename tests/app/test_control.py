@@ -13,6 +13,7 @@ import pytest
 
 from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
 from coach.adapters.store import Store
+from coach.app.sensor_sim import EventsFollower
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
@@ -32,14 +33,19 @@ def wait_for(predicate, timeout, step=0.05):
 
 
 class Box:
-    """The daemon, as systemd would run it, on a simulated sensor that nobody pumps up."""
+    """The daemon, as systemd would run it, on a simulated sensor that nobody pumps up until the
+    coach asks. Faster than real time (`speed`), the patient hears the coach through the events
+    file and keeps within a bounded lead of its clock reports (coach.sim.pty_sensor)."""
 
-    def __init__(self, tmp_path, patient=None):
+    def __init__(self, tmp_path, patient=None, speed=1.0):
         self.tmp = tmp_path
         self.socket = tmp_path / "run" / "rugcoach.sock"
         self.events = tmp_path / "events.jsonl"
         patient = patient or SimulatedPatient(_session(), seed=2)
-        self.sensor = PtySensor(patient, rate_hz=25, link=tmp_path / "pbu")
+        self.sensor = PtySensor(patient, rate_hz=25, link=tmp_path / "pbu", speed=speed)
+        self.clock = ["--clock-events", "0.25"] if speed > 1 else []
+        if speed > 1:
+            self.sensor.listen = EventsFollower(self.events, self.sensor.hear).poll
         self.sensor.plug()
         self.sensor.start()
         self.env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), RUNTIME_DIRECTORY=str(self.socket.parent))
@@ -48,7 +54,7 @@ class Box:
     def start(self):
         self.process = subprocess.Popen(
             RUGCOACH + ["run", "--port", str(self.tmp / "pbu"), "--protocol", "demo", "--audio", "none",
-                        "--events", str(self.events)],
+                        "--events", str(self.events), *self.clock],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.tmp / "daemon.log").open("a"))
         client = DaemonClient(self.socket)
         assert wait_for(lambda: _answers(client), 60), "the daemon's socket never answered"
@@ -70,7 +76,8 @@ class Box:
     def said(self):
         if not self.events.exists():
             return []
-        return [e["text"] for e in map(json.loads, self.events.read_text().splitlines()) if e["type"] == "say"]
+        lines = self.events.read_text().split("\n")[:-1]   # a line being written waits
+        return [e["text"] for e in map(json.loads, lines) if e["type"] == "say"]
 
 
 def _session():
@@ -94,7 +101,15 @@ def box(tmp_path):
     box.close()
 
 
-def test_status_idle_and_in_session_and_the_therapists_requests(box):
+@pytest.fixture
+def fast_box(tmp_path):
+    box = Box(tmp_path, speed=4.0)
+    yield box
+    box.close()
+
+
+def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
+    box = fast_box
     client = box.start()
     idle = box.status_command()
     assert idle.returncode == 0, idle.stderr
@@ -166,7 +181,8 @@ def test_a_daemon_restart_is_survived_by_its_clients(box):
 
 class Technician:
     """The bladder during a calibration: open (the sensor reads 1.5 where 0 is true), then pumped
-    to the dial's 40 (the sensor reads 41.5), when the test says so."""
+    to the dial's 40 (the sensor reads 41.5) when the coach asks for it: heard through the events,
+    in step with the coach's clock, so however slow the machine, never too late."""
 
     def __init__(self):
         self.pumped = False
@@ -175,24 +191,22 @@ class Technician:
         return 41.5 if self.pumped else 1.5
 
     def hear(self, event):
-        pass
+        if event.get("type") == "say" and event.get("key") == "calibrate.span":
+            self.pumped = True
 
 
 def test_calibration_runs_in_the_daemon_and_rugcoach_calibrate_is_its_client(tmp_path):
     technician = Technician()
-    box = Box(tmp_path, patient=technician)
+    box = Box(tmp_path, patient=technician, speed=4.0)
     try:
         client = box.start()
         command = subprocess.Popen(RUGCOACH + ["calibrate", "--span", "40"], cwd=ROOT, env=box.env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        said = []
-        for line in command.stderr:          # the prompts as the daemon speaks them
-            said.append(line)
-            if "Pomp nu op tot 40" in line:
-                technician.pumped = True
+        said = list(command.stderr)          # the prompts as the daemon speaks them
         command.wait(timeout=60)
         assert command.returncode == 0, "".join(said)
-        assert "Open het ventiel" in "".join(said) and "calibration stored by the service" in said[-1]
+        assert "Open het ventiel" in "".join(said) and "Pomp nu op tot 40" in "".join(said)
+        assert "calibration stored by the service" in said[-1]
         stored = json.loads((tmp_path / "state" / "calibration.json").read_text())
         assert abs(stored["offset"] - 1.5) < 0.1 and abs(stored["gain"] - 1.0) < 0.01
         status = client.status()
