@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -89,7 +90,10 @@ def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path
 
 
 class Notifications:
-    """systemd's side of sd_notify: a datagram socket that collects what the daemon says."""
+    """systemd's side of sd_notify: a datagram socket that collects what the daemon says, read
+    all the time on a thread of its own (as systemd does), so each message is timed as it came,
+    whatever the test is waiting for meanwhile (a slow start of sensor-sim under qemu once
+    showed as a 10 s gap between watchdog pings that the daemon had sent on time)."""
 
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -97,22 +101,32 @@ class Notifications:
         self.sock.settimeout(0.05)
         self.path = path
         self.received: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
 
-    def poll(self):
-        while True:
+    def _read(self):
+        while not self._stop.is_set():
             try:
                 data = self.sock.recv(4096)
             except TimeoutError:
+                continue
+            except OSError:
                 return
             for line in data.decode().splitlines():
                 self.received.append((time.monotonic(), line))
 
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
     def wait_for(self, text, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.poll()
-            if any(line == text for _, line in self.received):
+            if any(line == text for _, line in list(self.received)):
                 return True
+            time.sleep(0.02)
         return False
 
 
@@ -129,13 +143,11 @@ def unit_seconds(name):
     return float(re.search(rf"^{name}=(\d+)$", UNIT.read_text(), re.MULTILINE).group(1))
 
 
-def wait_until(predicate, timeout, step=0.05, notify=None):
+def wait_until(predicate, timeout, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
-        if notify is not None:
-            notify.poll()  # as systemd does: read what the daemon says, all the time
         time.sleep(step)
     return False
 
@@ -172,7 +184,7 @@ def test_the_daemons_life(tmp_path):
         sim.stdout.close()
         # idle: quiet until the first visitor has pumped the bladder up (the time limits below
         # only stop a test that hangs: the patients keep in step with the daemon by construction)
-        assert wait_until(lambda: any(e["type"] == "say" for e in events_of(events)), 120, notify=notify)
+        assert wait_until(lambda: any(e["type"] == "say" for e in events_of(events)), 120)
         first = [e for e in events_of(events) if e["type"] != "daemon"]   # the coach's, not the daemon's news
         assert first[0]["type"] == "state" and first[0]["state"] == "waiting" and first[0]["t"] > 30.0, \
             "nothing happens before a patient has pumped the bladder up"
@@ -180,18 +192,16 @@ def test_the_daemons_life(tmp_path):
         assert next(e for e in first if e["type"] == "say")["text"] == sentences(welcome)[0]
         config.write_text("patient: P-first\nvoice: {rate_wpm: 9000}\n")   # a mistake
         daemon.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: "reload refused" in log_path.read_text(), 60, notify=notify)
+        assert wait_until(lambda: "reload refused" in log_path.read_text(), 60)
         config.write_text("patient: P-second\n")
         daemon.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: "reloaded config" in log_path.read_text(), 60, notify=notify)
+        assert wait_until(lambda: "reloaded config" in log_path.read_text(), 60)
         # the first session ends, the visitor leaves, the next one comes: a second session
-        assert wait_until(lambda: sum(e.get("cue") == "done" for e in events_of(events)) >= 2, 300, notify=notify), \
+        assert wait_until(lambda: sum(e.get("cue") == "done" for e in events_of(events)) >= 2, 300), \
             "no second session"
-        assert wait_until(lambda: sum(e.get("state") == "positioning" for e in events_of(events)) >= 3, 300,
-                          notify=notify)
+        assert wait_until(lambda: sum(e.get("state") == "positioning" for e in events_of(events)) >= 3, 300)
         # a moment into the third session: at most 20 s of its 100 (the patients run at most 20x)
-        wait_until(lambda: False, 1.0, notify=notify)
-        notify.poll()
+        wait_until(lambda: False, 1.0)
         stop = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=10)
@@ -203,10 +213,8 @@ def test_the_daemons_life(tmp_path):
     log = log_path.read_text()
     assert daemon.returncode == 0, log
     assert stop_s < stop_limit_s, f"SIGTERM took {stop_s:.1f} s; systemd kills after {stop_limit_s:g} s"
-    notify.poll()
-    lines = [line for _, line in notify.received]
-    assert "STOPPING=1" in lines
-    # timed as received while the test was reading (until SIGTERM), as systemd would see them
+    assert notify.wait_for("STOPPING=1", 10)
+    # timed as they came (until SIGTERM), as systemd sees them
     # systemd restarts a daemon that does not ping within WatchdogSec; it pings at half that
     pings = [t for t, line in notify.received if line == "WATCHDOG=1" and t < stop]
     gaps = [b - a for a, b in zip(pings, pings[1:])] + [stop - pings[-1]]
@@ -322,8 +330,8 @@ def test_a_config_error_stops_the_daemon_once_and_says_why(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "protocol 'fase9' not found" in result.stderr
     assert "Traceback" not in result.stderr
-    notify.poll()
-    assert any(line.startswith("STATUS=stopped: ") and "fase9" in line for _, line in notify.received)
+    assert wait_until(lambda: any(line.startswith("STATUS=stopped: ") and "fase9" in line
+                                  for _, line in list(notify.received)), 10)
 
 
 def test_the_serial_port_says_what_is_really_wrong(tmp_path):
