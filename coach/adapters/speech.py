@@ -28,13 +28,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from coach.adapters.loudness import TARGET_LUFS, loudness_lufs
 from coach.core.voice import VoiceSettings
 from coach.errors import UserError
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 22050        # espeak-ng's native rate; tones and the output stream use it too
-TARGET_RMS_DBFS = -20.0    # every phrase is brought to the same loudness
 PEAK_DBFS = -1.0
 WAV_HEADER_BYTES = 44      # what pyttsx3 leaves when espeak-ng returned no audio
 
@@ -168,7 +168,7 @@ class PhraseCache:
 
     def key(self, text: str) -> str:
         identity = {"text": text, **asdict(self.settings), "engine": self.synthesizer.name,
-                    "engine_version": self.synthesizer.version}
+                    "engine_version": self.synthesizer.version, "level": f"R128 {TARGET_LUFS:g} LUFS"}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
     def audio(self, text: str) -> np.ndarray:
@@ -226,18 +226,11 @@ def trim_silence(samples: np.ndarray, threshold: float = 0.01, pad_s: float = 0.
 
 
 def normalise(samples: np.ndarray) -> np.ndarray:
-    """Bring the speech to TARGET_RMS_DBFS (measured on the voiced part), then limit the peaks."""
+    """Bring a sentence (synthesised or recorded) to TARGET_LUFS, then limit the peaks."""
     samples = samples.astype(np.float64)
-    frame = int(0.02 * SAMPLE_RATE)
-    usable = len(samples) // frame * frame
-    if usable == 0:
-        return samples.astype(np.float32)
-    frames = samples[:usable].reshape(-1, frame)
-    energy = np.sqrt(np.mean(frames ** 2, axis=1))
-    voiced = energy[energy > energy.max() * 0.1]
-    rms = float(np.sqrt(np.mean(voiced ** 2))) if len(voiced) else float(energy.max())
-    if rms > 0:
-        samples = samples * (10 ** (TARGET_RMS_DBFS / 20) / rms)
+    lufs = loudness_lufs(samples, SAMPLE_RATE)
+    if np.isfinite(lufs):
+        samples = samples * (10 ** ((TARGET_LUFS - lufs) / 20))
     peak_limit = 10 ** (PEAK_DBFS / 20)
     # A soft limiter: below the limit nothing changes, above it peaks bend smoothly towards it.
     over = np.abs(samples) > peak_limit * 0.7

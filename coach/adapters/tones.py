@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.adapters.speech import SAMPLE_RATE, TARGET_RMS_DBFS, _read_wav, normalise
+from coach.adapters.loudness import TARGET_LUFS, loudness_lufs
+from coach.adapters.speech import SAMPLE_RATE, _read_wav
+
+TONE_UNDER_SPEECH_LU = 3.0   # a pure tone sounds louder than speech at the same loudness: 3 LU under it
 
 NOTES = {
     "hold_start": (660.0, 880.0),
@@ -35,12 +38,19 @@ def generate(name: str, note_s: float = 0.18, gap_s: float = 0.04) -> np.ndarray
         note[:edge] *= ramp
         note[-edge:] *= ramp[::-1]
         parts += [note, np.zeros(int(gap_s * SAMPLE_RATE))]
-    signal = np.concatenate(parts[:-1])
-    # A pure tone sounds louder than speech at the same RMS; 3 dB under the speech level.
-    return (signal * 10 ** ((TARGET_RMS_DBFS - 3) / 20) * np.sqrt(2)).astype(np.float32)
+    return at_tone_level(np.concatenate(parts[:-1]))
+
+
+def at_tone_level(signal: np.ndarray) -> np.ndarray:
+    lufs = loudness_lufs(signal, SAMPLE_RATE)
+    if not np.isfinite(lufs):
+        return signal.astype(np.float32)
+    signal = signal * 10 ** ((TARGET_LUFS - TONE_UNDER_SPEECH_LU - lufs) / 20)
+    peak = float(np.max(np.abs(signal)))
+    return (signal * min(1.0, 0.9 / peak)).astype(np.float32)
 
 
 def load(name: str, volume: float = 1.0) -> np.ndarray:
     custom = _read_wav(sounds_dir() / f"{name}.wav")
-    samples = normalise(custom) if custom is not None else generate(name)
+    samples = at_tone_level(custom) if custom is not None else generate(name)
     return (samples * volume).astype(np.float32)

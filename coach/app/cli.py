@@ -150,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--yes", action="store_true", help="do not ask; needed without a terminal")
     forget.set_defaults(func=cmd_forget)
 
+    voice = commands.add_parser("voice", help="the therapist's recorded sentences (voice packs)")
+    voice_commands = voice.add_subparsers(dest="voice_command", required=True, metavar="ACTION")
+    take = voice_commands.add_parser("import", help="take recordings from DIR (named by sentence or phrase key)")
+    take.add_argument("folder", type=Path, metavar="DIR")
+    coverage = voice_commands.add_parser("status", help="per programme: which sentences are recorded, "
+                                         "which are missing")
+    coverage.add_argument("--json", action="store_true")
+    for command in (take, coverage):
+        command.add_argument("--pack", help="the voice pack (default: the config's voice_pack, else 'praktijk')")
+        command.add_argument("--config", help="daemon config (YAML)")
+    voice.set_defaults(func=cmd_voice)
+
     say = commands.add_parser("say", help="speak TEXT with the configured voice")
     say.add_argument("text")
     say.add_argument("--audio", help="default, a device, wav:PATH or none")
@@ -212,6 +224,46 @@ def cmd_status(args) -> int:
     with DaemonClient(args.socket or control_socket()) as client:
         status = client.status()
     print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else describe(status))
+    return 0
+
+
+def cmd_voice(args) -> int:
+    from coach.adapters.loudness import TARGET_LUFS
+    from coach.adapters.voice_pack import VoicePack
+    from coach.app import voice
+    from coach.config.paths import state_dir
+    from coach.config.protocols import Library
+    from coach.config.settings import load_config
+
+    config = load_config(args.config)
+    pack = VoicePack.named(state_dir(), args.pack) if args.pack else voice.default_pack(config)
+    library = Library()
+    programmes = voice.programme_lines(library)
+    if args.voice_command == "import":
+        if not args.folder.is_dir():
+            raise UserError(f"{args.folder}: not a folder", exit_code=2)
+        lines = [line for lines in programmes.values() for line in lines]
+        report = voice.import_folder(args.folder, pack, lines, library.phrases)
+        for name, line in report.taken:
+            print(f"  taken    {name}: {line.key}: {line.text}", file=sys.stderr)
+        for name, reason in report.refused:
+            print(f"  refused  {name}: {reason}", file=sys.stderr)
+        print(f"voice pack '{pack.name}': {len(report.taken)} sentence(s) taken, {len(report.refused)} file(s) "
+              f"refused; at {TARGET_LUFS:g} LUFS, the level of the synthesised voice", file=sys.stderr)
+        return 0 if not report.refused else 1
+    result = voice.coverage(pack, programmes)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0
+    print(f"voice pack '{pack.name}'" + ("" if config.voice_pack == pack.name else
+          " (not in use: set voice_pack in the config)"))
+    for name, part in result["programmes"].items():
+        print(f"  {name}: {part['recorded']} of {part['sentences']} sentences recorded, "
+              f"{len(part['missing'])} missing")
+    if result["outdated"]:
+        print(f"  outdated (the wording changed since): {len(result['outdated'])}")
+        for key, text in result["outdated"]:
+            print(f"    {key}: {text}")
     return 0
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coach.adapters.serial_sensor import Units
-from coach.adapters.sounds import SoundBank
+from coach.adapters.sounds import SoundBank, SynthesisedVoice
 from coach.adapters.speech import EspeakSynthesizer, PhraseCache
 from coach.adapters.store import Store, check_patient_id
+from coach.adapters.voice_pack import RecordedVoice, VoicePack
 from coach.config import calibration_store
 from coach.config.paths import cache_dir, state_dir
 from coach.config.protocols import Library
@@ -31,9 +32,14 @@ log = logging.getLogger("rugcoach")
 
 
 def make_sounds(config: Config) -> SoundBank:
+    """The voice chain: the config's voice pack first (when it names one), then synthesis."""
     directory = Path(config.cache_dir) if config.cache_dir else cache_dir()
-    cache = PhraseCache(EspeakSynthesizer(), config.voice, directory)
-    return SoundBank.synthesised(cache, config.voice.volume)
+    synthesised = SynthesisedVoice(PhraseCache(EspeakSynthesizer(), config.voice, directory))
+    if not config.voice_pack:
+        return SoundBank([synthesised], config.voice.volume)
+    pack = VoicePack.named(state_dir(), config.voice_pack)
+    log.info("voice pack '%s': %d recorded sentence(s), synthesis for the rest", pack.name, len(pack.recordings()))
+    return SoundBank([RecordedVoice(pack, config.voice.volume), synthesised], config.voice.volume)
 
 
 def sensor_units(config: Config):

@@ -30,6 +30,7 @@ CONFIG = Record({
     "events": (Text(), False),
     "cache_dir": (Text(), False),
     "voice": (VOICE, False),
+    "voice_pack": (Text(), False),
     "correction_gap_s": (Number(2, 60, unit="s"), False),
     "progress": (Record({
         "good_fraction": (Number(0.5, 1.0), False),
@@ -50,6 +51,7 @@ class Config:
     events: str | None = None
     cache_dir: str | None = None
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    voice_pack: str | None = None      # recorded sentences (state dir voices/NAME), synthesis for the rest
     correction_gap_s: float = 5.0      # at least this long between two corrections
     progress: dict = field(default_factory=dict)  # phase criteria: good_fraction, sessions_in_a_row
 

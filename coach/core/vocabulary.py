@@ -10,7 +10,7 @@ key the coach says is in the vocabulary and in the bundled phrase book).
 from __future__ import annotations
 
 from coach.core.protocol import PhraseBook, Session
-from coach.core.voice import sentences
+from coach.core.voice import Line, sentences
 
 FIXED = (
     "welcome",
@@ -70,3 +70,25 @@ def library_sentences(library) -> list[str]:
     if not exercises:
         return []
     return session_sentences(Session(exercises, PhraseBook(dict(library.phrases))))
+
+
+def session_lines(session: Session) -> list[Line]:
+    """Every sentence this session can say with its phrase key, once each: what a voice pack
+    records (a sentence with a number once per number up to the largest dose, as said)."""
+    lines: dict[tuple[str | None, str], Line] = {}
+    books = [session.phrases.phrases] + [exercise.phrases for exercise in session.exercises]
+    most = max((exercise.repetitions for exercise in session.exercises), default=1)
+    for book in books:
+        for key, wordings in book.items():
+            for wording, text in enumerate(wordings):
+                said = [text.format(n=n) for n in range(1, min(most, MAX_COUNT) + 1)] if "{n}" in text else [text]
+                for each in said:
+                    for part, sentence in enumerate(sentences(each)):
+                        lines.setdefault((key, sentence), Line(sentence, key, wording, part))
+    for exercise in session.exercises:
+        for key, entries in ((f"setup.{exercise.id}", exercise.setup),
+                             (f"instruction.{exercise.id}", exercise.instructions)):
+            for wording, text in enumerate(entries):
+                for part, sentence in enumerate(sentences(text)):
+                    lines.setdefault((key, sentence), Line(sentence, key, wording, part))
+    return list(lines.values())

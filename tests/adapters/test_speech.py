@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from coach.adapters.loudness import loudness_lufs
 from coach.adapters.sounds import SoundBank
 from coach.adapters.speech import SAMPLE_RATE, EspeakSynthesizer, PhraseCache, VoiceSettings
 from coach.core.vocabulary import session_sentences
@@ -15,14 +16,6 @@ pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: n
 @pytest.fixture(scope="module")
 def engine():
     return EspeakSynthesizer()
-
-
-def loudness_db(samples):
-    frame = int(0.02 * SAMPLE_RATE)
-    frames = samples[: len(samples) // frame * frame].reshape(-1, frame)
-    energy = np.sqrt(np.mean(frames.astype(float) ** 2, axis=1))
-    voiced = energy[energy > energy.max() * 0.1]
-    return 20 * np.log10(np.sqrt(np.mean(voiced ** 2)))
 
 
 def test_dutch_speech_is_synthesised_and_cached_across_restarts(engine, tmp_path):
@@ -71,10 +64,11 @@ def test_all_phrases_of_the_programme_are_equally_loud(engine, tmp_path, library
     session = library.session(exercise="buiklig-a")
     cache = PhraseCache(engine, VoiceSettings(), tmp_path)
     sounds = SoundBank.synthesised(cache)
-    levels = {text: loudness_db(sounds.samples(text)) for text in set(session_sentences(session))}
-    levels["tone:hold_start"] = loudness_db(sounds.samples("tone:hold_start")) + 3  # tones sit 3 dB under
+    # EBU R128, as a listener hears it; the tones sit 3 LU under the speech
+    levels = {text: loudness_lufs(sounds.samples(text), SAMPLE_RATE) for text in set(session_sentences(session))}
+    levels["tone:hold_start"] = loudness_lufs(sounds.samples("tone:hold_start"), SAMPLE_RATE) + 3
     spread = max(levels.values()) - min(levels.values())
-    assert spread < 2.0, sorted(levels.items(), key=lambda kv: kv[1])[:3]
+    assert spread <= 1.0, sorted(levels.items(), key=lambda kv: kv[1])[:3]
     peaks = [np.abs(sounds.samples(text)).max() for text in levels]
     assert max(peaks) <= 0.9
 

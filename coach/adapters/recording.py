@@ -1,0 +1,79 @@
+"""A recorded sentence made ready to play: decoded, resampled, trimmed, loudness-normalised.
+
+- Decoding is libsndfile's (soundfile): WAV, FLAC, Ogg/Vorbis, Ogg/Opus and MP3, from any
+  recorder. Not by hand.
+- Loudness is EBU R128 (coach.adapters.loudness), the same TARGET_LUFS and peak limiter as the
+  synthesised sentences around it (speech.normalise), whatever the microphone.
+- A recording that would sound bad is refused with the reason in Dutch, for the therapist who
+  recorded it: "te kort", "te zacht", "oversturing", "te veel ruis", "geen geluid".
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from scipy.signal import resample_poly
+
+from coach.adapters.speech import SAMPLE_RATE, normalise, trim_silence
+
+MIN_SPEECH_S = 0.3          # shorter than this after trimming: no sentence
+CLIPPED_FRACTION = 0.001    # this share of samples at full scale: the recorder was overdriven
+FULL_SCALE = 0.995
+QUIET_PEAK = 0.02           # the loudest moment below this (-34 dBFS): too far from the microphone
+MIN_SNR_DB = 20.0           # speech over the noise between the words
+
+
+class RecordingRefused(Exception):
+    """A recording that would sound bad; `reason` is for the therapist (Dutch)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}{f' ({detail})' if detail else ''}")
+        self.reason = reason
+
+
+def decode(source: Path | bytes) -> tuple[np.ndarray, int]:
+    """Mono float samples and their rate."""
+    try:
+        data, rate = soundfile.read(io.BytesIO(source) if isinstance(source, bytes) else str(source),
+                                    dtype="float64", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        raise RecordingRefused("geen geluidsbestand") from None
+    return data.mean(axis=1), int(rate)
+
+
+def snr_db(samples: np.ndarray, rate: int) -> float:
+    """Speech over noise: the loudest 20 ms frames against the quietest (the pauses)."""
+    frame = max(1, int(0.02 * rate))
+    usable = len(samples) // frame * frame
+    if usable < frame * 10:
+        return float("inf")   # too short to tell: the length check decides
+    rms = np.sqrt(np.mean(samples[:usable].reshape(-1, frame) ** 2, axis=1)) + 1e-9
+    rms.sort()
+    noise = np.mean(rms[: max(1, len(rms) // 10)])
+    speech = np.mean(rms[-max(1, len(rms) // 5):])
+    return float(20 * np.log10(speech / noise))
+
+
+def prepare(source: Path | bytes) -> np.ndarray:
+    """Float32 mono samples at SAMPLE_RATE, as loud as a synthesised sentence; RecordingRefused
+    when it would not sound right."""
+    samples, rate = decode(source)
+    if len(samples) == 0 or not np.any(samples):
+        raise RecordingRefused("geen geluid")
+    peak = float(np.max(np.abs(samples)))
+    if np.mean(np.abs(samples) >= FULL_SCALE) > CLIPPED_FRACTION:
+        raise RecordingRefused("oversturing", "zet de microfoon zachter of spreek verder ervandaan")
+    if peak < QUIET_PEAK:
+        raise RecordingRefused("te zacht", "spreek dichter bij de microfoon")
+    if snr_db(samples, rate) < MIN_SNR_DB:
+        raise RecordingRefused("te veel ruis", "neem op in een stille kamer")
+    if rate != SAMPLE_RATE:
+        divisor = np.gcd(rate, SAMPLE_RATE)
+        samples = resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor)
+    samples = trim_silence(samples / peak, threshold=0.05, pad_s=0.05) * peak
+    if len(samples) < MIN_SPEECH_S * SAMPLE_RATE:
+        raise RecordingRefused("te kort", f"{len(samples) / SAMPLE_RATE:.2f} s")
+    return normalise(samples)

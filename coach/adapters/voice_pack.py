@@ -1,0 +1,134 @@
+"""Voice packs: the coach's sentences recorded in a person's own voice, one pack per voice, in the
+state directory (voices/NAME/). A recording belongs to a phrase key and the exact sentence it
+speaks: when a wording changes in phrases.yaml or a protocol, its old recording is never played
+for the new words (it is listed as outdated until it is recorded again).
+
+The pack is one link of the voice chain (coach.adapters.sounds): it has the lines recorded, and
+synthesis speaks the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from coach.adapters.speech import _quantise, _read_wav, _write_wav_atomic
+from coach.core.voice import Line
+from coach.errors import UserError
+
+PACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Recording:
+    key: str
+    text: str
+    file: str
+    recorded: str       # ISO date
+    source: str         # the file it was imported from, or "console"
+    lufs: float
+
+
+def check_pack_name(name: str) -> str:
+    if not PACK_NAME.match(name):
+        raise UserError(f"voice pack name '{name}' is not allowed: use 1-64 letters, digits, '-', '_' "
+                        "or '.'", exit_code=2)
+    return name
+
+
+class VoicePack:
+    """voices/NAME/: index.json (key, sentence, file) and a 16-bit WAV per recorded sentence."""
+
+    MEMORY_SENTENCES = 64   # as the phrase cache: a whole pack is not kept in memory
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.name = folder.name
+        self._index: dict[tuple[str, str], Recording] = {}
+        self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()   # the latest few
+        index = folder / "index.json"
+        if index.exists():
+            try:
+                entries = json.loads(index.read_text(encoding="utf-8"))
+                for entry in entries:
+                    recording = Recording(**entry)
+                    self._index[(recording.key, recording.text)] = recording
+            except (ValueError, TypeError) as exc:
+                raise UserError(f"{index}: damaged voice pack index ({exc}); import the recordings again",
+                                exit_code=2) from None
+
+    @classmethod
+    def named(cls, state: Path, name: str) -> VoicePack:
+        return cls(state / "voices" / check_pack_name(name))
+
+    def recordings(self) -> list[Recording]:
+        return list(self._index.values())
+
+    def find(self, key: str | None, text: str) -> Recording | None:
+        """The recording of this sentence under this key; else the very same words recorded under
+        another key (the same sentence need not be recorded twice). Never other words."""
+        if key is not None and (key, text) in self._index:
+            return self._index[(key, text)]
+        return next((r for r in self._index.values() if r.text == text), None)
+
+    def audio(self, key: str | None, text: str) -> np.ndarray | None:
+        recording = self.find(key, text)
+        if recording is None:
+            return None
+        samples = self._memory.get((recording.key, text))
+        if samples is None:
+            samples = _read_wav(self.folder / recording.file)
+            if samples is None:
+                return None   # a damaged file: synthesis speaks it (`voice status` shows it missing)
+            self._memory[(recording.key, text)] = samples
+            while len(self._memory) > self.MEMORY_SENTENCES:
+                self._memory.popitem(last=False)
+        return samples
+
+    def add(self, key: str, text: str, samples: np.ndarray, source: str, lufs: float) -> Recording:
+        """Store (or replace) the recording of one sentence; the index is written atomically."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        digest = hashlib.sha256(f"{key}\n{text}".encode()).hexdigest()[:20]
+        name = f"{digest}.wav"
+        _write_wav_atomic(self.folder / name, _quantise(samples))
+        recording = Recording(key, text, name, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              source, round(lufs, 2))
+        self._index[(key, text)] = recording
+        self._memory.pop((key, text), None)
+        self._save_index()
+        return recording
+
+    def _save_index(self) -> None:
+        data = json.dumps([vars(r) for r in sorted(self._index.values(), key=lambda r: (r.key, r.text))],
+                          ensure_ascii=False, indent=1)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.folder / "index.json")
+
+
+class RecordedVoice:
+    """The pack as a link of the voice chain: the lines it has, None for the rest."""
+
+    def __init__(self, pack: VoicePack, volume: float = 1.0):
+        self.pack = pack
+        self.volume = volume
+
+    def audio(self, line: Line) -> np.ndarray | None:
+        samples = self.pack.audio(line.key, line.text)
+        return None if samples is None else samples * np.float32(self.volume)
+
+    def prepare(self, texts: Iterable[str], stopped: Callable[[], bool]) -> int:
+        return 0   # read when first said: a pack's files are small and on the same card
