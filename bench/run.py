@@ -85,6 +85,41 @@ def bench_speech(library: Library) -> None:
         report("speech_warm_cache_load_programme", (time.perf_counter() - started) * 1000, "ms")
 
 
+def bench_voice_pack(library: Library) -> None:
+    """A pack recorded for the whole demo programme: processing time per recorded sentence, the
+    loudness spread of pack and synthesised fill-ins, and a session's start with the pack
+    against synthesis only (a cold phrase cache both times, in the same run)."""
+    from coach.adapters.loudness import loudness_lufs
+    from coach.adapters.sounds import SoundBank, SynthesisedVoice
+    from coach.adapters.speech import SAMPLE_RATE
+    from coach.adapters.voice_pack import RecordedVoice, VoicePack
+    from coach.app.voice import import_folder, programme_lines
+    from coach.sim.takes import take
+
+    lines = programme_lines(library)["demo"]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "takes"
+        folder.mkdir()
+        recorded = lines[: len(lines) * 2 // 3]    # two thirds recorded, synthesis for the rest
+        for line in recorded:
+            take(line.text, folder / f"{line.text.replace('/', ' ')}.wav")
+        pack = VoicePack(Path(scratch) / "pack")
+        started = time.perf_counter()
+        result = import_folder(folder, pack, lines, library.phrases)
+        report("voice_pack_processing_per_sentence", (time.perf_counter() - started) / len(recorded) * 1000, "ms")
+        report("voice_pack_sentences_taken", len(result.taken), "sentences")
+        for name, start in (("synthesis_only", False), ("with_pack", True)):
+            cache = PhraseCache(EspeakSynthesizer(), VoiceSettings(), Path(scratch) / f"cache-{name}")
+            synthesised = SynthesisedVoice(cache)
+            bank = SoundBank([RecordedVoice(VoicePack(pack.folder)), synthesised] if start else [synthesised])
+            t0 = time.perf_counter()
+            for line in lines:
+                bank.samples(line)
+            report(f"voice_session_start_{name}", time.perf_counter() - t0, "s")
+        levels = [loudness_lufs(bank.samples(line), SAMPLE_RATE) for line in lines]
+        report("voice_pack_loudness_spread", max(levels) - min(levels), "LU")
+
+
 def bench_playback() -> None:
     """Request -> first frame handed to PortAudio (goal: p95 <= 20 ms), for a sentence from the
     phrase cache, a count-down number and a tone, on JACK's dummy backend: a clocked device with
@@ -193,6 +228,7 @@ def main() -> None:
     bench_session(library)
     bench_analysis(library)
     bench_speech(library)
+    bench_voice_pack(library)
     bench_serial()
     bench_playback()
     from bench.service import bench_daemon, bench_records

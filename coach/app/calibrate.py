@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from coach.config.protocols import Library
 from coach.config.settings import load_config
 from coach.core.calibration import STEP_TIMEOUT_S, Calibration, CalibrationGuide
 from coach.core.events import Said
-from coach.core.voice import Line, sentences
+from coach.core.voice import Priority, SpeechTimeline, sentences
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
@@ -24,6 +23,7 @@ log = logging.getLogger("rugcoach")
 
 def run_calibration(port: str | None, unit: str | None, span: float = 40.0, audio: str | None = None,
                     config_path: str | None = None, out: Path | None = None) -> int:
+    """`rugcoach calibrate` with no service holding the sensor: this command opens the port."""
     config = load_config(config_path)
     port = port or config.port
     if not port:
@@ -31,63 +31,59 @@ def run_calibration(port: str | None, unit: str | None, span: float = 40.0, audi
     unit = unit or config.unit
     if not 5.0 <= span <= 150.0:
         raise UserError(f"--span {span:g} is out of range (5 to 150 mmHg; 40 is usual)", exit_code=2)
-    texts = prompt_texts(span)
     sink = open_sink(audio or config.audio, required=audio is not None)
     sounds = make_sounds(config)
-    sounds.prepare([part for text in texts.values() for part in sentences(text)])
     sensor = SerialSensor(port, config.baudrate, Units.uncalibrated(unit))
-    guide = CalibrationGuide(unit, span)
-    def say(key: str) -> None:
-        text = texts[key]
-        print(text, file=sys.stderr)  # for the technician at a terminal, if there is one
-        for part in sentences(text):
-            sink.play(0.0, sounds.samples(part))
-
-    spoken = 0
-    sink.start()
+    # for the technician at a terminal, if there is one: each prompt whole, as it is given
+    calibration = SpokenCalibration(unit, span, sounds, sink, hear=lambda event: None,
+                                    show=lambda text: print(text, file=sys.stderr, flush=True))
     try:
-        while guide.step not in ("done", "failed"):
-            while spoken < len(guide.prompts):
-                say(guide.prompts[spoken])
-                spoken += 1
+        calibration.begin(0.0)
+        over = False
+        while not over:
             batch = sensor.read(timeout=5.0)
             if not batch:
                 raise UserError(f"no readings from the sensor on '{port}' for 5 s: check the "
                                 "cable and the sensor's baud rate", exit_code=3)
             for reading in batch:
-                guide.feed(reading.t, reading.mmhg)
-                if guide.step in ("done", "failed"):
+                over = calibration.feed(reading.t, reading.mmhg)
+                if over:
                     break
-        say(guide.prompts[-1])
-        if sink.realtime:
-            time.sleep(2.5)
     finally:
         sensor.close()
         sink.close()
-    if guide.result is None:
-        raise UserError(f"calibration refused: {guide.error}; nothing was stored", exit_code=2)
-    path = calibration_store.save(guide.result, out or (
+    if calibration.result is None:
+        raise UserError(f"calibration refused: {calibration.error}; nothing was stored", exit_code=2)
+    path = calibration_store.save(calibration.result, out or (
         Path(config.calibration) if config.calibration else None))
-    cal = guide.result
+    cal = calibration.result
     print(f"calibration stored in {path}: zero {cal.offset:.3f} {unit}, {cal.gain:.5f} mmHg per "
           f"{unit} ({cal.span_reading:.3f} {unit} = {cal.span_mmhg:g} mmHg)", file=sys.stderr)
     return 0
 
 
 class SpokenCalibration:
-    """The same calibration run by the daemon, on the sensor it holds: asked for over the control
-    socket (the console, or `rugcoach calibrate` while the service runs), fed the sensor's values
-    as sent from the daemon's main loop. The prompts are spoken and also told to `hear` as `say`
-    events, so a client can show them."""
+    """The two-point calibration (CalibrationGuide) with its spoken prompts, fed samples by whoever
+    holds the sensor: the daemon's main loop (asked over the control socket: the console, or
+    `rugcoach calibrate` while the service runs), or `rugcoach calibrate` itself.
 
-    def __init__(self, unit: str, span: float, sounds, sink, hear: Callable[[dict], None]):
+    The prompts go through a speech timeline on the samples' clock, as the coach's sentences do:
+    one sentence after the other, never over each other. Each sentence is told to `hear` as a
+    `say` event when it starts; `show` gets each prompt whole when it is given."""
+
+    def __init__(self, unit: str, span: float, sounds, sink, hear: Callable[[dict], None],
+                 show: Callable[[str], None] = lambda text: None):
         self.guide = CalibrationGuide(unit, span)
         self.span = span
         self.sounds = sounds
         self.sink = sink
         self.hear = hear
+        self.show = show
         self.texts = prompt_texts(span)
-        self._spoken = 0
+        self.voice = SpeechTimeline(sounds.duration)
+        self._given = 0
+        # every prompt ready before the first sample: nothing is synthesised between two of them
+        sounds.prepare([part for text in self.texts.values() for part in sentences(text)])
         self.sink.start()
 
     @property
@@ -98,23 +94,28 @@ class SpokenCalibration:
     def error(self) -> str | None:
         return self.guide.error
 
-    def feed(self, t: float, value: float) -> bool:
-        """One sample; True when the calibration is over (stored or failed)."""
-        self._speak(t)
-        self.guide.feed(t, value)
-        over = self.guide.step in ("done", "failed")
-        if over:
-            self._speak(t)
-            self.sink.close(max_wait_s=5.0)   # the last prompt is heard to its end
-        return over
+    def begin(self, t: float) -> None:
+        """The first prompt, before any sample (the valve is opened after it)."""
+        self._give(t)
 
-    def _speak(self, t: float) -> None:
-        while self._spoken < len(self.guide.prompts):
-            key = self.guide.prompts[self._spoken]
-            self._spoken += 1
-            for index, part in enumerate(sentences(self.texts[key])):
-                self.sink.play(0.0, self.sounds.samples(Line(part, key, 0, index)))
-                self.hear(Said(round(t, 3), part, key).as_dict())
+    def feed(self, t: float, value: float) -> bool:
+        """One sample; True when the calibration is over (stored or failed) and its last prompt
+        has been said."""
+        if self.guide.step not in ("done", "failed"):
+            self.guide.feed(t, value)
+        self._give(t)
+        return self.guide.step in ("done", "failed") and not self.voice.busy(t)
+
+    def _give(self, t: float) -> None:
+        while self._given < len(self.guide.prompts):
+            key = self.guide.prompts[self._given]
+            self._given += 1
+            self.show(self.texts[key])
+            self.voice.say(self.texts[key], Priority.SAFETY, key=key)
+        for started in self.voice.poll(t):
+            line = started.item.line
+            self.sink.play(started.t, self.sounds.samples(line))
+            self.hear(Said(round(started.t, 3), line.text, line.key or "").as_dict())
 
     def status(self) -> dict:
         return {"step": self.guide.step, "span_mmhg": self.span}

@@ -183,6 +183,7 @@ class Daemon:
         log.info("calibrating the sensor (span %g mmHg), asked over the control socket", span)
         self._enter("calibrating", self.last_t, event="calibration_started")
         self.calibration = SpokenCalibration(config.unit, span, self.sounds, sink, hear=self._tell)
+        self.calibration.begin(self.last_t)
 
     def _calibrating(self, item) -> None:
         calibration = self.calibration
@@ -191,6 +192,7 @@ class Daemon:
         if not calibration.feed(item[0], item[1] if value is None else value):
             return
         self.calibration = None
+        calibration.sink.close(max_wait_s=1.0)   # its last sentence has been said by now
         config = self.setup.config
         if calibration.result is not None:
             path = calibration_store.save(calibration.result, Path(config.calibration) if config.calibration else None)

@@ -158,6 +158,8 @@ class SessionRunner:
                         lost = True
                         self.dispatch(self.coach.sensor_lost(estimate))
                 self.dispatch(self.coach.tick(estimate))
+                if self.coach.finished:
+                    break   # ended without a sample: stopped, or given up, while the sensor is away
                 continue
             # Rounded as the trace stores them, so `analyze` on the trace sees the very same samples.
             t, mmhg = round(item[0], 3), round(item[1], 2)

@@ -66,6 +66,8 @@ TRANSITIONS = [
     ["start_off",      "checking",                  "inflating"],
     ["abandon",        "paused",                    "done"],
     ["hold_on",        RUNNING,                     "paused"],   # the therapist pauses (console)
+    ["reposition",     "checking",                  "positioning"],  # paused before the setup was said
+    ["reinstruct",     "checking",                  "instructing"],  # paused before the instructions were
     ["end_now",        [s for s in STATES if s != "done"], "done"],  # the therapist stops
 ]
 
@@ -146,6 +148,8 @@ class Coach:
     abandon: Callable[[], bool]
     hold_on: Callable[[], bool]
     end_now: Callable[[], bool]
+    reposition: Callable[[], bool]
+    reinstruct: Callable[[], bool]
 
     def __init__(self, session: Session, duration_of: Callable[[Line], float],
                  policy: CorrectionPolicy | None = None):
@@ -173,6 +177,9 @@ class Coach:
         self._counted: set[int] = set()   # count-down words said in this hold
         self._pause_reason = "off_pbu"
         self._sensor_lost = False
+        self._settled: str = "waiting"      # the state before the current one began (after_state_change)
+        self._paused_from: str = "waiting"  # the state a pause interrupted
+        self._welcomed = False
 
     # -- inputs ---------------------------------------------------------------------------
     def begin(self, t: float) -> list:
@@ -238,19 +245,34 @@ class Coach:
         """The therapist pauses: the patient hears why and lies still; only `resume` goes on
         (whatever else had paused it: the patient back on the bladder waits for the therapist)."""
         self.t = t
-        if self.state == "paused":
+        if self.paused_by_therapist:
+            pass   # asked twice: said once
+        elif self.state == "paused":
             self._pause_reason = "therapist"
             self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
-            self._say("session.paused", Priority.SAFETY, on_start=self._cue("pause"))
+            self._say("session.paused", Priority.SAFETY, on_start=self._cue("pause"),
+                      still_true=lambda: self.paused_by_therapist)
         elif self.can_pause:
             self._pause_reason = "therapist"
             self.hold_on()
         return self._flush()
 
     def resume(self, t: float) -> list:
-        """The therapist goes on after a pause: checked at the start pressure, as after any pause."""
+        """The therapist goes on after a pause: checked at the start pressure, as after any pause.
+        What else keeps the session paused still does: a sensor still away, or a patient who got
+        off the bladder meanwhile (the coach then waits for them as it would have)."""
         self.t = t
-        if self.paused_by_therapist:
+        if not self.paused_by_therapist:
+            return self._flush()
+        if self._sensor_lost:
+            self._pause_reason = "sensor"
+            self._mark = Moments(entered=self.t)   # the 5 minutes of waiting count from now
+            self._say("sensor.lost", Priority.SAFETY, still_true=lambda: self.state == "paused")
+        elif self.exercise.uses_pbu and self._paused_from in ACTIVE and self.analyzer.fast < OFF_PBU_MMHG:
+            self._pause_reason = "off_pbu"
+            self._mark = Moments(entered=self.t)
+            self._say("correction.off_pbu", Priority.SAFETY, still_true=lambda: self.state == "paused")
+        else:
             self._say("session.resumed", Priority.SAFETY, on_start=self._cue("resume"))
             self.got_back()
         return self._flush()
@@ -302,6 +324,7 @@ class Coach:
         self.outbox.append(event)
 
     def _on_state_change(self) -> None:
+        self._settled = self.state
         self._mark = Moments(entered=self.t)
         self._emit(StateChanged(_r(self.t), self.state))
 
@@ -345,7 +368,8 @@ class Coach:
 
     # -- states ---------------------------------------------------------------------------
     def on_enter_positioning(self) -> None:
-        if self.exercise_index == 0:
+        if self.exercise_index == 0 and not self._welcomed:
+            self._welcomed = True
             self._say("welcome")
         for index, sentence in enumerate(self.exercise.setup):
             self.voice.say(sentence, Priority.INSTRUCTION, key=f"setup.{self.exercise.id}", wording=index)
@@ -625,6 +649,7 @@ class Coach:
         self.next_rep()
 
     def on_enter_paused(self) -> None:
+        self._paused_from = self._settled
         if self.analyzer.rep is not None:
             # The interrupted repetition is recorded as it was, and done again after the pause.
             self._emit(self.analyzer.end_rep(self.t))
@@ -650,12 +675,24 @@ class Coach:
             self.got_back()
 
     def _during_checking(self) -> None:
-        """Back on the bladder or the sensor back: go on once the start pressure holds."""
+        """Back on the bladder or the sensor back: go on once the start pressure holds; what the
+        pause cut off (the starting position, the instructions) is said again first; after the
+        exercise's last repetition there is nothing to pump up for."""
         if self._since("entered") < CHECK_S:
             return
         exercise = self.exercise
-        if not start_is_off(self.analyzer.fast, exercise.start_pressure, exercise.start_tolerance) \
-                and self.analyzer.profile is not None:
+        if self._paused_from == "positioning":
+            self.reposition()   # the position first; the pumping up follows it, as the first time
+            return
+        if self._paused_from == "instructing":
+            self._instructed.discard(exercise.id)   # said again, whole
+        start_holds = not start_is_off(self.analyzer.fast, exercise.start_pressure, exercise.start_tolerance) \
+            and self.analyzer.profile is not None
+        if exercise.uses_pbu and self.reps_done >= exercise.repetitions:
+            self.start_ok()   # the exercise is over: on to the next, which checks its own start
+        elif start_holds and self._paused_from == "instructing":
+            self.reinstruct()
+        elif start_holds:
             self.start_ok()
         else:
             self._resuming = True  # no "pump it up" first: the hints say what to do

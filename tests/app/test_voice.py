@@ -19,8 +19,8 @@ from coach.app.voice import import_folder, programme_lines
 from coach.app.wiring import make_sounds
 from coach.config.settings import Config
 from coach.core.voice import Line
+from coach.sim.takes import take, tone
 from tests.conftest import ROOT, RUGCOACH
-from tests.helpers.recordings import record, tone
 
 pytestmark = pytest.mark.slow   # real espeak-ng and real decoding
 
@@ -30,16 +30,15 @@ def takes(tmp_path):
     """A folder as a therapist brings it: good takes named by sentence and by key, and bad ones."""
     folder = tmp_path / "opnames"
     folder.mkdir()
-    cache = tmp_path / "other-voice"
-    record("Span nu aan.", folder / "Span nu aan.wav", cache)            # by sentence
-    record("En ontspan maar.", folder / "relax.wav", cache, gain=0.8)     # by key, louder
-    record("We gaan samen oefenen.", folder / "welcome_2.flac", cache)    # 2nd sentence of a key, FLAC
+    take("Span nu aan.", folder / "Span nu aan.wav")            # by sentence
+    take("En ontspan maar.", folder / "relax.wav", gain=0.8)     # by key, louder
+    take("We gaan samen oefenen.", folder / "welcome_2.flac")    # 2nd sentence of a key, FLAC
     tone(folder / "rest.wav", 1.0, 0.0)                                    # silence
     tone(folder / "praise.wav", 1.0, 1.6)                                  # clipped
     tone(folder / "contract.help.wav", 0.05, 0.5)                          # 50 ms
     (folder / "correction.leak_1.wav").write_bytes(b"RIFF....WAVEfmt not really")   # not audio
-    record("Dit zegt de coach nooit.", folder / "Dit zegt de coach nooit.wav", cache)  # unknown
-    record("Goed zo.", folder / "hold.start.wav", cache)                 # a key of two sentences
+    take("Dit zegt de coach nooit.", folder / "Dit zegt de coach nooit.wav")  # unknown
+    take("Goed zo.", folder / "hold.start.wav")                 # a key of two sentences
     return folder
 
 

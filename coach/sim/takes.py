@@ -1,0 +1,35 @@
+"""Recorded takes as a therapist's recorder makes them, for the voice-pack tests and benchmark:
+another voice than the coach's (espeak-ng with other settings, run directly, so the tests can
+tell it from the coach's), at 44.1 kHz in stereo, quieter, with a little room noise and silence
+around the words."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from scipy.signal import resample_poly
+
+
+def take(text: str, path: Path, gain: float = 0.3, rate: int = 44100) -> Path:
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = Path(scratch) / "raw.wav"
+        subprocess.run(["espeak-ng", "-v", "nl", "-s", "150", "-p", "80", "-w", str(raw), text], check=True)
+        voice, voice_rate = soundfile.read(raw, dtype="float64")
+    voice = voice / max(1e-9, float(np.max(np.abs(voice)))) * gain
+    pad = np.zeros(int(0.36 * voice_rate))
+    recording = np.concatenate([pad, voice, pad])
+    recording += np.random.default_rng(len(text)).normal(0, 0.0005, len(recording))
+    divisor = np.gcd(rate, voice_rate)
+    recording = resample_poly(recording, rate // divisor, voice_rate // divisor)
+    soundfile.write(path, np.stack([recording, recording], axis=1), rate)
+    return path
+
+
+def tone(path: Path, seconds: float, amplitude: float, rate: int = 44100) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    soundfile.write(path, np.clip(amplitude * np.sin(2 * np.pi * 220 * t), -1, 1), rate)
+    return path
