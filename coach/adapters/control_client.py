@@ -122,12 +122,16 @@ class DaemonClient:
         wait = self.timeout if timeout is None else timeout
         while True:
             if self._pending:
-                yield self._pending.popleft()
-                continue
-            try:
-                yield self._receive(time.monotonic() + wait)
-            except TimeoutError:
-                return
+                message = self._pending.popleft()
+            else:
+                if self._sock is None:
+                    raise NotRunning("the coach went away (restarting?)", exit_code=3)
+                try:
+                    message = self._receive(time.monotonic() + wait)
+                except TimeoutError:
+                    return
+            if "method" in message:   # not a late reply to a request that timed out
+                yield message
 
     # -- framing: one JSON object per line -------------------------------------------------
     def _send(self, message: dict) -> None:

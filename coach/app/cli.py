@@ -366,7 +366,7 @@ def cmd_calibrate(args) -> int:
         held = client.connect().status()["sensor"]["port"]
     except NotRunning:
         held = None
-    if held is not None and (args.port is None or args.port == held):
+    if held is not None and (args.port is None or os.path.realpath(args.port) == os.path.realpath(held)):
         if args.unit or args.out:
             print("rugcoach: the service holds the sensor and calibrates it with its own config: "
                   "--unit and --out are not used", file=sys.stderr)

@@ -23,6 +23,7 @@ log = logging.getLogger("rugcoach")
 
 SAMPLE_BATCH_S = 0.1    # the live view gets the samples 10 times a second (wall clock)
 HISTORY_STEP_S = 0.1    # the session so far keeps a sample per tenth of a second of session time
+HISTORY_MOST = 36_000   # an hour of them; a longer session keeps every other one (and so on)
 STATUS_EVERY_S = 0.5    # a changed status is sent at most this often
 
 
@@ -80,6 +81,7 @@ class Owner(Protocol):
 
     sessions: int
     mode: str
+    setup: Any                # what the next session is coached from (its library names the programmes)
     runner: Any               # the SessionRunner of the session under way, else None
     sensor: Any               # the SerialSensor, once opened
     calibration: Any          # the calibration under way, else None
@@ -113,7 +115,7 @@ class Control:
         """Answer what came in; send the samples and a changed status when due."""
         for request in self.server.requests():
             self._answer(request)
-        if not self.server.subscribers:
+        if not self.server.has_subscribers:
             self.live.batch.clear()
             return
         now = time.monotonic()
@@ -131,10 +133,12 @@ class Control:
     def sample(self, t: float, mmhg: float) -> None:
         point = (round(t, 3), round(mmhg, 2))
         # the session so far: kept in a session only (idle for months, it would only grow)
-        if self.daemon.runner is not None and \
-                (not self.live.samples or t - self.live.samples[-1][0] >= HISTORY_STEP_S):
-            self.live.samples.append(point)
-        if self.server.subscribers:
+        samples = self.live.samples
+        if self.daemon.runner is not None and (not samples or t - samples[-1][0] >= HISTORY_STEP_S):
+            samples.append(point)
+            if len(samples) > HISTORY_MOST:
+                del samples[::2]   # a forgotten session never outgrows what a subscriber can take
+        if self.server.has_subscribers:
             self.live.batch.append(point)
 
     def event(self, event: dict) -> None:
@@ -158,6 +162,11 @@ class Control:
         except UserError as exc:   # a programme or patient that does not validate
             self.server.reply(request.client, {"id": request.id,
                                                "error": {"code": "invalid", "message": str(exc)}})
+            return
+        except Exception:   # a request must never end the coaching: said in the log, answered
+            log.exception("control socket: the request '%s' failed", request.method)
+            self.server.reply(request.client, {"id": request.id, "error": {
+                "code": "internal", "message": "the coach could not do this (its log says why)"}})
             return
         if request.method == "subscribe":
             self.server.subscribe(request.client, {"id": request.id, "result": result})
@@ -184,6 +193,10 @@ class Control:
         params.done()
         if protocol and exercise:
             raise BadRequest("bad_argument", "give a protocol or one exercise, not both")
+        names = self.daemon.setup.library.names()
+        if protocol is not None and protocol not in names:   # never a path: nothing else on the box
+            raise BadRequest("unknown_protocol", f"unknown programme '{protocol}'{did_you_mean(protocol, names)}; "
+                                                 f"the box has: {', '.join(names)}")
         setup = self.daemon.choose_next(patient=patient, protocol=protocol, exercise=exercise)
         return {"patient": setup.patient, "programme": setup.protocol,
                 "exercises": [e.id for e in setup.session.exercises]}
@@ -193,9 +206,9 @@ class Control:
         daemon = self.daemon
         if daemon.runner is not None or daemon.calibration is not None:
             raise BadRequest("busy", "a session or a calibration is under way")
-        if daemon.sensor is None or not daemon.sensor.status().get("connected"):
+        if daemon.mode == "starting" or daemon.sensor is None or not daemon.sensor.status().get("connected"):
             raise BadRequest("no_sensor", "the sensor is not connected")
-        daemon.start_requested = True
+        daemon.start_requested = True   # armed, or waiting for the bladder to empty: now
         return {"starting": True}
 
     def _calibrate(self, params: Params, _request: Request) -> dict:

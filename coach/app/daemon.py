@@ -90,6 +90,7 @@ class Daemon:
         self.chosen: dict | None = None
         self.start_requested = False
         self.session_setup: Setup | None = None   # what the session under way was started with
+        self.session_chosen: dict | None = None   # the therapist's choice it was started with
         self.calibration: SpokenCalibration | None = None   # calibrating the sensor (between sessions)
         self.last_t = 0.0   # the session clock of the newest sample
 
@@ -181,6 +182,7 @@ class Daemon:
         config = self.setup.config
         sink = open_sink(self.options.audio or config.audio, required=False)
         log.info("calibrating the sensor (span %g mmHg), asked over the control socket", span)
+        self.start_requested = False
         self._enter("calibrating", self.last_t, event="calibration_started")
         self.calibration = SpokenCalibration(config.unit, span, self.sounds, sink, hear=self._tell)
         self.calibration.begin(self.last_t)
@@ -194,12 +196,21 @@ class Daemon:
         self.calibration = None
         calibration.sink.close(max_wait_s=1.0)   # its last sentence has been said by now
         config = self.setup.config
+        stored = None
         if calibration.result is not None:
-            path = calibration_store.save(calibration.result, Path(config.calibration) if config.calibration else None)
-            if self.sensor is not None:
-                self.sensor.units = sensor_units(config)   # from the next sample on
-            log.info("calibration stored in %s and in use", path)
+            try:
+                stored = calibration_store.save(calibration.result,
+                                                Path(config.calibration) if config.calibration else None)
+                if self.sensor is not None:
+                    self.sensor.units = sensor_units(config)   # from the next sample on
+            except UserError as exc:   # cannot be stored (a full card, a read-only path)
+                log.error("calibration not stored: %s", exc)
+                event, outcome = "calibration_failed", f"not stored: {exc}"
+        if stored is not None:
+            log.info("calibration stored in %s and in use", stored)
             event, outcome = "calibration_done", ""
+        elif calibration.result is not None:
+            pass   # said above
         else:
             log.warning("calibration failed: %s; nothing was stored", calibration.error)
             event, outcome = "calibration_failed", calibration.error or "failed"
@@ -207,8 +218,9 @@ class Daemon:
         self._enter("waiting_empty", item[0], event=event, outcome=outcome)
 
     def _after_session(self) -> None:
-        """A therapist's choice was for that session: the config's patient and programme again."""
-        if self.chosen is None:
+        """A therapist's choice was for that session: the config's patient and programme again
+        (a choice made during the session is for the next one, and stays)."""
+        if self.chosen is None or self.chosen is not self.session_chosen:
             return
         self.chosen = None
         try:
@@ -316,6 +328,10 @@ class Daemon:
             if self.calibration is not None:
                 self._calibrating(item)
                 continue
+            if self.start_requested:   # the therapist's "start now": whatever the bladder says
+                self.start_requested = False
+                yield item
+                continue
             if self.mode in ("starting", "in_session"):   # the first sample, or a session just ended
                 self._enter("armed" if self.sessions == 0 else "waiting_empty", t)
             if self.mode == "waiting_empty":
@@ -326,12 +342,12 @@ class Daemon:
                 if self.empty_since is not None and t - self.empty_since >= EMPTY_HOLD_S:
                     self._enter("armed", t)
                 continue
-            if watch.feed(t, mmhg) or self.start_requested:
-                self.start_requested = False
+            if watch.feed(t, mmhg):
                 yield item
 
     def _session(self, store, sensor, source, begin_at: float) -> None:
         self.session_setup = setup = self.setup
+        self.session_chosen = self.chosen
         self.sounds.prepare(setup.sentences())  # new phrases after a reload; else cached
         audio = open_sink(self.options.audio or setup.config.audio, required=False)
         recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)

@@ -56,6 +56,13 @@ SERVICE_RUNTIME = Path("/run/rugcoach")          # the unit's RuntimeDirectory=r
 SOCKET_NAME = "rugcoach.sock"
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except PermissionError:
+        return True   # there, behind the service's group: connecting says what to do about it
+
+
 def control_socket(env: Mapping[str, str] | None = None, user: str | None = None) -> Path:
     """The daemon's control socket (docs/api.md). The service's is $RUNTIME_DIRECTORY/rugcoach.sock;
     a client elsewhere on the box (`rugcoach status`, the console) finds the service's when it
@@ -64,6 +71,6 @@ def control_socket(env: Mapping[str, str] | None = None, user: str | None = None
     if env.get("RUNTIME_DIRECTORY"):
         return Path(env["RUNTIME_DIRECTORY"].split(":")[0]) / SOCKET_NAME
     if (user if user is not None else _user()) == SERVICE_USER or \
-            (not env.get("STATE_DIRECTORY") and (SERVICE_RUNTIME / SOCKET_NAME).exists()):
+            (not env.get("STATE_DIRECTORY") and _exists(SERVICE_RUNTIME / SOCKET_NAME)):
         return SERVICE_RUNTIME / SOCKET_NAME
     return state_dir(env, user) / SOCKET_NAME

@@ -78,6 +78,7 @@ RELAX_S = 2.0
 COUNT_AHEAD_S = 0.3     # "Drie." starts this long before 3 s remain: the word itself takes ~0.4 s
 COUNT_LATE_S = 0.7      # a count word not started within this is dropped: never said after its second
 ABANDON_S = 300.0       # paused this long (the patient left, the sensor stays away): end quietly
+THERAPIST_PAUSE_S = 1800.0  # a therapist's pause forgotten this long ends the session too
 
 
 @dataclass
@@ -661,7 +662,8 @@ class Coach:
                   still_true=lambda: self.state == "paused")
 
     def _give_up_waiting(self) -> None:
-        if self._since("entered") >= ABANDON_S and self._pause_reason != "therapist":
+        limit = THERAPIST_PAUSE_S if self._pause_reason == "therapist" else ABANDON_S
+        if self._since("entered") >= limit:
             self.abandoned = True
             self.abandon()
 

@@ -146,6 +146,32 @@ def test_malformed_frames_get_an_error_and_the_connection_goes_on(server):
     assert read_lines(sock, 1) == [{"id": 5, "result": {"ok": True}}]
 
 
+def test_frames_built_to_break_the_parser_are_refused_and_serving_goes_on(server):
+    sock = raw(server)
+    sock.sendall(b"[" * 60000 + b"\n")                                      # too deep for the parser
+    sock.sendall(b'{"id": ' + b"[" * 900 + b"]" * 900 + b', "method": "status"}\n')   # an id no one needs
+    sock.sendall(b'{"id": 9, "method": "status"}\n')
+    errors = read_lines(sock, 2)
+    assert [e["error"]["code"] for e in errors] == ["bad_frame", "bad_request"]
+    answered = []
+    assert serve_until(server, lambda: bool(answered), answer=lambda r: (
+        answered.append(r), server.reply(r.client, {"id": r.id, "result": {}})))
+    assert read_lines(sock, 1) == [{"id": 9, "result": {}}], "the socket serves on"
+    assert server.alive
+
+
+def test_a_publish_right_after_subscribe_reaches_the_new_subscriber(server):
+    for n in range(20):
+        sock = raw(server)
+        sock.sendall(b'{"id": 1, "method": "subscribe"}\n')
+        asked = []
+        assert serve_until(server, lambda: bool(asked), answer=asked.append)
+        server.subscribe(asked[0].client, {"id": 1, "result": {}})
+        server.publish({"method": "event", "params": {"n": n}})   # at once: the same turn of the loop
+        assert read_lines(sock, 2)[1]["params"] == {"n": n}
+        sock.close()
+
+
 def test_an_endless_frame_is_refused_and_the_client_closed(server):
     sock = raw(server)
     sock.sendall(b"{" + b" " * (MAX_FRAME + 10))

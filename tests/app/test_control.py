@@ -121,6 +121,11 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
         client.next_session(patient="Jan <script>")
     with pytest.raises(DaemonError, match="no session is under way"):
         client.pause_session()
+    for path in ("/etc/passwd", "/dev/zero", "x\u0000.yaml"):   # never a file of the box: a name
+        with pytest.raises(DaemonError, match="unknown programme"):
+            client.next_session(protocol=path)
+    with pytest.raises(DaemonError, match="did you mean 'fase1'"):
+        client.next_session(protocol="fase")
     chosen = client.next_session(patient="P-0007", protocol="demo")
     assert chosen["patient"] == "P-0007" and chosen["exercises"] == ["buiklig-a"]
     first = client.subscribe()
@@ -153,15 +158,23 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     assert client.resume_session() == {"paused": False}
     assert wait_for(lambda: client.status()["coach"]["paused"] is None, 10)
     assert wait_for(lambda: "We gaan weer verder." in box.said(), 30), box.said()
+    client.next_session(patient="P-0008")   # chosen during the session: for the next one
     assert client.stop_session() == {"stopping": True}
     assert wait_for(lambda: client.status()["state"] != "in_session", 30), "the session did not end"
     status = client.status()
     assert status["last_outcome"] == "stopped"
-    assert status["next"]["chosen"] is False, "a therapist's choice holds for one session"
+    assert status["next"]["patient"] == "P-0008" and status["next"]["chosen"], "the next one's choice stays"
     assert "Uw therapeut stopt de oefening nu." in box.said()
+    # the bladder is still up: "start now" does not wait for it to be let down
+    assert client.start_session() == {"starting": True}
+    assert wait_for(lambda: client.status()["state"] == "in_session", 30)
+    assert client.stop_session() == {"stopping": True}
+    assert wait_for(lambda: client.status()["state"] != "in_session", 30)
+    assert client.status()["next"]["chosen"] is False, "a therapist's choice holds for one session"
     box.stop()
-    sessions = Store(box.tmp / "state").sessions("P-0007")
-    assert [s["status"] for s in sessions] == ["stopped"]
+    store = Store(box.tmp / "state")
+    assert [s["status"] for s in store.sessions("P-0007")] == ["stopped"]
+    assert [s["status"] for s in store.sessions("P-0008")] == ["stopped"]
 
 
 def test_a_daemon_restart_is_survived_by_its_clients(box):
