@@ -149,7 +149,7 @@ def test_malformed_frames_get_an_error_and_the_connection_goes_on(server):
 def test_frames_built_to_break_the_parser_are_refused_and_serving_goes_on(server):
     sock = raw(server)
     sock.sendall(b"[" * 60000 + b"\n")                                      # too deep for the parser
-    sock.sendall(b'{"id": ' + b"[" * 900 + b"]" * 900 + b', "method": "status"}\n')   # an id no one needs
+    sock.sendall(b'{"id": ' + b"[" * 900 + b"]" * 900 + b', "method": "status"}\n')   # no one needs that id
     sock.sendall(b'{"id": 9, "method": "status"}\n')
     errors = read_lines(sock, 2)
     assert [e["error"]["code"] for e in errors] == ["bad_frame", "bad_request"]
@@ -164,8 +164,8 @@ def test_a_publish_right_after_subscribe_reaches_the_new_subscriber(server):
     for n in range(20):
         sock = raw(server)
         sock.sendall(b'{"id": 1, "method": "subscribe"}\n')
-        asked = []
-        assert serve_until(server, lambda: bool(asked), answer=asked.append)
+        asked: list = []
+        assert serve_until(server, asked.__len__, answer=asked.append)
         server.subscribe(asked[0].client, {"id": 1, "result": {}})
         server.publish({"method": "event", "params": {"n": n}})   # at once: the same turn of the loop
         assert read_lines(sock, 2)[1]["params"] == {"n": n}
