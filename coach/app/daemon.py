@@ -196,24 +196,20 @@ class Daemon:
         self.calibration = None
         calibration.sink.close(max_wait_s=1.0)   # its last sentence has been said by now
         config = self.setup.config
-        stored = None
-        if calibration.result is not None:
+        event, outcome = "calibration_failed", calibration.error or "failed"
+        if calibration.result is None:
+            log.warning("calibration failed: %s; nothing was stored", calibration.error)
+        else:
             try:
                 stored = calibration_store.save(calibration.result,
                                                 Path(config.calibration) if config.calibration else None)
                 if self.sensor is not None:
                     self.sensor.units = sensor_units(config)   # from the next sample on
+                log.info("calibration stored in %s and in use", stored)
+                event, outcome = "calibration_done", ""
             except UserError as exc:   # cannot be stored (a full card, a read-only path)
                 log.error("calibration not stored: %s", exc)
-                event, outcome = "calibration_failed", f"not stored: {exc}"
-        if stored is not None:
-            log.info("calibration stored in %s and in use", stored)
-            event, outcome = "calibration_done", ""
-        elif calibration.result is not None:
-            pass   # said above
-        else:
-            log.warning("calibration failed: %s; nothing was stored", calibration.error)
-            event, outcome = "calibration_failed", calibration.error or "failed"
+                outcome = f"not stored: {exc}"
         # the bladder was pumped up for the span: it must be let down before a patient starts
         self._enter("waiting_empty", item[0], event=event, outcome=outcome)
 
@@ -236,7 +232,7 @@ class Daemon:
             for line in str(exc).splitlines():
                 log.error("reload refused, the old config and protocols stay in force: %s", line)
             return
-        if new.config.voice != self.setup.config.voice:
+        if (new.config.voice, new.config.voice_pack) != (self.setup.config.voice, self.setup.config.voice_pack):
             log.warning("new voice settings take effect after a restart (systemctl restart rugcoach)")
         if (new.config.port, new.config.baudrate, new.config.unit) != \
                 (self.setup.config.port, self.setup.config.baudrate, self.setup.config.unit):
