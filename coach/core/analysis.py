@@ -33,6 +33,11 @@ from coach.core.signal import DEFAULT_BREATH_PERIOD, RepWindow, RestProfile, mea
 REST_WINDOW_S = 12.0         # s of quiet lying used for the rest profile
 GRACE_S = 1.0                # a dip out of the band shorter than this does not stop the hold timer
 HELD_FRACTION_OK = 0.9       # held at least 90% of the asked hold time counts as held
+# A contraction that stops short of the band (too weak): judged once it has stopped rising
+SETTLE_AFTER_CUE_S = 2.0     # not before the patient can have reacted and drawn in
+SETTLE_WINDOW_S = 1.5        # over this long ...
+SETTLE_RISE_MMHG = 0.8       # ... it went on by less than this (a breath's ripple is about this)
+REAL_MOVE_MMHG = 1.0         # and it moved at least this far the right way: not noise
 # A repetition's baseline: the slow level over the last two breaths (whole breaths cancel the
 # ripple), at least 4 s of it, and none of the 2 s after the previous repetition (the muscle
 # still letting go would pull the baseline towards the contraction).
@@ -165,6 +170,26 @@ class Analyzer:
             return "too_strong" if change > hi else "too_weak"
         near_edge_short = change > hi if direction < 0 else change < lo
         return "too_weak" if near_edge_short else "too_strong"
+
+    def settled_short(self, now: float) -> bool:
+        """A contraction that went the right way, by more than the noise, and stopped rising
+        short of the band: too weak, and worth a word now (a therapist says "a bit further" a
+        few seconds after it settles). A patient who does nothing at all is not this: they are
+        shown how again (contract.help) when the cue's time runs out."""
+        rep, profile = self.rep, self.profile
+        if rep is None or profile is None or not rep.changes or self.target.direction == 0:
+            return False
+        if now - rep.start < SETTLE_AFTER_CUE_S:
+            return False
+        direction = self.target.direction
+        toward = rep.changes[-1][1] * direction
+        near_edge = min(abs(rep.band[0]), abs(rep.band[1]))
+        if not max(profile.margin, REAL_MOVE_MMHG) < toward < near_edge:
+            return False
+        earlier = [c for t, c in rep.changes if t <= now - SETTLE_WINDOW_S]
+        if not earlier:
+            return False
+        return toward - earlier[-1] * direction < SETTLE_RISE_MMHG
 
     def end_rep(self, t: float) -> Repetition:
         """Close the repetition and return its `rep` event (CONTRACT section 5)."""

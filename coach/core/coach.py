@@ -490,7 +490,9 @@ class Coach:
             self.reached_band()
             return
         fault = self.analyzer.fault_now()
-        self._correct(fault if fault in ("pushing", "too_strong", "breath_hold") else None)
+        if fault == "too_weak" and not self.analyzer.settled_short(self.t):
+            fault = None   # still drawing in, or not at all yet: not a word about the depth
+        self._correct(fault if fault in ("pushing", "too_strong", "breath_hold", "too_weak") else None)
         waited = self._since("cue")
         helps = self._counter.get("contract.help", 0)
         if waited > self.exercise.contract_timeout_s * (helps + 1):
