@@ -37,7 +37,7 @@ HELD_FRACTION_OK = 0.9       # held at least 90% of the asked hold time counts a
 SETTLE_AFTER_CUE_S = 2.0     # not before the patient can have reacted and drawn in
 SETTLE_WINDOW_S = 1.5        # over this long ...
 SETTLE_RISE_MMHG = 0.8       # ... it went on by less than this (a breath's ripple is about this)
-REAL_MOVE_MMHG = 1.0         # and it moved at least this far the right way: not noise
+REAL_MOVE_MMHG = 1.0         # and its level over a breath moved at least this far the right way
 # A repetition's baseline: the slow level over the last two breaths (whole breaths cancel the
 # ripple), at least 4 s of it, and none of the 2 s after the previous repetition (the muscle
 # still letting go would pull the baseline towards the contraction).
@@ -172,7 +172,7 @@ class Analyzer:
         return "too_weak" if near_edge_short else "too_strong"
 
     def settled_short(self, now: float) -> bool:
-        """A contraction that went the right way, by more than the noise, and stopped rising
+        """A contraction that went the right way, by more than breathing and noise, and stopped rising
         short of the band: too weak, and worth a word now (a therapist says "a bit further" a
         few seconds after it settles). A patient who does nothing at all is not this: they are
         shown how again (contract.help) when the cue's time runs out."""
@@ -184,7 +184,9 @@ class Analyzer:
         direction = self.target.direction
         toward = rep.changes[-1][1] * direction
         near_edge = min(abs(rep.band[0]), abs(rep.band[1]))
-        if not max(profile.margin, REAL_MOVE_MMHG) < toward < near_edge:
+        # real: the level over a whole breath (the ripple averaged out) moved the right way
+        moved = (self.slow - rep.baseline) * direction
+        if not (moved > max(REAL_MOVE_MMHG, 4.0 * profile.noise) and toward < near_edge):
             return False
         earlier = [c for t, c in rep.changes if t <= now - SETTLE_WINDOW_S]
         if not earlier:

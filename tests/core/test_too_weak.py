@@ -13,10 +13,11 @@ pytestmark = pytest.mark.slow   # whole simulated exercises
 SETTLED_S = 1.6 + 3 * 0.9   # the slowest reaction, then three time constants of the pressure
 
 
+@pytest.mark.parametrize("seed", [0, 1, 4])
 @pytest.mark.parametrize("depth", [-1.5, -2.5, -3.5, -4.3])
-def test_a_contraction_that_stops_short_is_told_within_5_s(library, depth):
+def test_a_contraction_that_stops_short_is_told_within_5_s(library, depth, seed):
     session = library.session(exercise="buiklig-a")
-    events, _, _ = simulate(session, seed=4, behaviour=Behaviour(depth=depth, depth_sd=0.1))
+    events, _, _ = simulate(session, seed=seed, behaviour=Behaviour(depth=depth, depth_sd=0.1))
     cues = [e["t"] for e in events if e["type"] == "cue" and e["cue"] == "contract"]
     told = [e["t"] for e in events if e["type"] == "correction" and e["kind"] == "too_weak"]
     assert told, f"a {depth} mmHg contraction was never told it was too weak"
