@@ -4,13 +4,14 @@ does not jump in level from one sentence to the next, whoever or whatever speaks
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import pyloudnorm
 
 TARGET_LUFS = -21.0   # about where espeak-ng's sentences stood at -20 dBFS RMS (their median)
 GATE_S = 0.4          # BS.1770 measures in 400 ms blocks
 
-_meters: dict[int, pyloudnorm.Meter] = {}
+_meters: dict[int, Any] = {}
 
 
 def loudness_lufs(samples: np.ndarray, rate: int) -> float:
@@ -24,5 +25,8 @@ def loudness_lufs(samples: np.ndarray, rate: int) -> float:
         samples = np.tile(samples, block // len(samples) + 1)
     meter = _meters.get(rate)
     if meter is None:
+        # imported when first measured (a new sentence, a recording): pyloudnorm brings scipy,
+        # some 70 MB that a daemon with its sentences cached never needs
+        import pyloudnorm
         meter = _meters[rate] = pyloudnorm.Meter(rate)
     return float(meter.integrated_loudness(samples))

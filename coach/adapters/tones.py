@@ -38,7 +38,11 @@ def generate(name: str, note_s: float = 0.18, gap_s: float = 0.04) -> np.ndarray
         note[:edge] *= ramp
         note[-edge:] *= ramp[::-1]
         parts += [note, np.zeros(int(gap_s * SAMPLE_RATE))]
-    return at_tone_level(np.concatenate(parts[:-1]))
+    # A pure tone's loudness follows from its level (the K-weighting is flat here, 500-1000 Hz):
+    # no meter needed, so loading the tones never loads the loudness meter
+    signal = np.concatenate(parts[:-1])
+    rms = float(np.sqrt(np.mean(signal ** 2)))
+    return (signal * 10 ** ((TARGET_LUFS - TONE_UNDER_SPEECH_LU + 0.691) / 20) / rms).astype(np.float32)
 
 
 def at_tone_level(signal: np.ndarray) -> np.ndarray:
