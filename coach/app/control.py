@@ -9,7 +9,6 @@ daemon's status when it changed; a new subscriber first gets the session so far.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coach.adapters.control_socket import ControlServer, Request
+from coach.config.schema import closest
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
@@ -58,8 +58,8 @@ class Params:
 
 
 def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 @dataclass

@@ -227,9 +227,15 @@ def _show(node: yaml.Node) -> str:
     return "a list" if isinstance(node, yaml.SequenceNode) else "a section"
 
 
-def _did_you_mean(word: str, options) -> str:
+def closest(word: str, options) -> str | None:
+    """The option a misspelt `word` most likely meant (Mopidy's "did you mean ...?"), or None."""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return close[0] if close else None
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = closest(word, options)
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def decode_text(data: bytes, filename: str) -> str:
