@@ -32,6 +32,7 @@ from coach.core.ports import PatientModel
 LEAD_S = 1.0            # patient seconds the sensor may run ahead of the coach's last report
 MAX_BACKLOG = 16_384    # bytes kept while nobody reads the port; older whole lines are dropped
 POLL_S = 0.001          # how often a sensor held back by the lead looks for the coach's report
+STALL_S = 1.0           # a flowing sensor this long without writing has stalled (see `stalls`)
 
 
 class PtySensor:
@@ -62,6 +63,12 @@ class PtySensor:
         self.garbage: list[bytes] = []
         self._next_garbage = 0.0
         self._stop = threading.Event()
+        # Wall-clock (monotonic) spans in which this flowing sensor wrote nothing for over
+        # STALL_S: held back by the lead while the coach's report was on its way, or starved of
+        # the CPU. A real sensor never stalls, so a coach that says "lost" inside one is right
+        # about the double, not wrong about the sensor; tests use them to tell the two apart.
+        self.stalls: list[tuple[float, float]] = []
+        self._last_write = time.monotonic()
 
     # -- the cable -------------------------------------------------------------------------
     def plug(self) -> str:
@@ -117,6 +124,7 @@ class PtySensor:
         self._flow_start_ms = self._t_ms(self.t)
         self._written_ms = self._flow_start_ms - 1
         self.acked_t = None
+        self._last_write = time.monotonic()   # a silence or an unplugged cable is no stall
 
     def _t_ms(self, t: float) -> int:
         """The sensor's counter at patient time t (it restarted from 0 when the cable was plugged)."""
@@ -171,6 +179,11 @@ class PtySensor:
         except OSError:
             return  # unplugged under us
         del self._backlog[:written]
+        if written:
+            now = time.monotonic()
+            if now - self._last_write > STALL_S and not self._silent:
+                self.stalls.append((self._last_write, now))
+            self._last_write = now
         if len(self._backlog) > MAX_BACKLOG:
             head = self._backlog.find(b"\n") + 1 if written else 0   # a started line is finished
             cut = self._backlog.find(b"\n", len(self._backlog) - MAX_BACKLOG // 2) + 1

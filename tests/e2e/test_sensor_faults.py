@@ -70,14 +70,23 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
 
-    sensor_events = [(wall, e) for wall, e in events if e["type"] == "sensor"]
-    assert [e["status"] for _, e in sensor_events] == ["lost", "back", "lost", "back"], \
-        [(round(wall - faults["silent"], 2), e) for wall, e in sensor_events]
-    (lost1, _), (back1, _), (lost2, _), (back2, _) = sensor_events
-    assert lost1 - faults["silent"] < 2.0, "a silent sensor is noticed within 2 s"
-    assert back1 - faults["talks"] < 2.0
-    assert lost2 - faults["unplug"] < 2.0, "a pulled cable is noticed within 2 s"
-    assert back2 - faults["replug"] < 2.0, "and the session goes on within 2 s of its return"
+    sensor_events = [(wall, e["status"]) for wall, e in events if e["type"] == "sensor"]
+    statuses = [status for _, status in sensor_events]
+    assert statuses == ["lost", "back"] * (len(statuses) // 2) and len(statuses) >= 4, sensor_events
+    pairs = [(sensor_events[i][0], sensor_events[i + 1][0]) for i in range(0, len(statuses), 2)]
+    # Each fault made is noticed within 2 s, and the session goes on within 2 s of its end.
+    for fault, end in (("silent", "talks"), ("unplug", "replug")):
+        assert any(0 <= lost - faults[fault] < 2.0 and 0 <= back - faults[end] < 2.0
+                   for lost, back in pairs), f"{fault}: {pairs}, faults at {faults}"
+    # Any other lost/back comes from the double, not the coach: the simulated sensor stalled
+    # (held back waiting for the coach's clock report, or starved of the CPU beside a busy
+    # loop) for long enough that the coach rightly missed it. A real sensor never stalls.
+    made = [faults[fault] for fault in ("silent", "unplug")]
+    for lost, back in pairs:
+        if any(0 <= lost - fault < 2.0 for fault in made):
+            continue
+        assert any(start <= lost and end <= back for start, end in sensor.stalls), \
+            f"a sensor lost at {lost} that neither a fault nor a stall explains: {sensor.stalls}"
     says = [e["text"] for _, e in events if e["type"] == "say"]
     assert "Even geduld." in says and "De meter doet het weer." in says
     # the session was kept: the interrupted holds were recorded and done again, to the end

@@ -66,3 +66,26 @@ def test_a_report_from_before_a_replug_or_a_silence_says_nothing_about_the_new_f
         assert sensor.acked_t is None
     finally:
         sensor.stop()
+
+
+def test_a_flowing_sensor_that_wrote_nothing_for_a_while_records_the_stall_and_a_silence_is_none():
+    """The sensor-faults test tells a coach's rightful "lost" of a stalled double from a wrong
+    one by these spans, so they must hold exactly the stalls and nothing else."""
+    sensor = PtySensor(Flat(), rate_hz=50)
+    sensor.plug()
+    try:
+        written(sensor, 1.0)
+        sensor._send()
+        assert sensor.stalls == []
+        sensor._last_write -= 2.0          # as if the writer had been held back for 2 s
+        written(sensor, 1.5)
+        sensor._send()
+        assert len(sensor.stalls) == 1 and sensor.stalls[0][1] - sensor.stalls[0][0] >= 2.0
+        sensor.silent = True               # a silence made on purpose is not a stall
+        sensor._last_write -= 5.0
+        sensor.silent = False
+        written(sensor, 2.0)
+        sensor._send()
+        assert len(sensor.stalls) == 1
+    finally:
+        sensor.stop()
