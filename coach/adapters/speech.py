@@ -73,6 +73,7 @@ class EspeakSynthesizer:
         self._synchronize = None
         self._voices: dict = {}
         self._applied: VoiceSettings | None = None
+        self._espeak: Any = None
 
     def _start(self) -> None:
         try:
@@ -83,8 +84,10 @@ class EspeakSynthesizer:
         try:
             from pyttsx3.drivers import _espeak
             self._synchronize = _espeak.Synchronize
+            self._espeak = _espeak
         except (ImportError, AttributeError):  # pragma: no cover - a pyttsx3 without it
             self._synchronize = None
+            self._espeak = None
 
     def _apply(self, settings: VoiceSettings) -> None:
         if settings == self._applied:
@@ -130,6 +133,14 @@ class EspeakSynthesizer:
         when that thread is idle, so the file is whole and the print has happened by then: both
         inside the redirection, which keeps the print off stdout (`--events -` is JSON only)."""
         with contextlib.redirect_stdout(io.StringIO()):
+            # The rate and pitch straight into espeak-ng, idle at this point, just before the
+            # sentence: seen once in a loaded CI run, a whole `rugcoach say` at 110 wpm came out
+            # at pyttsx3's forced 200 (its queued property change was lost), and a cached
+            # sentence stays as it was made. espeak-ng's settings are one global state per process.
+            if self._espeak is not None and self._applied is not None:
+                self._espeak.SetParameter(self._espeak.RATE, int(self._applied.rate_wpm), 0)
+                with contextlib.suppress(Exception):
+                    self._espeak.SetParameter(self._espeak.PITCH, int(self._applied.pitch), 0)
             self._engine.save_to_file(text, str(path))
             self._engine.runAndWait()
             if self._synchronize is not None:
