@@ -234,6 +234,8 @@ def main() -> None:
     from bench.service import bench_daemon, bench_records
     bench_records(library, report)
     bench_daemon(report)
+    from bench.console import bench_console
+    bench_console(report)
 
 
 if __name__ == "__main__":

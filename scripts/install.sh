@@ -2,8 +2,9 @@
 # `sudo make install` / `sudo make uninstall` on Raspberry Pi OS or Debian.
 #
 #   install:   the Debian packages, the system user 'rugcoach' (groups dialout and audio), the code
-#              and its virtual environment in /opt/rugcoach, the unit, a commented default
-#              /etc/rugcoach/config.yaml (an existing one is kept), then enabled and started.
+#              and its virtual environment in /opt/rugcoach, the two units (the coach and its
+#              console), a commented default /etc/rugcoach/config.yaml (an existing one is kept),
+#              the console's certificate made on the box, then both enabled and started.
 #   uninstall: stops and removes the service and the code; the session records
 #              (/var/lib/rugcoach), the config and the user stay, unless PURGE=yes.
 #
@@ -27,9 +28,9 @@ fi
 
 if [[ $action == uninstall ]]; then
     if [[ $systemd_running == yes ]]; then
-        systemctl disable --now rugcoach.service || true
+        systemctl disable --now rugcoach-console.service rugcoach.service || true
     fi
-    rm -f "$unit_dir/rugcoach.service"
+    rm -f "$unit_dir/rugcoach.service" "$unit_dir/rugcoach-console.service"
     rm -rf "$opt"
     [[ $systemd_running == yes ]] && systemctl daemon-reload
     if [[ ${PURGE:-no} == yes ]]; then
@@ -44,7 +45,7 @@ if [[ $action == uninstall ]]; then
 fi
 
 if [[ $system == yes ]]; then
-    bash scripts/install-debs.sh espeak-ng libportaudio2 libasound2-plugins python3-venv
+    bash scripts/install-debs.sh espeak-ng libportaudio2 libasound2-plugins python3-venv openssl
     if ! id rugcoach >/dev/null 2>&1; then
         useradd --system --user-group --home-dir /var/lib/rugcoach --no-create-home \
                 --shell /usr/sbin/nologin --comment "RugCoach voice coach" rugcoach
@@ -62,6 +63,7 @@ tar -cf - $files | tar -xf - -C "$opt/src"
 "$opt/venv/bin/python" -m pip install --quiet --editable "$opt/src"
 
 install -m 0644 systemd/rugcoach.service "$unit_dir/rugcoach.service"
+install -m 0644 systemd/rugcoach-console.service "$unit_dir/rugcoach-console.service"
 if [[ ! -e $etc/config.yaml ]]; then
     install -m 0644 systemd/config.yaml "$etc/config.yaml"
 else
@@ -69,10 +71,25 @@ else
 fi
 "$opt/venv/bin/rugcoach" check "$etc/config.yaml"
 
+# The console's certificate, made on this box now (never shipped: no two boxes share a key), in
+# the records' folder that the units' StateDirectory= keeps for the user rugcoach.
+state=$DESTDIR/var/lib/rugcoach
+if [[ $system == yes ]]; then
+    install -d -m 0700 -o rugcoach -g rugcoach "$state"
+    fingerprint=$(cd / && runuser -u rugcoach -- env STATE_DIRECTORY="$state" "$opt/venv/bin/rugcoach" console fingerprint)
+else
+    install -d -m 0700 "$state"
+    fingerprint=$(STATE_DIRECTORY="$state" "$opt/venv/bin/rugcoach" console fingerprint)
+fi
+
 if [[ $systemd_running == yes ]]; then
     systemctl daemon-reload
-    systemctl enable --now rugcoach.service
-    echo "RugCoach is installed and running: systemctl status rugcoach; journalctl -u rugcoach -f"
+    systemctl enable --now rugcoach.service rugcoach-console.service
+    echo "RugCoach is installed and running: systemctl status rugcoach rugcoach-console"
+    echo "The console: https://$(hostname).local/ (or the box's address) in a browser in the practice."
+    echo "Its certificate: $fingerprint (check it once in the browser; docs/handleiding.md says how)."
+    echo "The first account needs the box's one-time code: press the button on the page to hear it,"
+    echo "or: sudo -u rugcoach /opt/rugcoach/venv/bin/rugcoach console setup-code"
 else
     echo "RugCoach is installed in $opt (not started: no systemd here)."
 fi

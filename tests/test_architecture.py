@@ -5,6 +5,7 @@ ones included) has no cycle, and no layer imports a layer above it.
     core      pure logic: imports nothing of ours but base
     adapters, config, sim    the edges, the files, the simulated patient: base and core only
     report    the therapist's pages: also adapters and config
+    console   the therapists' HTTPS console (its own process): also adapters and config
     app       the wiring and the entry points: anything; nothing imports coach.app.cli
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "coach"
-LAYERS = {"base": 0, "core": 1, "adapters": 2, "config": 2, "sim": 2, "report": 3, "app": 4}
+LAYERS = {"base": 0, "core": 1, "adapters": 2, "config": 2, "sim": 2, "report": 3, "console": 3, "app": 4}
 
 
 def module_name(path: Path) -> str:

@@ -162,6 +162,29 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--config", help="daemon config (YAML)")
     voice.set_defaults(func=cmd_voice)
 
+    backup = commands.add_parser("backup", help="a consistent copy of the records (while the coach runs)")
+    backup.add_argument("out", help="the backup file to write (or a folder: a dated name is made in it)")
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser("restore", help="put a backup's records back (the coach and console stopped)")
+    restore.add_argument("backup", help="a file made by 'rugcoach backup' or the console")
+    restore.add_argument("--socket", metavar="PATH", help="the daemon's control socket, to check it is stopped")
+    restore.set_defaults(func=cmd_restore)
+
+    console = commands.add_parser("console", help="the therapists' console in the browser (HTTPS), and its "
+                                  "setup code and certificate fingerprint")
+    console.add_argument("action", nargs="?", default="serve", choices=("serve", "setup-code", "fingerprint"),
+                         help="serve (the default): run the console; setup-code: print the one-time code "
+                              "that claims a new box; fingerprint: the certificate's SHA-256")
+    console.add_argument("--listen", default="", metavar="ADDRESS", help="address to listen on (default: all)")
+    console.add_argument("--port", type=int, default=443, help="HTTPS port (default 443)")
+    console.add_argument("--http-port", type=int, default=80, metavar="PORT",
+                         help="plain HTTP port that only redirects to HTTPS (default 80; 0: none)")
+    console.add_argument("--cert", metavar="PEM", help="the clinic's own certificate (default: the box's own)")
+    console.add_argument("--key", metavar="PEM", help="the key of --cert")
+    console.add_argument("--socket", metavar="PATH", help="the daemon's control socket "
+                         "(default: the service's, else beside the records)")
+    console.set_defaults(func=cmd_console)
+
     say = commands.add_parser("say", help="speak TEXT with the configured voice")
     say.add_argument("text")
     say.add_argument("--audio", help="default, a device, wav:PATH or none")
@@ -224,6 +247,71 @@ def cmd_status(args) -> int:
     with DaemonClient(args.socket or control_socket()) as client:
         status = client.status()
     print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else describe(status))
+    return 0
+
+
+def cmd_backup(args) -> int:
+    from coach.adapters.backup import backup
+    from coach.config.paths import state_dir
+
+    made = backup(state_dir(), Path(args.out))
+    print(f"Backed up {made['patients']} patient(s), {made['sessions']} session(s), "
+          f"{made['repetitions']} repetition(s) to {made['path']}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from coach.adapters.backup import restore
+    from coach.adapters.control_client import DaemonClient, NotRunning
+    from coach.config.paths import control_socket, state_dir
+
+    try:   # the daemon writes the records: it must not run while they are swapped under it
+        DaemonClient(args.socket or control_socket(), timeout=2.0).connect().close()
+        raise UserError("the coach is running: stop it first (sudo systemctl stop rugcoach rugcoach-console), "
+                        "then restore, then start it again")
+    except NotRunning as exc:
+        if exc.exit_code == 4:   # no permission for the socket: whether it runs cannot be told
+            raise UserError(f"cannot tell whether the coach is stopped ({exc}); run this as the service's "
+                            "user: sudo -u rugcoach rugcoach restore FILE") from None
+    restored = restore(state_dir(), Path(args.backup))
+    print(f"Restored {restored['patients']} patient(s), {restored['sessions']} session(s), "
+          f"{restored['repetitions']} repetition(s) into {state_dir()}")
+    return 0
+
+
+def cmd_console(args) -> int:
+    import asyncio
+
+    from coach.console import certificate
+    from coach.console.serve import console_dir, open_console, serve
+    from coach.console.setup_code import SetupCode
+
+    if args.action == "setup-code":
+        from coach.adapters.store import private_files
+        from coach.console.accounts import Accounts
+        from coach.console.serve import records_path
+        with private_files():
+            accounts = Accounts(records_path())
+        try:
+            if accounts.count():
+                raise UserError("this box has been claimed: an admin makes new accounts in the console")
+        finally:
+            accounts.close()
+        print(SetupCode(console_dir()).get())
+        return 0
+    if bool(args.cert) != bool(args.key):
+        raise UserError("--cert and --key go together (the clinic's certificate and its key)")
+    cert, key = (Path(args.cert), Path(args.key)) if args.cert else certificate.ensure(console_dir())
+    if args.action == "fingerprint":
+        print(f"SHA-256 {certificate.fingerprint(cert)}")
+        return 0
+    console = open_console(socket_path=Path(args.socket) if args.socket else None)
+    from coach.adapters import systemd
+
+    def ready(_addresses):
+        systemd.notify("READY=1", "STATUS=serving the console")
+
+    asyncio.run(serve(console, args.listen or None, args.port, args.http_port or None, cert, key, ready))
     return 0
 
 

@@ -93,6 +93,8 @@ class Owner(Protocol):
 
     def begin_calibration(self, span: float) -> None: ...
 
+    def announce(self, text: str) -> None: ...
+
 
 class Control:
     """The daemon's side of the control socket."""
@@ -108,6 +110,7 @@ class Control:
             "status": self._status, "subscribe": self._subscribe, "methods": self._methods,
             "next_session": self._next_session, "start": self._start, "pause": self._pause,
             "resume": self._resume, "stop": self._stop, "calibrate": self._calibrate,
+            "announce_code": self._announce_code,
         }
 
     # -- the main loop calls these -----------------------------------------------------------
@@ -225,6 +228,25 @@ class Control:
             raise BadRequest("no_sensor", "the sensor is not connected")
         daemon.begin_calibration(float(span))
         return {"calibrating": True, "span_mmhg": float(span)}
+
+    def _announce_code(self, params: Params, _request: Request) -> dict:
+        """The console's one-time setup code, said aloud in the treatment room (never in an
+        event or the log: only who stands by the box may hear it). Digits only: the socket
+        cannot make the box say anything else."""
+        params.allowed = ("code",)
+        code = params.text("code", required=True) or ""
+        params.done()
+        if not 4 <= len(code) <= 12 or not code.isdigit() or not code.isascii():
+            raise BadRequest("bad_argument", "'code' must be 4 to 12 digits")
+        daemon = self.daemon
+        if daemon.runner is not None or daemon.calibration is not None or daemon.mode == "starting":
+            raise BadRequest("busy", "a session or a calibration is under way" if daemon.mode != "starting"
+                             else "the coach is starting")
+        if daemon.sensor is None or not daemon.sensor.status().get("connected"):
+            raise BadRequest("no_sensor", "the sensor is not connected (the box speaks on its samples' clock)")
+        from coach.console.setup_code import spoken
+        daemon.announce(spoken(code))
+        return {"announcing": True}
 
     def _in_session(self):
         runner = self.daemon.runner

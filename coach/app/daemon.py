@@ -24,6 +24,7 @@ from coach.adapters.audio import open_sink
 from coach.adapters.control_socket import ControlServer
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
+from coach.app.announce import Announcement
 from coach.app.calibrate import SpokenCalibration
 from coach.app.control import Control
 from coach.app.options import RunOptions
@@ -92,6 +93,7 @@ class Daemon:
         self.session_setup: Setup | None = None   # what the session under way was started with
         self.session_chosen: dict | None = None   # the therapist's choice it was started with
         self.calibration: SpokenCalibration | None = None   # calibrating the sensor (between sessions)
+        self.announcement: Announcement | None = None        # the console's setup code, being said
         self.last_t = 0.0   # the session clock of the newest sample
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
@@ -187,6 +189,13 @@ class Daemon:
         self.calibration = SpokenCalibration(config.unit, span, self.sounds, sink, hear=self._tell)
         self.calibration.begin(self.last_t)
 
+    def announce(self, text: str) -> None:
+        """Say `text` now, between sessions (the console's setup code). Not an event, not logged."""
+        if self.announcement is not None:
+            self.announcement.close()
+        self.announcement = Announcement(text, self.sounds, open_sink(self.options.audio or self.setup.config.audio,
+                                                                      required=False), self.last_t)
+
     def _calibrating(self, item) -> None:
         calibration = self.calibration
         assert calibration is not None
@@ -281,6 +290,8 @@ class Daemon:
                 systemd.notify("STATUS=waiting for a patient")
         finally:
             systemd.notify("STOPPING=1")
+            if self.announcement is not None:
+                self.announcement.close()
             if self.control is not None:
                 self.control.server.close()
             for part in (self.events, self.trace):
@@ -321,6 +332,9 @@ class Daemon:
                 continue   # silence: the source keeps the sensor's clock continuous meanwhile
             t, mmhg = item[0], item[1]
             self._took(item)
+            if self.announcement is not None and self.announcement.feed(t):
+                self.announcement.close()
+                self.announcement = None
             if self.calibration is not None:
                 self._calibrating(item)
                 continue
@@ -342,6 +356,9 @@ class Daemon:
                 yield item
 
     def _session(self, store, sensor, source, begin_at: float) -> None:
+        if self.announcement is not None:   # a patient starts: the coach has the speaker now
+            self.announcement.close()
+            self.announcement = None
         self.session_setup = setup = self.setup
         self.session_chosen = self.chosen
         self.sounds.prepare(setup.sentences())  # new phrases after a reload; else cached

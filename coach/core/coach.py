@@ -302,11 +302,14 @@ class Coach:
         if self.state == "holding" and rep is not None:
             hold_left = round(max(0.0, exercise.hold_s - self._held_s(rep, peek=True)), 1)
         in_rep = self.state in ("contracting", "holding") and rep is not None
+        band = None
+        if in_rep and rep is not None:   # the target band in mmHg, for the console's chart
+            band = sorted((_r(rep.baseline + rep.band[0]), _r(rep.baseline + rep.band[1])))
         return {"state": self.state, "t": _r(self.t), "exercise": exercise.id, "title": exercise.title,
                 "exercise_number": self.exercise_index + 1, "exercises": len(self.session.exercises),
                 "repetition": (self.reps_done + (1 if in_rep else 0)) if exercise.uses_pbu else self.sets_done,
                 "repetitions": exercise.repetitions if exercise.uses_pbu else exercise.sets,
-                "hold_left_s": hold_left,
+                "hold_left_s": hold_left, "band_mmhg": band,
                 "paused": self._pause_reason if self.state == "paused" else None,
                 "finished": self.finished}
 

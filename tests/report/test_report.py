@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -16,12 +15,10 @@ from coach.app.simulate import record_simulated_session as record_session
 from coach.report.charts import reduce_to_columns
 from coach.sim.patient import Behaviour
 from tests.conftest import ROOT, RUGCOACH
+from tests.helpers.browser import launch_browser
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +41,7 @@ def report(tmp_path_factory, library):
 
 @pytest.fixture(scope="module")
 def browser():
-    if os.environ.get("RUGCOACH_NO_BROWSER"):   # scripts/arm64-check.sh: Chromium cannot run under qemu-user
-        pytest.skip(f"browser tests skipped: {os.environ['RUGCOACH_NO_BROWSER']}")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("chromium is needed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launch_browser()
 
 
 def open_page(browser, path, width=1000):

@@ -1,0 +1,99 @@
+"""`rugcoach console`: the HTTPS console's process. It holds no session state of the box: the
+daemon does, and this process is a client of its socket, so killing it harms nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from coach.adapters.store import DB_NAME, private_files
+from coach.config.paths import control_socket, state_dir
+from coach.console import certificate
+from coach.console.accounts import Accounts
+from coach.console.daemon_link import DaemonLink
+from coach.console.setup_code import SetupCode
+from coach.console.web import HTTPS_PORT, Console, make_app, redirect_app
+from coach.errors import UserError
+
+log = logging.getLogger("rugcoach.console")
+
+
+def console_dir(state: Path | None = None) -> Path:
+    """The console's own files (certificate, setup code) beside the records."""
+    return (state or state_dir()) / "console"
+
+
+def records_path(state: Path | None = None) -> Path:
+    """The box's records: the daemon's tables and the console's (accounts, access log) together."""
+    return (state or state_dir()) / DB_NAME
+
+
+def return_big_buffers_to_the_system() -> None:
+    """Each scrypt check takes a 16 MiB buffer. glibc serves the first from mmap and gives it
+    back, but then raises its mmap threshold to that size, so later ones come from the heap and
+    stay: measured 40 MB of RSS before the first login, 56 MB after. A fixed threshold (which
+    turns the raising off) keeps big buffers in mmap: 40 MB after any number of logins."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD: glibc's default, fixed
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        pass
+
+
+def open_console(state: Path | None = None, socket_path: Path | None = None) -> Console:
+    return_big_buffers_to_the_system()
+    state = state or state_dir()
+    with private_files():   # health data and password hashes: the service's user alone
+        state.mkdir(parents=True, exist_ok=True)
+        accounts = Accounts(records_path(state))
+    console = Console(accounts, DaemonLink(socket_path or control_socket()), SetupCode(console_dir(state)), state)
+    if accounts.count() == 0:
+        console.setup_code.get()   # ready for `rugcoach console setup-code` and the speaker
+    return console
+
+
+async def serve(console: Console, host: str | None, port: int, http_port: int | None,
+                cert: Path, key: Path, ready=None, stop: asyncio.Event | None = None) -> None:
+    context = certificate.server_context(cert, key)
+    console.link.start()
+    runner = web.AppRunner(make_app(console), access_log=None)
+    await runner.setup()
+    sites = [web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)]
+    redirect = None
+    if http_port:
+        redirect_application = redirect_app()
+        redirect_application[HTTPS_PORT] = port
+        redirect = web.AppRunner(redirect_application, access_log=None)
+        await redirect.setup()
+        sites.append(web.TCPSite(redirect, host, http_port, reuse_address=True))
+    try:
+        for site in sites:
+            await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise UserError(f"the console cannot listen on {host or '*'}:{port}: {exc.strerror or exc}") from None
+    log.info("console: https://%s:%d/ (daemon socket %s)", host or "*", port, console.link.path)
+    if ready is not None:
+        ready(runner.addresses)   # (host, port) of each socket: a test asks for port 0
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (RuntimeError, ValueError):   # not the main thread (tests run it on their own)
+            pass
+    await stop.wait()
+    await console.link.close()
+    await runner.cleanup()
+    if redirect is not None:
+        await redirect.cleanup()
+    console.accounts.close()

@@ -1,0 +1,55 @@
+"""The one-time code that claims a new box.
+
+The first account (an admin) can only be made with this code, and only someone at the box can
+get it: the box says it aloud through its speaker (in the treatment room), and `rugcoach console
+setup-code` prints it to whoever has a shell on the box. Whoever reaches the page first on the
+LAN learns nothing from it. Six digits, tried at most a few hundred times a day (the login
+back-off applies to it), and gone once an account exists.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+DIGITS = 6
+
+
+class SetupCode:
+    def __init__(self, directory: Path):
+        self.path = directory / "setup-code"
+
+    def get(self) -> str:
+        """The code, made on first use (readable only by the service's user)."""
+        try:
+            code = self.path.read_text().strip()
+            if len(code) == DIGITS and code.isdigit():
+                return code
+        except FileNotFoundError:
+            pass
+        code = "".join(secrets.choice("0123456789") for _ in range(DIGITS))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(code + "\n")
+        os.replace(tmp, self.path)
+        return code
+
+    def matches(self, given: str) -> bool:
+        if not self.path.exists():
+            return False
+        return hmac.compare_digest(self.get().encode(), "".join((given or "").split()).encode())
+
+    def used(self) -> None:
+        """The box is claimed: the code never works again."""
+        self.path.unlink(missing_ok=True)
+
+
+def spoken(code: str) -> str:
+    """The code as the box says it: one digit per sentence (slow, each with its pause), twice.
+    Each digit is a sentence of its own in the phrase cache, so no code is ever stored there."""
+    digits = " ".join(f"{digit}." for digit in code)
+    return f"De code voor de console is: {digits} Ik zeg het nog een keer: {digits}"

@@ -1,0 +1,362 @@
+// The RugCoach console. Everything shown comes from the API and is put on the page with
+// textContent: nothing a user typed is ever read as HTML. No inline script (the CSP forbids it).
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+let csrf = "";
+const WINDOW_S = 60;            // the chart shows the last minute
+const live = { samples: [], events: [], status: null, dirty: false, socket: null, retry: 0 };
+
+const STATES = {
+  starting: "De box start op", armed: "Wacht op een patiënt (kussen oppompen start de sessie)",
+  waiting_empty: "Wacht tot het kussen leeg is", in_session: "Sessie bezig", calibrating: "Kalibreren",
+};
+const COACH_STATES = {
+  waiting: "wacht", positioning: "houding aannemen", inflating: "kussen oppompen", measuring_rest: "rustmeting",
+  instructing: "uitleg", contracting: "aanspannen", holding: "vasthouden", relaxing: "ontspannen",
+  resting: "rust", moving: "oefening zonder kussen", paused: "gepauzeerd", checking: "beginstand controleren",
+  done: "klaar",
+};
+const VERDICTS = { ok: "goed", too_weak: "te zwak", too_strong: "te sterk", pushing: "duwen", not_held: "niet vastgehouden" };
+const PAUSES = { off_pbu: "patiënt van het kussen", sensor: "drukmeter weg", therapist: "door de therapeut" };
+
+async function api(method, path, body) {
+  const options = { method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    return { ok: false, status: 0, data: { error: "De box is niet bereikbaar. Controleer het netwerk." } };
+  }
+  let data = {};
+  try { data = await response.json(); } catch (error) { data = {}; }
+  if (response.status === 401 && location.pathname === "/") {
+    location.assign("/login");
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+function clearErrors(form) {
+  form.querySelectorAll(".field-error").forEach((p) => { p.textContent = ""; });
+}
+
+function showError(container, field, message) {
+  const target = container.querySelector(`.field-error[data-for="${field}"]`) ||
+                 container.querySelector('.field-error[data-for="form"]') ||
+                 container.querySelector(".field-error");
+  if (target) target.textContent = message;
+}
+
+function formData(form) {
+  const data = {};
+  new FormData(form).forEach((value, key) => { data[key] = String(value); });
+  return data;
+}
+
+function onSubmit(form, handler) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try { await handler(formData(form)); } finally { button.disabled = false; }
+  });
+}
+
+// -- before login ----------------------------------------------------------------------------
+async function preLogin() {
+  const result = await api("GET", "/api/csrf");
+  csrf = result.data.csrf || "";
+}
+
+async function showSetup() {
+  await preLogin();
+  $("#setup").hidden = false;
+  $("#announce").addEventListener("click", async () => {
+    const result = await api("POST", "/api/setup/announce", {});
+    $("#announce-result").textContent = result.ok
+      ? "Luister bij de box: de box zegt de code twee keer."
+      : (result.data.error || "Dat lukte niet.");
+  });
+  onSubmit($("#setup-form"), async (data) => {
+    const result = await api("POST", "/api/setup", data);
+    if (result.ok) { location.assign("/"); return; }
+    showError($("#setup-form"), result.data.field || "form", result.data.error || "Dat lukte niet.");
+  });
+}
+
+async function showLogin() {
+  await preLogin();
+  $("#login").hidden = false;
+  onSubmit($("#login-form"), async (data) => {
+    const result = await api("POST", "/api/login", data);
+    if (result.ok) { location.assign("/"); return; }
+    showError($("#login-form"), result.data.field || "form", result.data.error || "Inloggen lukte niet.");
+  });
+}
+
+// -- the console -------------------------------------------------------------------------------
+async function showConsole() {
+  const me = await api("GET", "/api/me");
+  if (!me.ok) return;
+  csrf = me.data.csrf;
+  $("#who").textContent = `${me.data.account} (${me.data.role === "admin" ? "beheerder" : "therapeut"})`;
+  $("#who").hidden = false;
+  $("#logout").hidden = false;
+  $("#outside").hidden = !me.data.outside_lan;
+  $("#box").hidden = false;
+  $("#next").hidden = false;
+  $("#box-version").textContent = me.data.version;
+  $("#logout").addEventListener("click", async () => {
+    await api("POST", "/api/logout", {});
+    location.assign("/login");
+  });
+  for (const action of ["start", "pause", "resume", "stop"]) {
+    $(`#${action}`).addEventListener("click", async () => {
+      const box = $("#box");
+      clearErrors(box);
+      if (action === "stop" && !window.confirm("De sessie nu stoppen? De patiënt hoort dat de therapeut stopt.")) return;
+      const result = await api("POST", `/api/session/${action}`, {});
+      if (!result.ok) showError(box, "actions", result.data.error || "Dat lukte niet.");
+    });
+  }
+  onSubmit($("#next-form"), async (data) => {
+    const result = await api("POST", "/api/next", data);
+    if (result.ok) {
+      $("#next-result").textContent = `Klaar: ${result.data.patient || "anoniem"}, programma ${result.data.programme}. ` +
+        "De sessie begint als het kussen wordt opgepompt.";
+    } else {
+      showError($("#next-form"), result.data.field || "patient", result.data.error || "Dat lukte niet.");
+    }
+  });
+  if (me.data.role === "admin") showAdmin();
+  connect();
+  requestAnimationFrame(draw);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) { live.dirty = true; requestAnimationFrame(draw); } });
+}
+
+async function showAdmin() {
+  $("#admin").hidden = false;
+  const list = async () => {
+    const result = await api("GET", "/api/accounts");
+    const ul = $("#accounts");
+    ul.replaceChildren();
+    for (const account of result.data.accounts || []) {
+      const li = document.createElement("li");
+      li.textContent = `${account.name} (${account.role === "admin" ? "beheerder" : "therapeut"})`;
+      ul.append(li);
+    }
+  };
+  await list();
+  onSubmit($("#account-form"), async (data) => {
+    const result = await api("POST", "/api/accounts", data);
+    if (result.ok) {
+      $("#account-result").textContent = `Account ${result.data.name} is gemaakt.`;
+      $("#account-form").reset();
+      await list();
+    } else {
+      showError($("#account-form"), result.data.field || "name", result.data.error || "Dat lukte niet.");
+    }
+  });
+  onSubmit($("#backup-form"), async (data) => {
+    const response = await fetch("/api/backup", {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" }, body: JSON.stringify(data),
+    }).catch(() => null);
+    if (!response || !response.ok) {
+      let error = "De back-up is mislukt.";
+      let field = "my_password";
+      try { const body = await response.json(); error = body.error || error; field = body.field || field; } catch (e) { /* keep */ }
+      showError($("#backup-form"), field, error);
+      return;
+    }
+    const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = named ? named[1] : "rugcoach-backup.db";
+    link.click();
+    URL.revokeObjectURL(link.href);
+    $("#backup-form").reset();
+    $("#backup-result").textContent = `Back-up gedownload: ${link.download}`;
+  });
+  $("#show-log").addEventListener("click", async () => {
+    const result = await api("GET", "/api/access-log");
+    const body = $("#access-log tbody");
+    body.replaceChildren();
+    for (const entry of result.data.entries || []) {
+      const row = document.createElement("tr");
+      for (const key of ["at", "account", "address", "action", "patient", "outcome"]) {
+        const cell = document.createElement("td");
+        cell.textContent = entry[key] == null ? "" : String(entry[key]);
+        row.append(cell);
+      }
+      body.append(row);
+    }
+    $("#access-log").hidden = false;
+  });
+}
+
+// -- the live view -------------------------------------------------------------------------------
+function connect() {
+  const socket = new WebSocket(`wss://${location.host}/api/live`);
+  live.socket = socket;
+  socket.addEventListener("message", (message) => {
+    live.retry = 0;
+    receive(JSON.parse(message.data));
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4401) { location.assign("/login"); return; }
+    showLink("restarting-console");
+    const wait = Math.min(500 * 2 ** live.retry, 5000);
+    live.retry += 1;
+    setTimeout(connect, wait);
+  });
+}
+
+function showLink(state) {
+  const banner = $("#link");
+  if (state === "up") { banner.hidden = true; return; }
+  banner.textContent = state === "restarting-console"
+    ? "Geen verbinding met de console. Opnieuw verbinden..."
+    : "De box start opnieuw op. Even geduld...";
+  banner.hidden = false;
+}
+
+function receive(message) {
+  if (message.topic === "snapshot") {
+    live.samples = (message.session && message.session.samples) || [];
+    live.events = [];
+    $("#reps").replaceChildren();
+    $("#warnings").replaceChildren();
+    for (const event of (message.session && message.session.events) || []) takeEvent(event);
+    showLink(message.link);
+    if (message.status) showStatus(message.status);
+  } else if (message.topic === "samples") {
+    for (const sample of message.samples) live.samples.push(sample);
+    trim();
+  } else if (message.topic === "event") {
+    takeEvent(message.event);
+  } else if (message.topic === "status") {
+    showStatus(message.status);
+  } else if (message.topic === "link") {
+    showLink(message.state);
+  }
+  live.dirty = true;
+}
+
+function trim() {
+  if (live.samples.length > 20000) live.samples.splice(0, live.samples.length - 15000);
+}
+
+function takeEvent(event) {
+  live.events.push(event);
+  if (event.type === "daemon" && event.state === "session_started") {
+    live.samples = live.samples.filter((s) => s[0] >= event.t);
+    $("#reps").replaceChildren();
+  }
+  if (event.type === "say") $("#box-saying").textContent = `“${event.text}”`;
+  if (event.type === "rep") {
+    const li = document.createElement("li");
+    li.className = event.verdict === "ok" ? "ok" : "bad";
+    li.textContent = `${event.rep}: ${VERDICTS[event.verdict] || event.verdict}, ${Number(event.held_s).toFixed(0)} s`;
+    $("#reps").append(li);
+  }
+  const warning = event.type === "sensor" ? (event.status === "lost" ? "Drukmeter weg" : "Drukmeter terug")
+    : event.type === "compensation" ? `Compensatie: ${event.kind}` : null;
+  if (warning) {
+    const li = document.createElement("li");
+    li.textContent = `${formatTime(event.t)} ${warning}`;
+    const list = $("#warnings");
+    list.prepend(li);
+    while (list.children.length > 8) list.lastChild.remove();
+  }
+}
+
+function formatTime(t) {
+  const s = Math.max(0, Math.floor(t));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function showStatus(status) {
+  live.status = status;
+  $("#box-state").textContent = STATES[status.state] || status.state;
+  const session = status.session;
+  const next = status.next;
+  $("#box-patient").textContent = session ? (session.patient || "anoniem")
+    : (next && next.chosen ? `volgende: ${next.patient || "anoniem"}` : "-");
+  const coach = status.coach;
+  if (coach) {
+    const state = COACH_STATES[coach.state] || coach.state;
+    const paused = coach.paused ? ` (${PAUSES[coach.paused] || coach.paused})` : "";
+    $("#box-exercise").textContent = `${coach.exercise_number}/${coach.exercises}: ${coach.title}, ${state}${paused}`;
+    $("#box-repetition").textContent = `${coach.repetition} van ${coach.repetitions}`;
+  } else {
+    $("#box-exercise").textContent = "-";
+    $("#box-repetition").textContent = "-";
+  }
+  const sensor = status.sensor || {};
+  $("#box-sensor").textContent = sensor.connected ? `aangesloten (${sensor.port})` : `niet aangesloten (${sensor.port || "?"})`;
+  const sound = status.sound || {};
+  $("#box-sound").textContent = sound.available ? `${sound.device}` : `niet beschikbaar (${sound.device || "?"})`;
+  if (status.version) $("#box-version").textContent = status.version;
+  const inSession = status.state === "in_session";
+  $("#start").disabled = inSession || status.state === "calibrating";
+  $("#pause").disabled = !inSession || (coach && coach.paused === "therapist");
+  $("#resume").disabled = !(coach && coach.paused === "therapist");
+  $("#stop").disabled = !inSession;
+}
+
+// -- the chart: drawn only when something changed, and never in a hidden tab ------------------------
+function draw() {
+  if (document.hidden) return;            // a phone's battery: nothing drawn until it is seen again
+  requestAnimationFrame(draw);
+  if (!live.dirty) return;
+  live.dirty = false;
+  const canvas = $("#chart");
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth * ratio, height = canvas.clientHeight * ratio;
+  if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, width, height);
+  const samples = live.samples;
+  if (!samples.length) return;
+  const end = samples[samples.length - 1][0];
+  // the last minute; a session that just began fills the chart from its start
+  const start = Math.max(samples[0][0], end - WINDOW_S);
+  const span = Math.max(end - start, 10);
+  let first = samples.length - 1;
+  while (first > 0 && samples[first - 1][0] >= start) first -= 1;
+  let lo = Infinity, hi = -Infinity;
+  for (let i = first; i < samples.length; i++) { lo = Math.min(lo, samples[i][1]); hi = Math.max(hi, samples[i][1]); }
+  const band = live.status && live.status.coach && live.status.coach.band_mmhg;
+  if (band) { lo = Math.min(lo, band[0]); hi = Math.max(hi, band[1]); }
+  lo = Math.floor(lo - 2); hi = Math.ceil(hi + 2);
+  const pad = 34 * ratio;
+  const x = (t) => pad + (t - start) / span * (width - pad - 6 * ratio);
+  const y = (v) => height - 6 * ratio - (v - lo) / (hi - lo) * (height - 12 * ratio);
+  if (band) {
+    g.fillStyle = "rgba(46, 160, 67, 0.18)";
+    g.fillRect(pad, y(band[1]), width - pad, y(band[0]) - y(band[1]));
+  }
+  g.fillStyle = "#5a5a5a";
+  g.font = `${12 * ratio}px system-ui, sans-serif`;
+  g.fillText(`${hi}`, 2, y(hi) + 12 * ratio);
+  g.fillText(`${lo}`, 2, y(lo));
+  g.strokeStyle = "#0b5cad";
+  g.lineWidth = 2 * ratio;
+  g.beginPath();
+  for (let i = first; i < samples.length; i++) {
+    const [t, v] = samples[i];
+    if (i === first) g.moveTo(x(t), y(v)); else g.lineTo(x(t), y(v));
+  }
+  g.stroke();
+  canvas.dataset.lastT = String(end);     // the newest point drawn (the live-delay benchmark reads it)
+}
+
+if (location.pathname === "/setup") showSetup();
+else if (location.pathname === "/login") showLogin();
+else showConsole();

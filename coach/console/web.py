@@ -1,0 +1,509 @@
+"""The console's HTTPS server (aiohttp): pages, the JSON API, the live view, and the rules every
+request passes first.
+
+Every request, in this order (middlewares):
+1. security headers on every answer: a Content-Security-Policy without inline script or outside
+   loads, no framing, no sniffing, no referrer, HSTS;
+2. the login: every page and API route but the login and setup pages (and their static files)
+   refuses without a live login session;
+3. CSRF: every request that changes something carries the session's token in X-CSRF-Token and,
+   when the browser sends one, an Origin of this server; before login, a double-submit token;
+4. the access log (NEN 7513) is written by the handlers that touch a patient or an account.
+
+The pages are static HTML and JavaScript that fill themselves from the API with textContent, so
+nothing a user typed is ever parsed as HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+from coach import __version__
+from coach.adapters.backup import backup
+from coach.console.accounts import AccountError, Accounts
+from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
+from coach.console.login import LoginSession, LoginSessions, LoginThrottle, csrf_matches
+from coach.console.setup_code import SetupCode
+from coach.errors import UserError
+
+log = logging.getLogger("rugcoach.console")
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "__Host-rugcoach"          # __Host-: Secure, Path=/, no Domain: the browser enforces it
+PRE_COOKIE = "__Host-rugcoach-pre"  # the double-submit token before login
+REAUTH_S = 5 * 60                   # export, forget and account changes ask the password again after this
+ANNOUNCE_EVERY_S = 10.0             # the box says the setup code at most this often
+MAX_BODY = 64 * 1024
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+PUBLIC = {"/login", "/setup", "/api/csrf", "/api/login", "/api/setup", "/api/setup/announce",
+          "/api/setup/state", "/favicon.ico"}
+
+HTTPS_PORT = web.AppKey("https_port", int)
+
+# The daemon's refusals, for the therapist (docs/api.md codes).
+REFUSALS_NL = {
+    "busy": "Er loopt al een sessie of een kalibratie.",
+    "no_session": "Er loopt nu geen sessie.",
+    "no_sensor": "De drukmeter is niet aangesloten.",
+    "cannot_pause": "Deze oefening kan niet gepauzeerd worden.",
+    "not_paused": "De sessie is niet gepauzeerd.",
+    "unknown_protocol": "Dit programma bestaat niet op deze box.",
+    "invalid": "Deze keuze is niet geldig.",
+}
+
+
+@dataclass
+class Console:
+    accounts: Accounts
+    link: DaemonLink
+    setup_code: SetupCode
+    state_dir: Path
+    clock: Callable[[], float] = time.monotonic
+    sessions: LoginSessions = field(init=False)
+    throttle: LoginThrottle = field(init=False)
+    last_announce: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        self.sessions = LoginSessions(self.clock)
+        self.throttle = LoginThrottle(self.clock)
+
+
+CONSOLE = web.AppKey("console", Console)
+LOGIN: web.RequestKey[LoginSession | None] = web.RequestKey("login", LoginSession)   # None: no login
+TOKEN: web.RequestKey[str | None] = web.RequestKey("token", str)    # the login cookie's token, or None
+
+
+def json_error(status: int, message: str, field_name: str | None = None, code: str | None = None) -> web.Response:
+    body: dict = {"error": message}
+    if field_name:
+        body["field"] = field_name
+    if code:
+        body["code"] = code
+    return web.json_response(body, status=status)
+
+
+def address_of(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+def private_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_private or ip.is_loopback or ip.is_link_local
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True   # not a browser's cross-site request: those always carry Origin on POST
+    return origin == f"https://{request.host}"
+
+
+# -- middlewares ------------------------------------------------------------------------------
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), geolocation=(), microphone=(self)"
+    if request.path.startswith("/api/") or request.path in ("/", "/login", "/setup"):
+        response.headers["Cache-Control"] = "no-store"
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+@web.middleware
+async def login_required(request: web.Request, handler):
+    console: Console = request.app[CONSOLE]
+    session = console.sessions.find(request.cookies.get(COOKIE))
+    request[LOGIN] = session
+    request[TOKEN] = request.cookies.get(COOKIE)
+    public = request.path in PUBLIC or request.path.startswith("/static/")
+    if session is None and not public:
+        if request.path.startswith("/api/"):
+            return json_error(401, "U bent niet (meer) ingelogd.", code="login")
+        raise web.HTTPSeeOther("/setup" if console.accounts.count() == 0 else "/login")
+    return await handler(request)
+
+
+@web.middleware
+async def csrf_protect(request: web.Request, handler):
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return await handler(request)
+    if not _same_origin(request):
+        return json_error(403, "Dit verzoek komt niet van de console.", code="csrf")
+    session: LoginSession | None = request[LOGIN]
+    given = request.headers.get("X-CSRF-Token")
+    expected = session.csrf if session is not None else request.cookies.get(PRE_COOKIE)
+    if not expected or not csrf_matches(expected, given):
+        return json_error(403, "Dit formulier is verlopen. Laad de pagina opnieuw.", code="csrf")
+    return await handler(request)
+
+
+# -- helpers for handlers -------------------------------------------------------------------------
+async def read_json(request: web.Request) -> dict:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "Onleesbaar verzoek."}),
+                                 content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "Onleesbaar verzoek."}),
+                                 content_type="application/json")
+    return body
+
+
+def login_of(request: web.Request) -> LoginSession:
+    session = request[LOGIN]
+    assert session is not None   # login_required let it through
+    return session
+
+
+def set_login_cookie(response: web.Response, token: str, console: Console) -> None:
+    response.set_cookie(COOKIE, token, secure=True, httponly=True, samesite="Strict", path="/",
+                        max_age=int(console.sessions.lifetime_s))
+
+
+# -- pages --------------------------------------------------------------------------------------
+async def page(request: web.Request) -> web.StreamResponse:
+    console: Console = request.app[CONSOLE]
+    unclaimed = console.accounts.count() == 0
+    if request.path == "/setup" and not unclaimed:
+        raise web.HTTPSeeOther("/login")
+    if request.path == "/login" and unclaimed:
+        raise web.HTTPSeeOther("/setup")
+    if request.path in ("/login", "/setup") and request[LOGIN] is not None:
+        raise web.HTTPSeeOther("/")
+    return web.FileResponse(STATIC / "console.html")
+
+
+# -- before login: the pre-session token, setup, login ------------------------------------------
+async def csrf_token(request: web.Request) -> web.Response:
+    token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
+    response = web.json_response({"csrf": token})
+    response.set_cookie(PRE_COOKIE, token, secure=True, httponly=True, samesite="Strict", path="/")
+    return response
+
+
+async def setup_state(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    return web.json_response({"unclaimed": console.accounts.count() == 0, "box": console.link.state})
+
+
+async def setup_announce(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    if console.accounts.count():
+        return json_error(409, "Deze box heeft al een beheerder.", code="claimed")
+    now = console.clock()
+    if now - console.last_announce < ANNOUNCE_EVERY_S:
+        return json_error(429, "De box zegt de code al. Probeer het zo nog eens.", code="wait")
+    console.last_announce = now
+    try:
+        await console.link.announce_setup_code(console.setup_code.get())
+    except DaemonUnavailable:
+        return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
+    except DaemonRefused as exc:
+        return json_error(409, REFUSALS_NL.get(exc.code, "De box kan de code nu niet zeggen."), code=exc.code)
+    console.accounts.log("setup_code_spoken", "ok", address=address_of(request))
+    return web.json_response({"spoken": True})
+
+
+async def setup(request: web.Request) -> web.Response:
+    """The first account, an admin, with the one-time code."""
+    console: Console = request.app[CONSOLE]
+    address = address_of(request)
+    if console.accounts.count():
+        return json_error(409, "Deze box heeft al een beheerder.", code="claimed")
+    body = await read_json(request)
+    wait = console.throttle.wait_s("setup", address)
+    if wait > 0:
+        return json_error(429, f"Te veel pogingen. Probeer het over {_minutes(wait)} opnieuw.", "code", "wait")
+    if not console.setup_code.matches(str(body.get("code", ""))):
+        console.throttle.failed("setup", address)
+        console.accounts.log("setup", "wrong code", address=address)
+        return json_error(403, "Deze code klopt niet.", "code")
+    try:
+        account = await asyncio.get_running_loop().run_in_executor(
+            None, console.accounts.add, str(body.get("name", "")), str(body.get("password", "")), "admin")
+    except AccountError as exc:
+        return json_error(400, str(exc), exc.field)
+    console.setup_code.used()
+    console.accounts.log("setup", "ok", account=account.name, address=address)
+    token, _session = console.sessions.open(account.name, account.role)
+    response = web.json_response({"account": account.name, "role": account.role})
+    set_login_cookie(response, token, console)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    address = address_of(request)
+    body = await read_json(request)
+    name, password = str(body.get("name", "")).strip(), str(body.get("password", ""))
+    wait = console.throttle.wait_s(name, address)
+    if wait > 0:
+        console.accounts.log("login", "refused: back-off", account=name[:64], address=address)
+        return json_error(429, f"Te veel mislukte pogingen. Probeer het over {_minutes(wait)} opnieuw.",
+                          "password", "wait")
+    account = await asyncio.get_running_loop().run_in_executor(None, console.accounts.verify, name, password)
+    if account is None:
+        console.throttle.failed(name, address)
+        console.accounts.log("login", "wrong name or password", account=name[:64], address=address)
+        return json_error(403, "Naam of wachtwoord klopt niet.", "password")
+    console.throttle.succeeded(name)
+    token, _session = console.sessions.open(account.name, account.role)
+    console.accounts.log("login", "ok", account=account.name, address=address)
+    response = web.json_response({"account": account.name, "role": account.role})
+    set_login_cookie(response, token, console)
+    return response
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds) + 1} seconden"
+    minutes = int(seconds // 60) + 1
+    return "1 minuut" if minutes == 1 else f"{minutes} minuten"
+
+
+# -- after login ----------------------------------------------------------------------------------
+async def logout(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    console.sessions.close(request[TOKEN])
+    console.accounts.log("logout", "ok", account=session.account, address=address_of(request))
+    response = web.json_response({"logged_out": True})
+    response.del_cookie(COOKIE, path="/", secure=True, samesite="Strict")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    session = login_of(request)
+    address = address_of(request)
+    return web.json_response({"account": session.account, "role": session.role, "csrf": session.csrf,
+                              "version": __version__, "outside_lan": not private_address(address)})
+
+
+async def status(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    return web.json_response({"link": console.link.state, "status": console.link.status})
+
+
+async def next_session(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    body = await read_json(request)
+    patient = str(body.get("patient") or "").strip() or None
+    protocol = str(body.get("protocol") or "").strip() or None
+    try:
+        result = await console.link.next_session(patient, protocol)
+    except DaemonUnavailable:
+        return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
+    except DaemonRefused as exc:
+        console.accounts.log("next_session", f"refused: {exc.code}", account=session.account,
+                             address=address_of(request), patient=patient)
+        field_name = "protocol" if exc.code == "unknown_protocol" else "patient"
+        return json_error(400, f"{REFUSALS_NL.get(exc.code, 'Geweigerd.')} {exc}", field_name, exc.code)
+    console.accounts.log("next_session", "ok", account=session.account, address=address_of(request),
+                         patient=result.get("patient"))
+    return web.json_response(result)
+
+
+def session_action(action: str) -> Callable:
+    async def handler(request: web.Request) -> web.Response:
+        console: Console = request.app[CONSOLE]
+        session = login_of(request)
+        status_now = console.link.status or {}
+        patient = (status_now.get("session") or {}).get("patient")
+        try:
+            result = await getattr(console.link, f"{action}_session")()
+        except DaemonUnavailable:
+            return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
+        except DaemonRefused as exc:
+            console.accounts.log(action, f"refused: {exc.code}", account=session.account,
+                                 address=address_of(request), patient=patient)
+            return json_error(409, REFUSALS_NL.get(exc.code, "Dat kan nu niet."), code=exc.code)
+        console.accounts.log(action, "ok", account=session.account, address=address_of(request), patient=patient)
+        return web.json_response(result)
+    return handler
+
+
+async def access_log(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    if session.role != "admin":
+        return json_error(403, "Alleen een beheerder kan het toegangslogboek lezen.", code="role")
+    console.accounts.log("read_access_log", "ok", account=session.account, address=address_of(request))
+    return web.json_response({"entries": console.accounts.access_log()})
+
+
+async def accounts_list(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    if login_of(request).role != "admin":
+        return json_error(403, "Alleen een beheerder beheert accounts.", code="role")
+    return web.json_response({"accounts": [{"name": a.name, "role": a.role} for a in console.accounts.all()]})
+
+
+async def accounts_add(request: web.Request) -> web.Response:
+    """A new personal account. The admin types their own password again: a console left open
+    must not let a passer-by make themselves an account."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    if session.role != "admin":
+        return json_error(403, "Alleen een beheerder beheert accounts.", code="role")
+    body = await read_json(request)
+    loop = asyncio.get_running_loop()
+    if await loop.run_in_executor(None, console.accounts.verify, session.account,
+                                  str(body.get("my_password", ""))) is None:
+        console.throttle.failed(session.account, address_of(request))
+        return json_error(403, "Uw eigen wachtwoord klopt niet.", "my_password")
+    role = str(body.get("role", ""))
+    try:
+        account = await loop.run_in_executor(None, console.accounts.add, str(body.get("name", "")),
+                                             str(body.get("password", "")), role)
+    except AccountError as exc:
+        return json_error(400, str(exc), exc.field)
+    console.accounts.log("add_account", f"ok: {account.name} ({account.role})", account=session.account,
+                         address=address_of(request))
+    return web.json_response({"name": account.name, "role": account.role})
+
+
+async def backup_download(request: web.Request) -> web.StreamResponse:
+    """A consistent backup of the records (SQLite's online backup, while the box runs), for an
+    admin who types their password again."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    if session.role != "admin":
+        return json_error(403, "Alleen een beheerder maakt een back-up.", code="role")
+    body = await read_json(request)
+    loop = asyncio.get_running_loop()
+    if await loop.run_in_executor(None, console.accounts.verify, session.account,
+                                  str(body.get("my_password", ""))) is None:
+        console.throttle.failed(session.account, address_of(request))
+        return json_error(403, "Uw eigen wachtwoord klopt niet.", "my_password")
+    name = f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
+    with tempfile.TemporaryDirectory(dir=console.state_dir) as folder:
+        try:
+            made = await loop.run_in_executor(None, backup, console.state_dir, Path(folder) / name)
+        except UserError as exc:
+            log.error("backup failed: %s", exc)
+            return json_error(500, "De back-up is mislukt. Probeer het opnieuw.", code="backup")
+        console.accounts.log("backup", f"ok: {made['sessions']} sessions, {made['repetitions']} repetitions",
+                             account=session.account, address=address_of(request))
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream",
+                                               "Content-Disposition": f'attachment; filename="{name}"'})
+        await response.prepare(request)
+        with open(made["path"], "rb") as file:   # streamed: years of traces need not fit in memory
+            while chunk := await loop.run_in_executor(None, file.read, 1 << 20):
+                await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+async def live(request: web.Request) -> web.StreamResponse:
+    """The live view: the state now and the session so far, then every sample and event."""
+    console: Console = request.app[CONSOLE]
+    if not _same_origin(request):   # a cross-site WebSocket would carry the cookie otherwise
+        return json_error(403, "Dit verzoek komt niet van de console.", code="csrf")
+    session = login_of(request)
+    socket = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
+    await socket.prepare(request)
+    patient = ((console.link.status or {}).get("session") or {}).get("patient")
+    console.accounts.log("live_view", "opened", account=session.account, address=address_of(request),
+                         patient=patient)
+    queue = console.link.watch()
+
+    async def drain_incoming():
+        async for message in socket:   # nothing is expected; this notices a closed tab
+            if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                break
+
+    incoming = asyncio.get_running_loop().create_task(drain_incoming())
+    try:
+        while not socket.closed:
+            getting = asyncio.get_running_loop().create_task(queue.get())
+            done, _ = await asyncio.wait({getting, incoming}, return_when=asyncio.FIRST_COMPLETED)
+            if getting not in done:
+                getting.cancel()
+                break
+            text = getting.result()
+            if text is None:
+                break   # too slow: the page reconnects and starts from a fresh snapshot
+            if console.sessions.find(request[TOKEN]) is None:
+                await socket.close(code=4401, message=b"login ended")
+                break
+            await socket.send_str(text)
+    finally:
+        console.link.unwatch(queue)
+        incoming.cancel()
+        await socket.close()
+    return socket
+
+
+async def favicon(_request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+def make_app(console: Console) -> web.Application:
+    app = web.Application(middlewares=[security_headers, login_required, csrf_protect],
+                          client_max_size=MAX_BODY)
+    app[CONSOLE] = console
+    app.router.add_get("/", page)
+    app.router.add_get("/login", page)
+    app.router.add_get("/setup", page)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
+    app.router.add_get("/api/csrf", csrf_token)
+    app.router.add_get("/api/setup/state", setup_state)
+    app.router.add_post("/api/setup/announce", setup_announce)
+    app.router.add_post("/api/setup", setup)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/api/status", status)
+    app.router.add_post("/api/next", next_session)
+    for action in ("start", "pause", "resume", "stop"):
+        app.router.add_post(f"/api/session/{action}", session_action(action))
+    app.router.add_get("/api/access-log", access_log)
+    app.router.add_get("/api/accounts", accounts_list)
+    app.router.add_post("/api/accounts", accounts_add)
+    app.router.add_post("/api/backup", backup_download)
+    app.router.add_get("/api/live", live)
+    return app
+
+
+def redirect_app() -> web.Application:
+    """Plain HTTP only sends the browser to HTTPS."""
+    async def to_https(request: web.Request) -> web.Response:
+        host = request.host.split(":")[0]
+        port = request.app[HTTPS_PORT]
+        raise web.HTTPMovedPermanently(f"https://{host}{'' if port == 443 else f':{port}'}{request.path_qs}")
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", to_https)
+    return app

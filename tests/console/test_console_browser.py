@@ -1,0 +1,165 @@
+"""The console as a clinic uses it, in Debian's Chromium: claim a new box with the code it says,
+choose the next patient, and watch a simulated patient (on a real pseudo-terminal, through the
+real daemon) pump up and exercise, live. Phone and PC width; no console errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from coach.sim.patient import SimulatedPatient
+from coach.sim.pty_sensor import PtySensor
+from tests.conftest import ROOT, RUGCOACH
+from tests.console.conftest import ConsoleUnderTest
+from tests.helpers.browser import launch_browser
+
+pytestmark = pytest.mark.slow
+
+PROTOCOL = ROOT / "tests" / "data" / "e2e.yaml"
+PHONE = {"width": 390, "height": 844}
+PC = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_browser()
+
+
+class Box:
+    """The daemon on a pty sensor with a simulated patient who waits until told to pump up."""
+
+    def __init__(self, tmp_path, library):
+        self.state = tmp_path / "state"
+        self.socket = tmp_path / "rugcoach.sock"
+        session = library.session(protocol=str(PROTOCOL))
+        self.patient = SimulatedPatient(session, seed=7, starts_pumping_at=None)
+        self.sensor = PtySensor(self.patient, rate_hz=50, link=tmp_path / "pbu", speed=2.0)
+        self.sensor.plug()
+        self.events: list[dict] = []
+        self.process = subprocess.Popen(
+            RUGCOACH + ["run", "--port", str(tmp_path / "pbu"), "--protocol", str(PROTOCOL), "--audio", "none",
+                        "--events", "-", "--clock-events", "0.25", "--socket", str(self.socket), "--once"],
+            cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(self.state)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.listener = threading.Thread(target=self._listen, daemon=True)
+        self.listener.start()
+        self.sensor.start()
+
+    def _listen(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            event = json.loads(line)
+            self.sensor.hear(event)
+            if event["type"] != "clock":
+                self.events.append(event)
+
+    def pump_up(self) -> None:
+        with self.sensor.lock:
+            self.patient.starts_pumping_at = self.patient.t + 0.5
+
+    def close(self) -> str:
+        self.sensor.stop()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
+
+def watch_problems(page) -> list[str]:
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("request", lambda r: problems.append(f"outside load: {r.url}")
+            if not r.url.startswith(("https://localhost", "wss://localhost")) else None)
+    return problems
+
+
+def test_a_clinic_claims_the_box_chooses_a_patient_and_watches_the_session_live(browser, library, tmp_path):
+    box = Box(tmp_path, library)
+    console = ConsoleUnderTest(box.state, box.socket).start()
+    context = browser.new_context(ignore_https_errors=True, viewport=PHONE)
+    page = context.new_page()
+    problems = watch_problems(page)
+    try:
+        # 1. First start: the box is unclaimed, so the setup page; the box says the code aloud
+        page.goto(console.url + "/")
+        assert page.url.endswith("/setup")
+        deadline = time.monotonic() + 60
+        while console.console.link.status is None or console.console.link.status.get("state") != "armed":
+            assert time.monotonic() < deadline, "the daemon never got armed"
+            time.sleep(0.1)
+        page.click("#announce")
+        expect(page.locator("#announce-result")).to_contain_text("Luister")
+        code = console.console.setup_code.get()   # what the therapist heard by the box
+        page.fill("#setup-form [name=code]", code)
+        page.fill("#setup-form [name=name]", "anna")
+        page.fill("#setup-form [name=password]", "kort")
+        page.click("#setup-form button[type=submit]")
+        page.wait_for_selector('#setup-form .field-error[data-for=password]:has-text("minstens 10")')
+        page.fill("#setup-form [name=password]", "een-lang-wachtwoord")
+        page.click("#setup-form button[type=submit]")
+        page.wait_for_url(console.url + "/")
+        page.wait_for_selector("#box:not([hidden])")
+        expect(page.locator("#box-state")).to_contain_text("Wacht op een patiënt")
+
+        # 2. A name that is a script shows as text, beside its field
+        page.fill("#next-form [name=patient]", "<script>alert(1)</script>")
+        page.click("#next-form button[type=submit]")
+        error = page.wait_for_selector("#next-form .field-error[data-for=patient]:not(:empty)")
+        assert "<script>alert(1)</script>" in error.text_content()
+        page.fill("#next-form [name=patient]", '"><img src=x onerror=alert(1)>')
+        page.click("#next-form button[type=submit]")
+        expect(page.locator("#next-form .field-error[data-for=patient]")).to_contain_text("<img src=x")
+        assert page.locator("img").count() == 0
+
+        # 3. The next patient, then the patient pumps up and exercises
+        page.fill("#next-form [name=patient]", "P-0042")
+        page.click("#next-form button[type=submit]")
+        expect(page.locator("#next-result")).to_contain_text("P-0042")
+        first_t = float(page.get_attribute("#chart", "data-last-t") or 0)
+        box.pump_up()
+        expect(page.locator("#box-state")).to_contain_text("Sessie bezig", timeout=120_000)
+        expect(page.locator("#box-patient")).to_contain_text("P-0042")
+        expect(page.locator("#box-saying")).to_contain_text("“", timeout=60_000)
+        page.screenshot(path=str(tmp_path / "console-phone.png"), full_page=True)
+        page.set_viewport_size(PC)
+        expect(page.locator("#reps li")).to_have_count(2, timeout=240_000)
+        later_t = float(page.get_attribute("#chart", "data-last-t") or 0)
+        assert later_t > first_t + 5, "the live trace moved"
+        page.screenshot(path=str(tmp_path / "console-pc.png"), full_page=True)
+        reps = page.locator("#reps li").all_text_contents()
+        assert len(reps) == 2 and all(":" in r for r in reps), reps
+        # the chart has ink: the trace was drawn
+        ink = page.evaluate("""() => { const c = document.querySelector('#chart');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+        assert ink > 500
+    finally:
+        context.close()
+        console.stop()
+        stderr = box.close()
+    # Chromium logs each refused request as an error: exactly the three refusals made above
+    # (a short password, two names that are markup), and nothing else
+    refused = "error: Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    assert problems == [refused] * 3, problems
+    assert "Traceback" not in stderr
+    reps = [e for e in box.events if e["type"] == "rep"]
+    assert len(reps) == 2
+    from coach.console.accounts import Accounts
+    from coach.console.serve import records_path
+    accounts = Accounts(records_path(box.state))
+    actions = [(e["action"], e["patient"], e["outcome"]) for e in accounts.access_log()]
+    accounts.close()
+    assert ("next_session", "P-0042", "ok") in actions
+    assert ("setup", None, "ok") in actions and ("setup_code_spoken", None, "ok") in actions

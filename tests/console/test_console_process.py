@@ -1,0 +1,195 @@
+"""The console is a client that can die: `kill -9` of the console in the middle of a session
+harms nothing, a daemon restart shows as "restarting" and is found again, and plain HTTP only
+redirects. The console runs as `rugcoach console`, the daemon as `rugcoach run`, each its own
+process as under systemd."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from coach.adapters.store import Store
+from coach.sim.patient import SimulatedPatient
+from coach.sim.pty_sensor import PtySensor
+from tests.conftest import ROOT, RUGCOACH
+from tests.console.conftest import Client, ConsoleUnderTest
+
+pytestmark = pytest.mark.slow
+
+PROTOCOL = ROOT / "tests" / "data" / "e2e.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    def __init__(self, tmp_path, library, socket_path, pumps: bool = True):
+        self.state = tmp_path / "state"
+        session = library.session(protocol=str(PROTOCOL))
+        self.patient = SimulatedPatient(session, seed=11, starts_pumping_at=1.0 if pumps else None)
+        self.link = tmp_path / "pbu"
+        self.sensor = PtySensor(self.patient, rate_hz=50, link=self.link, speed=2.0)
+        self.sensor.plug()
+        self.socket = socket_path
+        self.events: list[dict] = []
+        self.started = threading.Event()
+        self.first_rep = threading.Event()
+        self.process = None
+        self.sensor.start()
+
+    def start(self, once: bool = True) -> None:
+        self.process = subprocess.Popen(
+            RUGCOACH + ["run", "--port", str(self.link), "--protocol", str(PROTOCOL), "--audio", "none",
+                        "--events", "-", "--clock-events", "0.25", "--socket", str(self.socket)]
+            + (["--once"] if once else []),
+            cwd=ROOT, env=dict(os.environ, STATE_DIRECTORY=str(self.state)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._listen, args=(self.process,), daemon=True).start()
+
+    def _listen(self, process) -> None:
+        for line in process.stdout:
+            event = json.loads(line)
+            self.sensor.hear(event)
+            if event["type"] == "clock":
+                continue
+            self.events.append(event)
+            if event["type"] == "daemon" and event["state"] == "armed":
+                self.started.set()
+            if event["type"] == "rep":
+                self.first_rep.set()
+
+    def stop(self) -> str:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        return self.process.stderr.read() if self.process is not None else ""
+
+    def close(self) -> None:
+        self.stop()
+        self.sensor.stop()
+
+
+def test_kill_9_of_the_console_mid_session_harms_nothing(tmp_path, library):
+    sock = tmp_path / "rugcoach.sock"
+    daemon = Daemon(tmp_path, library, sock)
+    port, http_port = free_port(), free_port()
+    env = dict(os.environ, STATE_DIRECTORY=str(daemon.state))
+    daemon.state.mkdir(parents=True, exist_ok=True)
+    console = subprocess.Popen(RUGCOACH + ["console", "--listen", "127.0.0.1", "--port", str(port),
+                                           "--http-port", str(http_port), "--socket", str(sock)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        daemon.start()
+        cert = daemon.state / "console" / "console.crt"
+        deadline = time.monotonic() + 60
+        while True:   # the console is up when it answers
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert console.poll() is None, console.stderr.read()
+                assert time.monotonic() < deadline, "the console did not start"
+                time.sleep(0.2)
+        # plain HTTP only sends the browser to HTTPS
+        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        plain.request("GET", "/patients?x=1", headers={"Host": f"box.local:{http_port}"})
+        reply = plain.getresponse()
+        assert reply.status == 301 and reply.getheader("Location") == f"https://box.local:{port}/patients?x=1"
+        # claim the box with the code a shell on the box prints, and watch live
+        code = subprocess.run(RUGCOACH + ["console", "setup-code"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        client = Client(SimpleNamespace(cert=cert, port=port)).before_login()
+        claim = {"code": code, "name": "anna", "password": "een-lang-wachtwoord"}
+        assert client.post("/api/setup", claim).status == 200
+        assert subprocess.run(RUGCOACH + ["console", "setup-code"], cwd=ROOT, env=env, capture_output=True,
+                              text=True).returncode == 1, "no code once the box is claimed"
+        fingerprint = subprocess.run(RUGCOACH + ["console", "fingerprint"], cwd=ROOT, env=env, capture_output=True,
+                                     text=True, check=True).stdout
+        assert fingerprint.startswith("SHA-256 ") and fingerprint.count(":") == 31
+        viewer = LiveViewer(port, cert, client.cookies)
+        assert daemon.first_rep.wait(120), "no repetition came"
+        assert viewer.messages, "the viewer saw the session live"
+        console.send_signal(signal.SIGKILL)   # in the middle of the session
+        console.wait(timeout=10)
+        daemon.process.wait(timeout=180)      # --once: it ends with the session
+    finally:
+        if console.poll() is None:
+            console.kill()
+        stderr = daemon.stop()
+        daemon.close()
+    assert daemon.process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    announced = [e for e in daemon.events if e["type"] == "rep"]
+    assert len(announced) == 2 and any(e.get("cue") == "done" for e in daemon.events), "the session completed"
+    store = Store(daemon.state)
+    sessions = store.sessions(None, anonymous=True)
+    assert [s["status"] for s in sessions] == ["done"]
+    assert len(store.repetitions(sessions[0]["id"])) == 2, "every repetition is stored"
+    store.close()
+
+
+class LiveViewer:
+    """A browser's WebSocket to the live view, on a thread of its own."""
+
+    def __init__(self, port, cert, cookies):
+        import ssl
+        self.messages: list[dict] = []
+        context = ssl.create_default_context(cafile=str(cert))
+        header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+        async def watch():
+            import aiohttp
+            async with aiohttp.ClientSession() as session, session.ws_connect(
+                    f"wss://localhost:{port}/api/live", ssl=context,
+                    headers={"Cookie": header, "Origin": f"https://localhost:{port}"}) as ws:
+                async for message in ws:
+                    self.messages.append(json.loads(message.data))
+
+        threading.Thread(target=lambda: asyncio.run(watch()), daemon=True).start()
+
+
+def test_a_daemon_restart_shows_as_restarting_and_the_console_finds_it_again(tmp_path, library):
+    sock = tmp_path / "rugcoach.sock"
+    daemon = Daemon(tmp_path, library, sock, pumps=False)
+    console = ConsoleUnderTest(daemon.state, sock).start()
+    try:
+        daemon.start(once=False)
+        assert daemon.started.wait(60), "the daemon never got armed"
+        link = console.console.link
+        wait_for(lambda: link.state == "up" and (link.status or {}).get("state") == "armed", "up")
+        daemon.stop()
+        wait_for(lambda: link.state == "restarting", "restarting")
+        client = console.client().before_login()
+        claim = {"code": console.console.setup_code.get(), "name": "anna", "password": "een-lang-wachtwoord"}
+        assert client.post("/api/setup", claim).status == 200
+        client.csrf = client.get("/api/me").json["csrf"]
+        reply = client.post("/api/next", {"patient": "P-0001"})
+        assert reply.status == 503 and "opnieuw op" in reply.json["error"], "a restarting box, said in Dutch"
+        assert client.get("/api/status").json["link"] == "restarting"
+        daemon.started.clear()
+        daemon.start(once=False)
+        wait_for(lambda: link.state == "up", "up again")
+        assert client.post("/api/next", {"patient": "P-0001"}).status == 200
+    finally:
+        console.stop()
+        daemon.close()
+
+
+def wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.05)

@@ -1,0 +1,218 @@
+"""The console attacked as the issue lists, against the real HTTPS server: every route without a
+login, a post without its CSRF token or from another site, guessed passwords, idle and stolen
+sessions, the setup code, and roles."""
+
+from __future__ import annotations
+
+import re
+
+from coach.console import login as login_rules
+from coach.console.web import PUBLIC, make_app
+from tests.console.conftest import ADMIN
+
+
+def routes(console):
+    """Every (method, path) the console serves, as its router lists them."""
+    app = make_app(console)
+    found = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter") or info.get("prefix")
+        if route.method == "HEAD" or path is None:
+            continue
+        found.append((route.method, path))
+    return found
+
+
+def test_every_page_and_api_route_refuses_without_a_login(claimed):
+    server, _admin = claimed
+    stranger = server.client().before_login()
+    checked = 0
+    for method, path in routes(server.console):
+        if path in PUBLIC or path.startswith("/static"):
+            continue
+        reply = stranger.request(method, path, {} if method == "POST" else None)
+        if path.startswith("/api/"):
+            assert reply.status == 401, (method, path, reply.status)
+            assert reply.json["code"] == "login"
+        else:
+            assert reply.status == 303 and reply.headers["location"] == "/login", (method, path)
+        checked += 1
+    assert checked >= 12, "the router lists the console's routes"
+
+
+def test_every_answer_carries_a_policy_that_forbids_inline_script_and_outside_loads(claimed):
+    server, admin = claimed
+    for path in ("/", "/login", "/api/me", "/static/console.js", "/nothing-here"):
+        reply = admin.get(path)
+        csp = reply.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp, path
+        assert reply.headers["x-frame-options"] == "DENY"
+        assert reply.headers["x-content-type-options"] == "nosniff"
+    page = admin.get("/").body.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page), "no inline script in the page"
+    assert not re.search(r"<[^>]*\s(style|on[a-z]+)=", page), "no inline style or handler attributes"
+
+
+def test_a_post_without_its_csrf_token_or_from_another_site_is_refused(claimed):
+    server, admin = claimed
+    for headers, csrf in (({}, False), ({"X-CSRF-Token": "guessed"}, False),
+                          ({"Origin": "https://evil.example"}, True)):
+        reply = admin.post("/api/next", {"patient": "P-0001"}, headers=headers, csrf=csrf)
+        assert reply.status == 403 and reply.json["code"] == "csrf", (headers, reply.body)
+    # the same request with its token passes the check (and reaches the daemon, which is away)
+    reply = admin.post("/api/next", {"patient": "P-0001"})
+    assert reply.status == 503 and reply.json["code"] == "restarting"
+    # before login too: a login from another site's form is refused
+    stranger = server.client().before_login()
+    reply = stranger.post("/api/login", {"name": ADMIN[0], "password": ADMIN[1]}, csrf=False)
+    assert reply.status == 403
+    assert stranger.post("/api/login", {"name": ADMIN[0], "password": ADMIN[1]}).status == 200
+
+
+def test_repeated_wrong_passwords_lock_the_account_and_the_lock_wears_off(claimed, clock):
+    server, _admin = claimed
+    guesser = server.client()
+    for _ in range(login_rules.FREE_FAILURES):
+        assert guesser.login(ADMIN[0], "wrong-password-1").status == 403
+    reply = guesser.login(ADMIN[0], ADMIN[1])
+    assert reply.status == 429, "the right password is refused during the back-off"
+    assert "Te veel mislukte pogingen" in reply.json["error"] and reply.json["field"] == "password"
+    # from another address the account is still held (per account), and the wait grows
+    clock.advance(login_rules.FIRST_WAIT_S + 1)
+    assert guesser.login(ADMIN[0], "wrong-password-2").status == 403
+    assert guesser.login(ADMIN[0], ADMIN[1]).status == 429
+    # never a permanent ban: after the longest wait, the right password works again
+    clock.advance(login_rules.LONGEST_WAIT_S + 1)
+    assert guesser.login(ADMIN[0], ADMIN[1]).status == 200
+    log = [e for e in server.console.accounts.access_log() if e["action"] == "login"]
+    assert any(e["outcome"] == "refused: back-off" for e in log)
+    assert all(e["address"] == "127.0.0.1" for e in log)
+
+
+def test_an_idle_session_ends_on_the_server_and_so_does_its_lifetime(claimed, clock):
+    server, admin = claimed
+    clock.advance(login_rules.IDLE_S - 60)
+    assert admin.get("/api/me").status == 200, "in use: the idle time starts again"
+    clock.advance(login_rules.IDLE_S - 60)
+    assert admin.get("/api/me").status == 200
+    clock.advance(login_rules.IDLE_S + 1)
+    assert admin.get("/api/me").status == 401, "idle for longer than the timeout"
+    # a session in constant use still ends after its lifetime
+    assert admin.login(*ADMIN).status == 200
+    for _ in range(int(login_rules.LIFETIME_S // (login_rules.IDLE_S - 60)) + 1):
+        clock.advance(login_rules.IDLE_S - 60)
+        reply = admin.get("/api/me")
+    assert reply.status == 401
+
+
+def test_a_stolen_cookie_is_worthless_after_logout(claimed):
+    server, admin = claimed
+    stolen = dict(admin.cookies)
+    thief = server.client()
+    thief.cookies = dict(stolen)
+    assert thief.get("/api/me").status == 200
+    assert admin.post("/api/logout").status == 200
+    assert admin.get("/api/me").status == 401
+    assert thief.get("/api/me").status == 401, "the session ended on the server, not just in the browser"
+
+
+def test_the_login_cookie_is_httponly_secure_and_strict(console_server):
+    client = console_server.client().before_login()
+    code = console_server.console.setup_code.get()
+    import http.client
+    import json
+    import ssl
+    context = ssl.create_default_context(cafile=str(console_server.cert))
+    connection = http.client.HTTPSConnection("localhost", console_server.port, context=context)
+    claim = {"code": code, "name": "bert", "password": "nog-een-wachtwoord"}
+    connection.request("POST", "/api/setup", body=json.dumps(claim),
+                       headers={"Content-Type": "application/json", "X-CSRF-Token": client.csrf,
+                                "Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items())})
+    response = connection.getresponse()
+    cookies = [v for k, v in response.getheaders() if k.lower() == "set-cookie"]
+    assert response.status == 200
+    login_cookie = next(c for c in cookies if c.startswith("__Host-rugcoach="))
+    for flag in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+        assert flag.lower() in login_cookie.lower(), login_cookie
+
+
+def test_the_setup_code_claims_the_box_once(console_server):
+    code = console_server.console.setup_code.get()
+    first = console_server.client().before_login()
+    assert first.post("/api/setup", {"code": "000000" if code != "000000" else "111111",
+                                     "name": "mallory", "password": "wachtwoord-van-mallory"}).status == 403
+    assert first.post("/api/setup", {"code": code, "name": "anna", "password": "een-lang-wachtwoord"}).status == 200
+    second = console_server.client().before_login()
+    reply = second.post("/api/setup", {"code": code, "name": "mallory", "password": "wachtwoord-van-mallory"})
+    assert reply.status == 409, "the code is spent once the box has an admin"
+    assert not console_server.console.setup_code.path.exists()
+    assert second.get("/setup").headers.get("location") == "/login"
+    assert [a.name for a in console_server.console.accounts.all()] == ["anna"]
+
+
+def test_guessing_the_setup_code_backs_off(console_server, clock):
+    guesser = console_server.client().before_login()
+    code = console_server.console.setup_code.get()
+    wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
+    for _ in range(login_rules.FREE_FAILURES):
+        assert guesser.post("/api/setup", {"code": wrong, "name": "m", "password": "x" * 12}).status == 403
+    assert guesser.post("/api/setup", {"code": code, "name": "mallory", "password": "x" * 12}).status == 429
+
+
+def test_a_therapist_cannot_read_the_access_log_or_make_accounts(claimed):
+    server, admin = claimed
+    reply = admin.post("/api/accounts", {"name": "bert", "password": "bert-zijn-wachtwoord", "role": "therapist",
+                                         "my_password": ADMIN[1]})
+    assert reply.status == 200, reply.body
+    bert = server.client()
+    assert bert.login("bert", "bert-zijn-wachtwoord").status == 200
+    assert bert.get("/api/access-log").status == 403
+    assert bert.post("/api/accounts", {"name": "eve", "password": "eve-haar-wachtwoord", "role": "admin",
+                                       "my_password": "bert-zijn-wachtwoord"}).status == 403
+    entries = admin.get("/api/access-log").json["entries"]
+    assert {"login", "setup", "add_account"} <= {e["action"] for e in entries}
+
+
+def test_account_changes_ask_for_the_password_again_and_bad_input_is_named_beside_its_field(claimed):
+    _server, admin = claimed
+    reply = admin.post("/api/accounts", {"name": "bert", "password": "bert-zijn-wachtwoord", "role": "therapist",
+                                         "my_password": "not-my-password"})
+    assert reply.status == 403 and reply.json["field"] == "my_password"
+    for body, field in (({"name": "b", "password": "x" * 12, "role": "therapist"}, "name"),
+                        ({"name": "bert", "password": "kort", "role": "therapist"}, "password"),
+                        ({"name": "bert", "password": "x" * 12, "role": "root"}, "role"),
+                        ({"name": ADMIN[0], "password": "x" * 12, "role": "therapist"}, "name")):
+        reply = admin.post("/api/accounts", dict(body, my_password=ADMIN[1]))
+        assert reply.status == 400 and reply.json["field"] == field, (body, reply.body)
+        assert reply.json["error"] and "Traceback" not in reply.json["error"]
+
+
+def test_passwords_are_stored_as_scrypt_hashes(claimed):
+    server, _admin = claimed
+    stored = server.console.accounts.db.execute("SELECT password FROM accounts").fetchone()[0]
+    assert stored.startswith("scrypt$") and ADMIN[1] not in stored
+
+
+def test_an_admin_downloads_a_consistent_backup_after_typing_the_password_again(claimed, library):
+    from coach.adapters.backup import check
+    from coach.adapters.store import Store
+    from coach.app.simulate import record_simulated_session
+    server, admin = claimed
+    store = Store(server.state)
+    record_simulated_session(store, "P-0042", library.session(exercise="buiklig-a"), seed=2)
+    stored = sum(len(store.repetitions(s["id"])) for s in store.sessions("P-0042"))
+    store.close()
+    assert admin.post("/api/backup", {"my_password": "not-it"}).status == 403
+    reply = admin.post("/api/backup", {"my_password": ADMIN[1]})
+    assert reply.status == 200 and reply.body.startswith(b"SQLite format 3\x00")
+    assert "attachment" in reply.headers["content-disposition"]
+    copy = server.state.parent / "downloaded.db"
+    copy.write_bytes(reply.body)
+    assert check(copy)["repetitions"] == stored > 0 and check(copy)["patients"] == 1
+    admin.post("/api/accounts", {"name": "bert", "password": "bert-zijn-wachtwoord", "role": "therapist",
+                                 "my_password": ADMIN[1]})
+    bert = server.client()
+    bert.login("bert", "bert-zijn-wachtwoord")
+    assert bert.post("/api/backup", {"my_password": "bert-zijn-wachtwoord"}).status == 403
+    assert any(e["action"] == "backup" for e in server.console.accounts.access_log())
