@@ -99,9 +99,11 @@ class DaemonClient:
         return self.call("subscribe")
 
     def next_session(self, patient: str | None = None, protocol: str | None = None,
-                     exercise: str | None = None) -> dict:
+                     exercise: str | None = None, programme: str | None = None) -> dict:
+        """`programme`: a patient's own, as the text of a protocol document (docs/api.md)."""
         params = {key: value for key, value in (("patient", patient), ("protocol", protocol),
-                                                ("exercise", exercise)) if value is not None}
+                                                ("exercise", exercise), ("programme", programme))
+                  if value is not None}
         return self.call("next_session", **params)
 
     def start_session(self) -> dict:

@@ -10,11 +10,13 @@ from coach.core.voice import Priority, SpeechTimeline, sentences
 
 
 class Announcement:
-    def __init__(self, text: str, sounds, sink, t: float):
+    def __init__(self, text: str, sounds, sink, t: float, stopped=lambda: False):
         self.sounds = sounds
         self.sink = sink
         self.voice = SpeechTimeline(sounds.duration)
-        sounds.prepare(sentences(text))   # a digit is a sentence: ten of them, cached for good
+        # a digit is a sentence: ten of them, cached for good; `stopped` between sentences keeps
+        # the watchdog fed (and SIGTERM heard) while a slow box synthesises them the first time
+        sounds.prepare(sentences(text), stopped=stopped)
         sink.start()
         self.voice.say(text, Priority.SAFETY)
         self.feed(t)

@@ -89,7 +89,8 @@ class Owner(Protocol):
 
     def status(self) -> dict: ...
 
-    def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None) -> Any: ...
+    def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None,
+                    programme: str | None = None) -> Any: ...
 
     def begin_calibration(self, span: float) -> None: ...
 
@@ -191,16 +192,19 @@ class Control:
         return {"methods": sorted(self.handlers)}
 
     def _next_session(self, params: Params, _request: Request) -> dict:
-        params.allowed = ("patient", "protocol", "exercise")
+        params.allowed = ("patient", "protocol", "exercise", "programme")
         patient, protocol, exercise = params.text("patient"), params.text("protocol"), params.text("exercise")
+        programme = params.text("programme")
         params.done()
-        if protocol and exercise:
-            raise BadRequest("bad_argument", "give a protocol or one exercise, not both")
+        if sum(bool(x) for x in (protocol, exercise, programme)) > 1:
+            raise BadRequest("bad_argument", "give a protocol, a programme or one exercise, not more")
+        if programme is not None and len(programme) > 32_000:
+            raise BadRequest("bad_argument", "'programme' is too long")
         names = self.daemon.setup.library.names()
         if protocol is not None and protocol not in names:   # never a path: nothing else on the box
             raise BadRequest("unknown_protocol", f"unknown programme '{protocol}'{did_you_mean(protocol, names)}; "
                                                  f"the box has: {', '.join(names)}")
-        setup = self.daemon.choose_next(patient=patient, protocol=protocol, exercise=exercise)
+        setup = self.daemon.choose_next(patient=patient, protocol=protocol, exercise=exercise, programme=programme)
         return {"patient": setup.patient, "programme": setup.protocol,
                 "exercises": [e.id for e in setup.session.exercises]}
 

@@ -169,11 +169,13 @@ class Daemon:
         return Setup.from_values(options.config,
                                  chosen.get("protocol") if programme_chosen else options.protocol,
                                  chosen.get("exercise") if programme_chosen else options.exercise,
-                                 chosen.get("patient") or options.patient)
+                                 chosen.get("patient") or options.patient,
+                                 programme=chosen.get("programme"))
 
-    def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None) -> Setup:
+    def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None,
+                    programme: str | None = None) -> Setup:
         """The next session's patient and programme (validated first: UserError leaves all as it was)."""
-        chosen = {"patient": patient, "protocol": protocol, "exercise": exercise}
+        chosen = {"patient": patient, "protocol": protocol, "exercise": exercise, "programme": programme}
         new = self._setup_from(chosen)
         self.setup, self.chosen = new, chosen
         log.info("next session chosen: patient %s, programme %s", new.patient or "not named", new.protocol)
@@ -193,8 +195,8 @@ class Daemon:
         """Say `text` now, between sessions (the console's setup code). Not an event, not logged."""
         if self.announcement is not None:
             self.announcement.close()
-        self.announcement = Announcement(text, self.sounds, open_sink(self.options.audio or self.setup.config.audio,
-                                                                      required=False), self.last_t)
+        sink = open_sink(self.options.audio or self.setup.config.audio, required=False)
+        self.announcement = Announcement(text, self.sounds, sink, self.last_t, stopped=self._stop_between_sentences)
 
     def _calibrating(self, item) -> None:
         calibration = self.calibration

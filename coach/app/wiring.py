@@ -19,7 +19,7 @@ from coach.adapters.store import Store, check_patient_id
 from coach.adapters.voice_pack import RecordedVoice, VoicePack
 from coach.config import calibration_store
 from coach.config.paths import cache_dir, state_dir
-from coach.config.protocols import Library
+from coach.config.protocols import Library, load_text
 from coach.config.settings import DEFAULT_PROTOCOL, Config, load_config
 from coach.core.coach import Coach
 from coach.core.corrections import CorrectionPolicy
@@ -68,12 +68,20 @@ class Setup:
 
     @classmethod
     def from_values(cls, config_path: str | None = None, protocol: str | None = None,
-                    exercise: str | None = None, patient: str | None = None) -> Setup:
+                    exercise: str | None = None, patient: str | None = None,
+                    programme: str | None = None) -> Setup:
         """The config (`config_path`, else the default one), and what to coach for whom: the
-        given protocol or exercise, else the config's protocol, else the bundled phase 1; the
-        given patient, else the config's. Validated as a whole (ProtocolError, UserError)."""
+        given programme (a patient's own, as protocol text), protocol or exercise, else the
+        config's protocol, else the bundled phase 1; the given patient, else the config's.
+        Validated as a whole (ProtocolError, UserError)."""
         config = load_config(config_path)
         library = Library()
+        if programme is not None:
+            own = load_text(programme, Path(f"programme of {patient or 'the patient'}"))
+            session = library.session(protocol=own)
+            if patient is not None:
+                check_patient_id(patient)
+            return cls(config, library, session, own.title or "eigen programma", patient or config.patient)
         protocol = protocol or config.protocol
         if protocol is None and exercise is None:
             protocol = DEFAULT_PROTOCOL   # what the installed config file promises

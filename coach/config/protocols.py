@@ -135,8 +135,14 @@ def load_file(path: Path) -> ProtocolFile:
         raise UserError(f"protocol file '{path}' not found", exit_code=2) from None
     except OSError as exc:
         raise UserError(f"cannot read protocol file '{path}': {exc.strerror}", exit_code=2) from None
+    return load_text(decode_text(data, str(path)), path)
+
+
+def load_text(text: str, path: Path) -> ProtocolFile:
+    """Parse and validate a protocol document (a file's text, or a patient's programme sent by
+    the console, named `path` in its problems): the very checks of `rugcoach check`."""
     name = str(path)
-    root = load_nodes(decode_text(data, name), name)
+    root = load_nodes(text, name)
     problems = Problems(name)
     if root is None:
         raise ProtocolError([f"{name}:1: the file is empty (expected 'phrases:', 'exercises:' or 'programme:')"])
@@ -231,7 +237,7 @@ class Library:
                             f"{', '.join(sorted(self.exercises))}", exit_code=2)
         return self.exercises[exercise_id]
 
-    def session(self, protocol: str | None = None, exercise: str | None = None) -> Session:
+    def session(self, protocol: str | ProtocolFile | None = None, exercise: str | None = None) -> Session:
         """The session for `--protocol` (a file or a bundled name) and/or `--exercise` (an id)."""
         book = PhraseBook(dict(self.phrases))
         if protocol is None:
@@ -258,7 +264,9 @@ class Library:
                 raise UserError(f"exercise '{exercise}' is not in protocol '{protocol}'", exit_code=2)
         return Session(tuple(chosen), book)
 
-    def _protocol(self, name_or_path: str) -> ProtocolFile:
+    def _protocol(self, name_or_path: str | ProtocolFile) -> ProtocolFile:
+        if isinstance(name_or_path, ProtocolFile):   # already loaded (a patient's own programme)
+            return name_or_path
         if name_or_path in self.files:
             return self.files[name_or_path]
         path = Path(name_or_path)

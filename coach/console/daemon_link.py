@@ -135,8 +135,8 @@ class DaemonLink:
             self._replies.pop(request_id, None)
             raise DaemonUnavailable("the box does not answer") from None
 
-    async def next_session(self, patient: str | None, protocol: str | None) -> dict:
-        params = {k: v for k, v in (("patient", patient), ("protocol", protocol)) if v}
+    async def next_session(self, patient: str | None, protocol: str | None, programme: str | None = None) -> dict:
+        params = {k: v for k, v in (("patient", patient), ("protocol", protocol), ("programme", programme)) if v}
         return await self.call("next_session", **params)
 
     async def start_session(self) -> dict:

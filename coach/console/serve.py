@@ -15,6 +15,7 @@ from coach.config.paths import control_socket, state_dir
 from coach.console import certificate
 from coach.console.accounts import Accounts
 from coach.console.daemon_link import DaemonLink
+from coach.console.patients import Patients
 from coach.console.setup_code import SetupCode
 from coach.console.web import HTTPS_PORT, Console, make_app, redirect_app
 from coach.errors import UserError
@@ -55,7 +56,9 @@ def open_console(state: Path | None = None, socket_path: Path | None = None) -> 
     with private_files():   # health data and password hashes: the service's user alone
         state.mkdir(parents=True, exist_ok=True)
         accounts = Accounts(records_path(state))
-    console = Console(accounts, DaemonLink(socket_path or control_socket()), SetupCode(console_dir(state)), state)
+        patients = Patients(records_path(state))
+    console = Console(accounts, DaemonLink(socket_path or control_socket()), SetupCode(console_dir(state)), state,
+                      patients)
     if accounts.count() == 0:
         console.setup_code.get()   # ready for `rugcoach console setup-code` and the speaker
     return console
@@ -97,3 +100,4 @@ async def serve(console: Console, host: str | None, port: int, http_port: int | 
     if redirect is not None:
         await redirect.cleanup()
     console.accounts.close()
+    console.patients.close()

@@ -34,6 +34,7 @@ from coach.adapters.backup import backup
 from coach.console.accounts import AccountError, Accounts
 from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
 from coach.console.login import LoginSession, LoginSessions, LoginThrottle, csrf_matches
+from coach.console.patients import PatientError, Patients
 from coach.console.setup_code import SetupCode
 from coach.errors import UserError
 
@@ -71,6 +72,7 @@ class Console:
     link: DaemonLink
     setup_code: SetupCode
     state_dir: Path
+    patients: Patients
     clock: Callable[[], float] = time.monotonic
     sessions: LoginSessions = field(init=False)
     throttle: LoginThrottle = field(init=False)
@@ -321,15 +323,21 @@ async def next_session(request: web.Request) -> web.Response:
     body = await read_json(request)
     patient = str(body.get("patient") or "").strip() or None
     protocol = str(body.get("protocol") or "").strip() or None
+    # a patient of the console with a programme of their own gets it, unless one is chosen here
+    own = console.patients.get(patient) if patient and not protocol else None
+    programme = own["programme"] if own else None
     try:
-        result = await console.link.next_session(patient, protocol)
+        result = await console.link.next_session(patient, protocol, programme)
     except DaemonUnavailable:
         return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
     except DaemonRefused as exc:
         console.accounts.log("next_session", f"refused: {exc.code}", account=session.account,
                              address=address_of(request), patient=patient)
+        if exc.code == "invalid" and "patient id" in str(exc):
+            return json_error(400, "Gebruik een pseudoniem (zoals P-0042): 1 tot 64 letters, cijfers of . _ -, "
+                                   "geen naam.", "patient", exc.code)
         field_name = "protocol" if exc.code == "unknown_protocol" else "patient"
-        return json_error(400, f"{REFUSALS_NL.get(exc.code, 'Geweigerd.')} {exc}", field_name, exc.code)
+        return json_error(400, f"{REFUSALS_NL.get(exc.code, 'Geweigerd.')} ({exc})", field_name, exc.code)
     console.accounts.log("next_session", "ok", account=session.account, address=address_of(request),
                          patient=result.get("patient"))
     return web.json_response(result)
@@ -352,6 +360,55 @@ def session_action(action: str) -> Callable:
         console.accounts.log(action, "ok", account=session.account, address=address_of(request), patient=patient)
         return web.json_response(result)
     return handler
+
+
+async def patients_list(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    return web.json_response({"patients": console.patients.search(request.query.get("q", "")[:64])})
+
+
+async def patients_add(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    body = await read_json(request)
+    try:
+        added = console.patients.add(str(body.get("pseudonym", "")), str(body.get("name") or ""),
+                                     str(body.get("note") or ""))
+    except PatientError as exc:
+        return json_error(400, str(exc), exc.field)
+    console.accounts.log("add_patient", "ok", account=session.account, address=address_of(request),
+                         patient=added["pseudonym"])
+    return web.json_response(added)
+
+
+async def patient_show(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    found = console.patients.get(request.match_info["pseudonym"])
+    if found is None:
+        return json_error(404, "Deze patiënt bestaat niet (meer).", code="not_found")
+    console.accounts.log("view_patient", "ok", account=session.account, address=address_of(request),
+                         patient=found["pseudonym"])
+    return web.json_response(found)
+
+
+async def patient_programme(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    pseudonym = request.match_info["pseudonym"]
+    body = await read_json(request)
+    try:
+        console.patients.set_programme(pseudonym, body.get("exercises"))   # type: ignore[arg-type]
+    except PatientError as exc:
+        return json_error(400, str(exc), exc.field)
+    console.accounts.log("set_programme", "ok", account=session.account, address=address_of(request),
+                         patient=pseudonym)
+    return web.json_response(console.patients.get(pseudonym))
+
+
+async def exercises(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    return web.json_response({"exercises": console.patients.exercises()})
 
 
 async def access_log(request: web.Request) -> web.Response:
@@ -493,6 +550,11 @@ def make_app(console: Console) -> web.Application:
     app.router.add_get("/api/access-log", access_log)
     app.router.add_get("/api/accounts", accounts_list)
     app.router.add_post("/api/accounts", accounts_add)
+    app.router.add_get("/api/patients", patients_list)
+    app.router.add_post("/api/patients", patients_add)
+    app.router.add_get("/api/patients/{pseudonym}", patient_show)
+    app.router.add_post("/api/patients/{pseudonym}/programme", patient_programme)
+    app.router.add_get("/api/exercises", exercises)
     app.router.add_post("/api/backup", backup_download)
     app.router.add_get("/api/live", live)
     return app

@@ -126,6 +126,14 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
             client.next_session(protocol=path)
     with pytest.raises(DaemonError, match="did you mean 'fase1'"):
         client.next_session(protocol="fase")
+    # a patient's own programme (as the console keeps it), checked as `rugcoach check` does
+    own = "title: Eigen programma\nprogramme:\n  - exercise: ruglig-a\n    repetitions: 2\n"
+    picked = client.next_session(patient="P-0005", programme=own)
+    assert picked["exercises"] == ["ruglig-a"] and picked["programme"] == "Eigen programma"
+    with pytest.raises(DaemonError, match=r"programme\[0\]\.repetitions"):
+        client.next_session(patient="P-0005", programme=own.replace("repetitions: 2", "repetitions: 0"))
+    with pytest.raises(DaemonError, match="not more"):
+        client.next_session(protocol="demo", programme=own)
     chosen = client.next_session(patient="P-0007", protocol="demo")
     assert chosen["patient"] == "P-0007" and chosen["exercises"] == ["buiklig-a"]
     first = client.subscribe()

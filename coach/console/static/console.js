@@ -133,10 +133,133 @@ async function showConsole() {
       showError($("#next-form"), result.data.field || "patient", result.data.error || "Dat lukte niet.");
     }
   });
+  showPatients();
   if (me.data.role === "admin") showAdmin();
   connect();
   requestAnimationFrame(draw);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) { live.dirty = true; requestAnimationFrame(draw); } });
+}
+
+// -- patients and their programmes -------------------------------------------------------------
+let library = [];
+let current = null;
+
+async function showPatients() {
+  $("#patients").hidden = false;
+  library = (await api("GET", "/api/exercises")).data.exercises || [];
+  const search = $("#patient-search");
+  let timer = null;
+  search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(listPatients, 200); });
+  await listPatients();
+  onSubmit($("#patient-form"), async (data) => {
+    const result = await api("POST", "/api/patients", data);
+    if (!result.ok) { showError($("#patient-form"), result.data.field || "pseudonym", result.data.error || "Dat lukte niet."); return; }
+    $("#patient-form").reset();
+    $("#patient-result").textContent = `Patiënt ${result.data.pseudonym} is toegevoegd.`;
+    await listPatients();
+    await openPatient(result.data.pseudonym);
+  });
+  $("#add-exercise").addEventListener("click", () => addRow({ exercise: library.length ? library[0].id : "" }));
+  onSubmit($("#programme-form"), async () => {
+    const exercises = [...$("#programme-rows").children].map((li) => ({
+      exercise: li.querySelector("select").value,
+      repetitions: li.querySelector("[name=repetitions]").value,
+      hold_s: li.querySelector("[name=hold_s]").value,
+      rest_s: li.querySelector("[name=rest_s]").value,
+    }));
+    const result = await api("POST", `/api/patients/${encodeURIComponent(current)}/programme`, { exercises });
+    if (!result.ok) {
+      const field = result.data.field || "exercises";
+      const match = /^exercises\.(\d+)\.(\w+)$/.exec(field);
+      const row = match && $("#programme-rows").children[Number(match[1])];
+      const target = row && row.querySelector(`.field-error[data-for="${match[2]}"]`);
+      if (target) target.textContent = result.data.error; else showError($("#programme-form"), "exercises", result.data.error);
+      return;
+    }
+    $("#programme-result").textContent = "Het programma is bewaard.";
+  });
+  $("#patient-next").addEventListener("click", async () => {
+    const result = await api("POST", "/api/next", { patient: current });
+    $("#patient-next-result").textContent = result.ok
+      ? `Klaar: ${result.data.patient}, ${result.data.programme}. De sessie begint als het kussen wordt opgepompt.`
+      : (result.data.error || "Dat lukte niet.");
+  });
+}
+
+async function listPatients() {
+  const q = encodeURIComponent($("#patient-search").value || "");
+  const result = await api("GET", `/api/patients?q=${q}`);
+  const list = $("#patient-list");
+  list.replaceChildren();
+  for (const patient of result.data.patients || []) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = patient.name ? `${patient.pseudonym}: ${patient.name}` : patient.pseudonym;
+    button.addEventListener("click", () => openPatient(patient.pseudonym));
+    li.append(button);
+    list.append(li);
+  }
+}
+
+async function openPatient(pseudonym) {
+  const result = await api("GET", `/api/patients/${encodeURIComponent(pseudonym)}`);
+  if (!result.ok) return;
+  current = result.data.pseudonym;
+  $("#patient-detail").hidden = false;
+  $("#patient-title").textContent = result.data.name ? `${result.data.pseudonym}: ${result.data.name}` : result.data.pseudonym;
+  $("#patient-note").textContent = result.data.note || "";
+  $("#programme-result").textContent = "";
+  $("#patient-next-result").textContent = "";
+  clearErrors($("#programme-form"));
+  $("#programme-rows").replaceChildren();
+  for (const item of result.data.exercises || []) addRow(item);
+}
+
+function addRow(item) {
+  const li = document.createElement("li");
+  const label = document.createElement("label");
+  label.textContent = "Oefening";
+  const select = document.createElement("select");
+  for (const exercise of library) {
+    const option = document.createElement("option");
+    option.value = exercise.id;
+    option.textContent = `Fase ${exercise.phase}: ${exercise.title}`;
+    select.append(option);
+  }
+  select.value = item.exercise;
+  label.append(select);
+  const doses = document.createElement("div");
+  doses.className = "doses";
+  const defaults = () => library.find((e) => e.id === select.value) || {};
+  const fields = [["repetitions", "Herhalingen"], ["hold_s", "Vasthouden (s)"], ["rest_s", "Rust (s)"]];
+  for (const [name, text] of fields) {
+    const box = document.createElement("label");
+    box.textContent = text;
+    const input = document.createElement("input");
+    input.name = name;
+    input.inputMode = "decimal";
+    input.value = item[name] != null ? String(item[name]) : String(defaults()[name] ?? "");
+    box.append(input);
+    const error = document.createElement("p");
+    error.className = "field-error";
+    error.dataset.for = name;
+    box.append(error);
+    doses.append(box);
+  }
+  select.addEventListener("change", () => {
+    const chosen = defaults();
+    for (const [name] of fields) li.querySelector(`[name=${name}]`).value = String(chosen[name] ?? "");
+  });
+  const exerciseError = document.createElement("p");
+  exerciseError.className = "field-error";
+  exerciseError.dataset.for = "exercise";
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.textContent = "Verwijderen";
+  remove.addEventListener("click", () => li.remove());
+  li.append(label, exerciseError, doses, remove);
+  $("#programme-rows").append(li);
 }
 
 async function showAdmin() {

@@ -1,0 +1,177 @@
+"""The clinic's patients and their programmes, as the console keeps them.
+
+The console owns the table `console_patients` (the daemon's `patients`, `sessions`, ... stay the
+daemon's: it writes a patient there when a session of theirs starts). A programme is kept as the
+text of a protocol document in the bundled format (demo.yaml: which exercises, with which doses),
+validated by the very code of `rugcoach check` before it is stored, so whatever the console saves,
+`rugcoach check` accepts, and the daemon validates it once more when the session is chosen.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from coach.adapters.store import check_patient_id
+from coach.config.protocols import Library, load_text
+from coach.errors import ProtocolError, UserError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS console_patients (
+    pseudonym TEXT PRIMARY KEY,
+    name TEXT,
+    note TEXT,
+    programme TEXT,
+    updated TEXT NOT NULL
+);
+"""
+DOSES = ("repetitions", "hold_s", "rest_s")
+MAX_TEXT = 500
+# `programme of P-1:5: programme[0].hold_s: ...` -> the item and the field it is about
+_PROBLEM = re.compile(r"^[^:]*:\d+: programme\[(\d+)\]\.(\w+): (.*)$")
+
+
+class PatientError(ValueError):
+    """Refused input; `field` names the form field the (Dutch) message belongs beside."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class Patients:
+    def __init__(self, db_path: Path, library: Library | None = None):
+        self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA)
+        self.lock = threading.Lock()
+        self.library = library or Library()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self.lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def search(self, text: str = "") -> list[dict]:
+        like = f"%{text.strip()}%"
+        rows = self._rows("SELECT pseudonym, name, note, programme IS NOT NULL FROM console_patients "
+                          "WHERE pseudonym LIKE ? OR coalesce(name, '') LIKE ? ORDER BY pseudonym LIMIT 200",
+                          (like, like))
+        return [{"pseudonym": p, "name": n, "note": note, "has_programme": bool(has)} for p, n, note, has in rows]
+
+    def get(self, pseudonym: str) -> dict | None:
+        rows = self._rows("SELECT pseudonym, name, note, programme FROM console_patients WHERE pseudonym = ?",
+                          (pseudonym,))
+        if not rows:
+            return None
+        p, n, note, programme = rows[0]
+        return {"pseudonym": p, "name": n, "note": note, "programme": programme,
+                "exercises": self.items_of(programme) if programme else []}
+
+    def add(self, pseudonym: str, name: str = "", note: str = "") -> dict:
+        pseudonym = (pseudonym or "").strip()
+        try:
+            check_patient_id(pseudonym)
+        except UserError:
+            raise PatientError("pseudonym", "Gebruik 1 tot 64 letters, cijfers of . _ - (geen naam: een "
+                                            "pseudoniem, zoals P-0042).") from None
+        if len(name or "") > MAX_TEXT or len(note or "") > MAX_TEXT:
+            raise PatientError("note" if len(note or "") > MAX_TEXT else "name",
+                               f"Hoogstens {MAX_TEXT} tekens.")
+        try:
+            self._rows("INSERT INTO console_patients (pseudonym, name, note, updated) VALUES (?, ?, ?, ?)",
+                       (pseudonym, (name or "").strip() or None, (note or "").strip() or None, _now()))
+        except sqlite3.IntegrityError:
+            raise PatientError("pseudonym", "Deze patiënt bestaat al.") from None
+        return {"pseudonym": pseudonym, "name": name or None, "note": note or None}
+
+    def set_programme(self, pseudonym: str, exercises: list[dict]) -> str:
+        """Validate and store a patient's programme; returns its text. PatientError names the
+        first problem's field as `exercises.I.FIELD`."""
+        if self.get(pseudonym) is None:
+            raise PatientError("form", "Deze patiënt bestaat niet (meer).")
+        text = self.programme_text(pseudonym, exercises)
+        self._rows("UPDATE console_patients SET programme = ?, updated = ? WHERE pseudonym = ?",
+                   (text, _now(), pseudonym))
+        return text
+
+    def programme_text(self, pseudonym: str, exercises: list[dict]) -> str:
+        if not isinstance(exercises, list) or not exercises:
+            raise PatientError("exercises", "Kies minstens één oefening.")
+        if len(exercises) > 30:
+            raise PatientError("exercises", "Hoogstens 30 oefeningen.")
+        items = []
+        for index, item in enumerate(exercises):
+            if not isinstance(item, dict) or not isinstance(item.get("exercise"), str):
+                raise PatientError(f"exercises.{index}.exercise", "Kies een oefening.")
+            entry: dict = {"exercise": item["exercise"]}
+            for dose in DOSES:
+                value = item.get(dose)
+                if value in (None, ""):
+                    continue
+                try:
+                    entry[dose] = int(value) if dose == "repetitions" else float(value)
+                except (TypeError, ValueError):
+                    raise PatientError(f"exercises.{index}.{dose}", "Vul een getal in.") from None
+            items.append(entry)
+        text = yaml.safe_dump({"title": f"Programma van {pseudonym}", "programme": items},
+                              allow_unicode=True, sort_keys=False)
+        self.validate(text, pseudonym)
+        return text
+
+    def validate(self, text: str, pseudonym: str) -> None:
+        """The checks of `rugcoach check`, and the programme made into a session as the daemon will."""
+        try:
+            own = load_text(text, Path(f"programme of {pseudonym}"))
+            unknown = own.unknown_exercises(set(self.library.exercises))
+            if unknown:
+                raise ProtocolError(unknown)
+            self.library.session(protocol=own)
+        except ProtocolError as exc:
+            raise _field_error(exc.problems[0]) from None
+        except UserError as exc:
+            raise PatientError("exercises", str(exc)) from None
+
+    def items_of(self, text: str) -> list[dict]:
+        data = yaml.safe_load(text) or {}
+        return list(data.get("programme") or [])
+
+    def exercises(self) -> list[dict]:
+        """The bundled library, for the programme editor: id, title, phase and default doses."""
+        return [{"id": e.id, "title": e.title, "phase": e.phase, "uses_pbu": e.uses_pbu,
+                 "repetitions": e.repetitions, "hold_s": e.hold_s, "rest_s": e.rest_s}
+                for e in self.library.exercises.values()]
+
+
+_RANGE = re.compile(r"out of range \(a (whole )?number from ([\d.]+) to ([\d.]+)( s)?\)")
+
+
+def _field_error(problem: str) -> PatientError:
+    match = _PROBLEM.match(problem)
+    if match is None:
+        return PatientError("exercises", problem.split(": ", 1)[-1])
+    index, field, message = match.groups()
+    return PatientError(f"exercises.{index}.{field}", in_dutch(message))
+
+
+def in_dutch(message: str) -> str:
+    """The schema's checks, said for the therapist (the schema's English stays for `check`)."""
+    bounds = _RANGE.search(message)
+    if bounds:
+        whole, low, high, seconds = bounds.groups()
+        kind = "een heel getal" if whole else "een getal"
+        return f"Kies {kind} van {low} tot en met {high}{' seconden' if seconds else ''}."
+    if message.startswith("unknown exercise"):
+        return "Deze oefening bestaat niet."
+    return message
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
