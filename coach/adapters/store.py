@@ -189,6 +189,27 @@ class Store:
             raise UserError(f"cannot open the session records in '{self.directory}': "
                             f"{exc.strerror}", exit_code=1) from None
 
+    @classmethod
+    def reader(cls, state_dir: Path) -> Store:
+        """The records opened read-only, for another process than the daemon (the console's
+        reports): no migration, no closing of interrupted sessions (the daemon's own session
+        is running), no write at all."""
+        store = cls.__new__(cls)
+        store.directory = Path(state_dir)
+        store.path = store.directory / DB_NAME
+        if not store.path.exists():
+            raise UserError(f"there are no session records in '{store.directory}' yet")
+        try:
+            store.db = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=10.0)
+            version = store.version
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"the session records '{store.path}' cannot be read: {exc}") from None
+        if version != SCHEMA_VERSION:
+            store.db.close()
+            raise UserError(f"the session records are at schema {version}, this RugCoach reads "
+                            f"{SCHEMA_VERSION}: restart the coach (it moves them forward)")
+        return store
+
     @property
     def version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]

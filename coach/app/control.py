@@ -85,6 +85,8 @@ class Owner(Protocol):
     runner: Any               # the SessionRunner of the session under way, else None
     sensor: Any               # the SerialSensor, once opened
     calibration: Any          # the calibration under way, else None
+    store: Any                # the session records (the daemon writes them; `forget` asks it to)
+    session_setup: Any        # what the session under way was started with
     start_requested: bool
 
     def status(self) -> dict: ...
@@ -111,7 +113,7 @@ class Control:
             "status": self._status, "subscribe": self._subscribe, "methods": self._methods,
             "next_session": self._next_session, "start": self._start, "pause": self._pause,
             "resume": self._resume, "stop": self._stop, "calibrate": self._calibrate,
-            "announce_code": self._announce_code,
+            "announce_code": self._announce_code, "forget": self._forget,
         }
 
     # -- the main loop calls these -----------------------------------------------------------
@@ -232,6 +234,21 @@ class Control:
             raise BadRequest("no_sensor", "the sensor is not connected")
         daemon.begin_calibration(float(span))
         return {"calibrating": True, "span_mmhg": float(span)}
+
+    def _forget(self, params: Params, _request: Request) -> dict:
+        """Every trace of a patient out of the records (the console asks; the daemon owns them)."""
+        params.allowed = ("patient",)
+        patient = params.text("patient", required=True) or ""
+        params.done()
+        daemon = self.daemon
+        current = daemon.session_setup if daemon.runner is not None else None
+        if current is not None and current.patient == patient:
+            raise BadRequest("busy", f"{patient} is exercising now: forget them after the session")
+        if daemon.store is None:
+            raise BadRequest("busy", "the coach is starting")
+        sessions = daemon.store.forget(patient)   # UserError (unknown patient): 'invalid'
+        log.info("forgot a patient and %d session(s), asked over the control socket", sessions)
+        return {"forgotten": True, "sessions": sessions}
 
     def _announce_code(self, params: Params, _request: Request) -> dict:
         """The console's one-time setup code, said aloud in the treatment room (never in an

@@ -94,6 +94,7 @@ class Daemon:
         self.session_chosen: dict | None = None   # the therapist's choice it was started with
         self.calibration: SpokenCalibration | None = None   # calibrating the sensor (between sessions)
         self.announcement: Announcement | None = None        # the console's setup code, being said
+        self.store = None   # the session records, open while the daemon runs (their one writer)
         self.last_t = 0.0   # the session clock of the newest sample
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
@@ -257,7 +258,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         signal.signal(signal.SIGHUP, self._on_hup)
-        store = open_store()
+        self.store = store = open_store()
         # Under systemd (INVOCATION_ID) a sensor not plugged in yet is waited for; run by hand, a
         # wrong port is a typo and gets its one-line error at once.
         self.sensor = sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),

@@ -157,6 +157,13 @@ class Accounts:
         self._execute("INSERT INTO access_log (at, account, address, action, patient, outcome) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (_now(), account, address, action, patient, outcome))
 
+    def forget_patient(self, patient: str) -> str:
+        """A forgotten patient's pseudonym out of the access log: the entries stay (NEN 7513 keeps
+        who did what, and when), naming a reference that cannot be turned back into the pseudonym."""
+        reference = "vergeten-" + hashlib.sha256(secrets.token_bytes(16) + patient.encode()).hexdigest()[:10]
+        self._execute("UPDATE access_log SET patient = ? WHERE patient = ?", (reference, patient))
+        return reference
+
     def access_log(self, limit: int = 500) -> list[dict]:
         rows = self._execute("SELECT at, account, address, action, patient, outcome FROM access_log "
                                "ORDER BY id DESC LIMIT ?", (limit,))

@@ -151,6 +151,9 @@ class DaemonLink:
     async def stop_session(self) -> dict:
         return await self.call("stop")
 
+    async def forget(self, patient: str) -> dict:
+        return await self.call("forget", patient=patient)
+
     async def announce_setup_code(self, code: str) -> dict:
         return await self.call("announce_code", code=code)
 

@@ -92,6 +92,11 @@ class Patients:
             raise PatientError("pseudonym", "Deze patiënt bestaat al.") from None
         return {"pseudonym": pseudonym, "name": name or None, "note": note or None}
 
+    def forget(self, pseudonym: str) -> bool:
+        with self.lock:
+            gone = self.db.execute("DELETE FROM console_patients WHERE pseudonym = ?", (pseudonym,)).rowcount
+        return bool(gone)
+
     def set_programme(self, pseudonym: str, exercises: list[dict]) -> str:
         """Validate and store a patient's programme; returns its text. PatientError names the
         first problem's field as `exercises.I.FIELD`."""

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,12 +32,15 @@ from aiohttp import WSMsgType, web
 
 from coach import __version__
 from coach.adapters.backup import backup
+from coach.adapters.store import Store
 from coach.console.accounts import AccountError, Accounts
 from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
 from coach.console.login import LoginSession, LoginSessions, LoginThrottle, csrf_matches
 from coach.console.patients import PatientError, Patients
 from coach.console.setup_code import SetupCode
 from coach.errors import UserError
+from coach.report.build import csv_name, patient_page, repetitions_csv
+from coach.report.export import export_patient
 
 log = logging.getLogger("rugcoach.console")
 
@@ -49,10 +53,14 @@ MAX_BODY = 64 * 1024
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+# The report is the very page `rugcoach report` writes, with its styles inline: still no script.
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
+              "frame-ancestors 'none'")
 PUBLIC = {"/login", "/setup", "/api/csrf", "/api/login", "/api/setup", "/api/setup/announce",
           "/api/setup/state", "/favicon.ico"}
 
 HTTPS_PORT = web.AppKey("https_port", int)
+REPORT = web.ResponseKey("report", bool)   # a report page: its own CSP
 
 # The daemon's refusals, for the therapist (docs/api.md codes).
 REFUSALS_NL = {
@@ -119,13 +127,11 @@ def _same_origin(request: web.Request) -> bool:
 
 
 # -- middlewares ------------------------------------------------------------------------------
-@web.middleware
-async def security_headers(request: web.Request, handler):
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = exc
-    response.headers["Content-Security-Policy"] = CSP
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer, as it is sent (on_response_prepare: also the streamed downloads, the
+    WebSocket's handshake and the errors aiohttp makes itself)."""
+    # the report keeps its own inline styles (it is the page `rugcoach report` writes); still no script
+    response.headers["Content-Security-Policy"] = REPORT_CSP if response.get(REPORT) else CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -134,9 +140,6 @@ async def security_headers(request: web.Request, handler):
     response.headers["Permissions-Policy"] = "camera=(), geolocation=(), microphone=(self)"
     if request.path.startswith("/api/") or request.path in ("/", "/login", "/setup"):
         response.headers["Cache-Control"] = "no-store"
-    if isinstance(response, web.HTTPException):
-        raise response
-    return response
 
 
 @web.middleware
@@ -406,6 +409,128 @@ async def patient_programme(request: web.Request) -> web.Response:
     return web.json_response(console.patients.get(pseudonym))
 
 
+# -- the records: read-only here (the daemon writes them), and forget through the daemon ------------
+
+
+def _read_records(console: Console, read, patient: str | None = None):
+    """Run `read(store)` on the records opened read-only (on a worker thread: a long history
+    must not stall the live view); UserError when they hold no session of `patient`."""
+    store = Store.reader(console.state_dir)
+    try:
+        if patient is not None and not store.sessions(patient):
+            raise UserError(f"no sessions of {patient}")
+        return read(store)
+    finally:
+        store.close()
+
+
+async def patient_report(request: web.Request) -> web.Response:
+    """The therapist's report of one patient, the very page `rugcoach report` writes."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    pseudonym = request.match_info["pseudonym"]
+    name = (console.patients.get(pseudonym) or {}).get("name")
+    loop = asyncio.get_running_loop()
+    try:
+        html = await loop.run_in_executor(None, _read_records, console,
+                                          lambda store: patient_page(store, pseudonym, name), pseudonym)
+    except UserError:
+        return json_error(404, "Er zijn nog geen sessies bewaard.", code="no_records")
+    console.accounts.log("view_report", "ok", account=session.account, address=address_of(request), patient=pseudonym)
+    response = web.Response(text=html.replace(f'href="{csv_name(pseudonym)}"',
+                                              f'href="/api/patients/{pseudonym}/repetitions.csv"'),
+                            content_type="text/html")
+    response[REPORT] = True
+    return response
+
+
+async def patient_csv(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    pseudonym = request.match_info["pseudonym"]
+    loop = asyncio.get_running_loop()
+    try:
+        text = await loop.run_in_executor(None, _read_records, console,
+                                          lambda store: repetitions_csv(store, pseudonym), pseudonym)
+    except UserError:
+        return json_error(404, "Er zijn nog geen sessies bewaard.", code="no_records")
+    console.accounts.log("download_csv", "ok", account=session.account, address=address_of(request), patient=pseudonym)
+    return web.Response(text=text, content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{csv_name(pseudonym)}"'})
+
+
+async def _password_again(request: web.Request, body: dict) -> web.Response | None:
+    """Export, forget and account changes ask the password again: a console left open must not
+    let a passer-by take or erase a patient's records."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    if await asyncio.get_running_loop().run_in_executor(
+            None, console.accounts.verify, session.account, str(body.get("my_password", ""))) is None:
+        console.throttle.failed(session.account, address_of(request))
+        return json_error(403, "Uw eigen wachtwoord klopt niet.", "my_password")
+    return None
+
+
+async def patient_export(request: web.Request) -> web.StreamResponse:
+    """Everything stored about a patient (`rugcoach export`), as one zip file."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    pseudonym = request.match_info["pseudonym"]
+    body = await read_json(request)
+    refused = await _password_again(request, body)
+    if refused is not None:
+        return refused
+    loop = asyncio.get_running_loop()
+    with tempfile.TemporaryDirectory(dir=console.state_dir) as folder:
+        try:
+            out = await loop.run_in_executor(None, _read_records, console,
+                                             lambda store: export_patient(store, pseudonym, Path(folder) / pseudonym))
+            archive = await loop.run_in_executor(None, shutil.make_archive, str(Path(folder) / "export"), "zip",
+                                                 str(out.parent), out.name)
+        except UserError:
+            return json_error(404, "Over deze patiënt zijn nog geen sessies bewaard.", code="no_records")
+        console.accounts.log("export", "ok", account=session.account, address=address_of(request), patient=pseudonym)
+        response = web.StreamResponse(headers={"Content-Type": "application/zip", "Content-Disposition":
+                                               f'attachment; filename="export-{pseudonym}.zip"'})
+        await response.prepare(request)
+        with open(archive, "rb") as file:
+            while chunk := await loop.run_in_executor(None, file.read, 1 << 20):
+                await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+async def patient_forget(request: web.Request) -> web.Response:
+    """Every trace of a patient off the box, after the password and the patient's pseudonym are
+    typed (the confirmation names the patient). The daemon erases its records; the console its own."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    pseudonym = request.match_info["pseudonym"]
+    body = await read_json(request)
+    if str(body.get("confirm", "")).strip() != pseudonym:
+        return json_error(400, f"Typ {pseudonym} om te bevestigen dat u deze patiënt wilt wissen.", "confirm")
+    refused = await _password_again(request, body)
+    if refused is not None:
+        return refused
+    sessions = 0
+    try:
+        sessions = (await console.link.forget(pseudonym)).get("sessions", 0)
+    except DaemonUnavailable:
+        return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
+    except DaemonRefused as exc:
+        if exc.code == "busy":
+            return json_error(409, "Deze patiënt oefent nu. Wis de gegevens na de sessie.", code="busy")
+        if exc.code != "invalid":   # invalid: no sessions stored yet, only the console knows them
+            return json_error(409, "Wissen lukte niet.", code=exc.code)
+    known = console.patients.forget(pseudonym)
+    if not known and not sessions:
+        return json_error(404, "Deze patiënt bestaat niet (meer).", code="not_found")
+    console.accounts.log("forget", f"ok: {sessions} session(s)", account=session.account,
+                         address=address_of(request), patient=pseudonym)
+    reference = console.accounts.forget_patient(pseudonym)
+    return web.json_response({"forgotten": True, "sessions": sessions, "reference": reference})
+
+
 async def exercises(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
     return web.json_response({"exercises": console.patients.exercises()})
@@ -528,8 +653,8 @@ async def favicon(_request: web.Request) -> web.Response:
 
 
 def make_app(console: Console) -> web.Application:
-    app = web.Application(middlewares=[security_headers, login_required, csrf_protect],
-                          client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[login_required, csrf_protect], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(security_headers)
     app[CONSOLE] = console
     app.router.add_get("/", page)
     app.router.add_get("/login", page)
@@ -554,6 +679,10 @@ def make_app(console: Console) -> web.Application:
     app.router.add_post("/api/patients", patients_add)
     app.router.add_get("/api/patients/{pseudonym}", patient_show)
     app.router.add_post("/api/patients/{pseudonym}/programme", patient_programme)
+    app.router.add_get("/api/patients/{pseudonym}/report", patient_report)
+    app.router.add_get("/api/patients/{pseudonym}/repetitions.csv", patient_csv)
+    app.router.add_post("/api/patients/{pseudonym}/export", patient_export)
+    app.router.add_post("/api/patients/{pseudonym}/forget", patient_forget)
     app.router.add_get("/api/exercises", exercises)
     app.router.add_post("/api/backup", backup_download)
     app.router.add_get("/api/live", live)

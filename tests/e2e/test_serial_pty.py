@@ -18,6 +18,7 @@ import pytest
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
+from tests.helpers.stalls import losses, reps_not_cut_by
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
@@ -57,8 +58,12 @@ def test_a_short_session_from_a_pseudo_terminal(library, tmp_path):
     stderr = process.stderr.read()
     assert process.returncode == 0, stderr
     told = [e for e in events if e["type"] != "clock"]
-    reps = [e for e in told if e["type"] == "rep"]
-    assert [r["verdict"] for r in reps] == ["ok", "ok"]
+    # No loss of the sensor, unless the double stalled beside a busy loop (tests/helpers/stalls.py):
+    # then the repetition it cut was recorded and done again, and the others are judged as ever.
+    cuts = losses(told)
+    assert len(cuts) <= len([s for s in sensor.stalls if s[1] - s[0] > 1.0]), (cuts, sensor.stalls)
+    reps = reps_not_cut_by(told, cuts)
+    assert [r["verdict"] for r in reps] == ["ok", "ok"], [e for e in told if e["type"] in ("rep", "sensor")]
     assert any(e["type"] == "cue" and e["cue"] == "done" for e in told)
     # the session clock is the sensor's t_ms: about a minute and a half of session, faster than real time
     assert told[-1]["t"] > 60

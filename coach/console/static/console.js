@@ -140,6 +140,28 @@ async function showConsole() {
   document.addEventListener("visibilitychange", () => { if (!document.hidden) { live.dirty = true; requestAnimationFrame(draw); } });
 }
 
+// A file made on request (a backup, an export): POSTed with the password, saved by the browser.
+async function download(path, data, form) {
+  const response = await fetch(path, {
+    method: "POST", credentials: "same-origin",
+    headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" }, body: JSON.stringify(data),
+  }).catch(() => null);
+  if (!response || !response.ok) {
+    let error = "Dat lukte niet.";
+    let field = "form";
+    try { const body = await response.json(); error = body.error || error; field = body.field || field; } catch (e) { /* keep */ }
+    showError(form, field, error);
+    return null;
+  }
+  const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = named ? named[1] : "rugcoach.bin";
+  link.click();
+  URL.revokeObjectURL(link.href);
+  return link.download;
+}
+
 // -- patients and their programmes -------------------------------------------------------------
 let library = [];
 let current = null;
@@ -178,6 +200,20 @@ async function showPatients() {
     }
     $("#programme-result").textContent = "Het programma is bewaard.";
   });
+  onSubmit($("#export-form"), async (data) => {
+    const done = await download(`/api/patients/${encodeURIComponent(current)}/export`, data, $("#export-form"));
+    if (done) $("#export-form").reset();
+  });
+  onSubmit($("#forget-form"), async (data) => {
+    if (!window.confirm(`Alle gegevens van ${current} definitief wissen?`)) return;
+    const result = await api("POST", `/api/patients/${encodeURIComponent(current)}/forget`, data);
+    if (!result.ok) { showError($("#forget-form"), result.data.field || "form", result.data.error || "Wissen lukte niet."); return; }
+    $("#forget-form").reset();
+    $("#patient-detail").hidden = true;
+    $("#patient-result").textContent = `${current} is gewist (${result.data.sessions} sessies).`;
+    current = null;
+    await listPatients();
+  });
   $("#patient-next").addEventListener("click", async () => {
     const result = await api("POST", "/api/next", { patient: current });
     $("#patient-next-result").textContent = result.ok
@@ -209,6 +245,8 @@ async function openPatient(pseudonym) {
   $("#patient-detail").hidden = false;
   $("#patient-title").textContent = result.data.name ? `${result.data.pseudonym}: ${result.data.name}` : result.data.pseudonym;
   $("#patient-note").textContent = result.data.note || "";
+  $("#patient-report").href = `/api/patients/${encodeURIComponent(current)}/report`;
+  $("#patient-csv").href = `/api/patients/${encodeURIComponent(current)}/repetitions.csv`;
   $("#programme-result").textContent = "";
   $("#patient-next-result").textContent = "";
   clearErrors($("#programme-form"));
@@ -286,25 +324,10 @@ async function showAdmin() {
     }
   });
   onSubmit($("#backup-form"), async (data) => {
-    const response = await fetch("/api/backup", {
-      method: "POST", credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" }, body: JSON.stringify(data),
-    }).catch(() => null);
-    if (!response || !response.ok) {
-      let error = "De back-up is mislukt.";
-      let field = "my_password";
-      try { const body = await response.json(); error = body.error || error; field = body.field || field; } catch (e) { /* keep */ }
-      showError($("#backup-form"), field, error);
-      return;
-    }
-    const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(await response.blob());
-    link.download = named ? named[1] : "rugcoach-backup.db";
-    link.click();
-    URL.revokeObjectURL(link.href);
+    const name = await download("/api/backup", data, $("#backup-form"));
+    if (!name) return;
     $("#backup-form").reset();
-    $("#backup-result").textContent = `Back-up gedownload: ${link.download}`;
+    $("#backup-result").textContent = `Back-up gedownload: ${name}`;
   });
   $("#show-log").addEventListener("click", async () => {
     const result = await api("GET", "/api/access-log");

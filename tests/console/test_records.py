@@ -1,0 +1,71 @@
+"""A patient's records in the console: the report (the very page `rugcoach report` writes),
+the CSV, the export and forget (with the password again, and the pseudonym typed to confirm),
+read-only for the console and forgotten by the daemon, which owns them."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from coach.adapters.store import DB_NAME, Store
+from coach.app.simulate import record_simulated_session
+from tests.console.conftest import ADMIN, ConsoleUnderTest
+from tests.console.test_console_process import Daemon, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_report_csv_export_and_forget_of_a_patient(tmp_path, library):
+    sock = tmp_path / "rugcoach.sock"
+    daemon = Daemon(tmp_path, library, sock, pumps=False)
+    store = Store(daemon.state)
+    for seed in (1, 2):
+        record_simulated_session(store, "P-0042", library.session(exercise="buiklig-a"), seed=seed)
+    record_simulated_session(store, "P-0043", library.session(exercise="buiklig-a"), seed=3)
+    store.close()
+    console = ConsoleUnderTest(daemon.state, sock).start()
+    try:
+        daemon.start(once=False)
+        assert daemon.started.wait(60), "the daemon never got armed"
+        wait_for(lambda: console.console.link.state == "up", "up")
+        admin = console.client().before_login()
+        claim = {"code": console.console.setup_code.get(), "name": ADMIN[0], "password": ADMIN[1]}
+        assert admin.post("/api/setup", claim).status == 200
+        admin.csrf = admin.get("/api/me").json["csrf"]
+        admin.post("/api/patients", {"pseudonym": "P-0042", "name": "<b>Jan</b>"})
+        report = admin.get("/api/patients/P-0042/report")
+        assert report.status == 200 and "Patiënt P-0042" in report.body.decode()
+        assert "&lt;b&gt;Jan&lt;/b&gt;" in report.body.decode(), "the name shows as text"
+        assert "script-src" not in report.headers["content-security-policy"]
+        assert "default-src 'none'" in report.headers["content-security-policy"]
+        assert 'href="/api/patients/P-0042/repetitions.csv"' in report.body.decode()
+        rows = admin.get("/api/patients/P-0042/repetitions.csv")
+        assert rows.status == 200 and rows.headers["content-type"].startswith("text/csv")
+        assert len(rows.body.decode().strip().splitlines()) > 10
+        assert admin.post("/api/patients/P-0042/export", {"my_password": "fout-wachtwoord"}).status == 403
+        export = admin.post("/api/patients/P-0042/export", {"my_password": ADMIN[1]})
+        assert export.status == 200
+        names = zipfile.ZipFile(io.BytesIO(export.body)).namelist()
+        assert "P-0042/patient.json" in names and "P-0042/session-2/trace.csv" in names
+        # forget: the pseudonym typed to confirm, the password again
+        for body, field in (({"confirm": "P-0043", "my_password": ADMIN[1]}, "confirm"),
+                            ({"confirm": "P-0042", "my_password": "fout-wachtwoord"}, "my_password")):
+            reply = admin.post("/api/patients/P-0042/forget", body)
+            assert reply.status in (400, 403) and reply.json["field"] == field
+        reply = admin.post("/api/patients/P-0042/forget", {"confirm": "P-0042", "my_password": ADMIN[1]})
+        assert reply.status == 200 and reply.json["sessions"] == 2, reply.body
+        assert admin.get("/api/patients/P-0042/report").status == 404
+        assert admin.get("/api/patients").json["patients"] == []
+        # a patient the console never knew, with sessions in the records, can be forgotten too
+        reply = admin.post("/api/patients/P-0043/forget", {"confirm": "P-0043", "my_password": ADMIN[1]})
+        assert reply.status == 200 and reply.json["sessions"] == 1
+        log = console.console.accounts.access_log()
+        assert {"view_report", "download_csv", "export", "forget"} <= {e["action"] for e in log}
+        assert all(e["patient"] not in ("P-0042", "P-0043") for e in log), "the pseudonym left the log too"
+    finally:
+        console.stop()
+        daemon.close()
+    data = b"".join(p.read_bytes() for p in daemon.state.glob(DB_NAME + "*"))
+    assert b"P-0042" not in data and b"P-0043" not in data, "no trace of the pseudonym in the records' files"
