@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import ROOT, RUGCOACH
 
-pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
+# slow: not in make test-fast; audio: real-time sound, run on their own after the rest (Makefile)
+pytestmark = [pytest.mark.slow, pytest.mark.audio]
 
 RATE = 22050
 FRAME = int(0.01 * RATE)
