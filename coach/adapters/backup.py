@@ -39,7 +39,10 @@ def backup(state_dir: Path, out: Path) -> dict:
             src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10.0)
             dst = sqlite3.connect(tmp)
             try:
-                src.backup(dst, pages=1024)   # in steps: the daemon is never held up for long
+                # In one step: one read transaction, a single moment of the records. (In steps,
+                # SQLite starts over whenever the daemon commits, every 2 s in a session, and
+                # never finishes.) A WAL reader does not hold the writer up.
+                src.backup(dst)
             finally:
                 src.close()
             dst.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
@@ -88,10 +91,15 @@ def check(path: Path) -> dict:
 
 def restore(state_dir: Path, backup_file: Path) -> dict:
     """Replace the records in `state_dir` by the backup, all at once. The daemon and the console
-    must be stopped (the caller checks); the replaced records are kept beside them."""
+    must be stopped: refused while any process has the records open. The replaced records are
+    kept beside them."""
     summary = check(backup_file)
     state_dir = Path(state_dir)
     target = state_dir / DB_NAME
+    holders = processes_holding(target)
+    if holders:
+        raise UserError(f"the records are open in process {', '.join(map(str, holders))} (the coach or the "
+                        "console): stop them first (sudo systemctl stop rugcoach rugcoach-console)")
     with private_files():
         state_dir.mkdir(parents=True, exist_ok=True)
         tmp = state_dir / (DB_NAME + ".restoring")
@@ -109,12 +117,19 @@ def restore(state_dir: Path, backup_file: Path) -> dict:
             _fsync(tmp)
             if target.exists():
                 # the old records' WAL into their file first, so nothing of them is left in a
-                # -wal file that SQLite would replay onto the restored ones
+                # -wal file that SQLite would replay onto the restored ones (or that the copy
+                # kept of them would miss)
                 old = sqlite3.connect(target)
-                with contextlib.suppress(sqlite3.Error):
-                    old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                old.close()
-                os.replace(target, state_dir / (DB_NAME + ".before-restore"))
+                try:
+                    busy = old.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                finally:
+                    old.close()
+                if busy:
+                    raise UserError("the records are in use (the coach or the console is running): "
+                                    "stop both first; nothing was replaced")
+                kept = state_dir / (DB_NAME + ".before-restore")
+                kept.unlink(missing_ok=True)
+                os.link(target, kept)   # the old records stay, and rugcoach.db is never missing
             for leftover in (DB_NAME + "-wal", DB_NAME + "-shm"):
                 (state_dir / leftover).unlink(missing_ok=True)
             os.replace(tmp, target)
@@ -123,6 +138,19 @@ def restore(state_dir: Path, backup_file: Path) -> dict:
             tmp.unlink(missing_ok=True)
             raise UserError(f"the restore failed, nothing was replaced: {exc}") from None
     return summary
+
+
+def processes_holding(path: Path) -> list[int]:
+    """The processes that have `path` (or its -wal) open, as far as this user may see."""
+    wanted = {str(path), str(path) + "-wal"}
+    found = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in wanted for fd in fd_dir.iterdir()):
+                found.append(int(fd_dir.parent.name))
+        except OSError:   # gone meanwhile, or not ours to see
+            continue
+    return sorted(pid for pid in found if pid != os.getpid())
 
 
 def _summary(db: sqlite3.Connection) -> dict:

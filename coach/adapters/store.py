@@ -195,6 +195,7 @@ class Store:
         reports): no migration, no closing of interrupted sessions (the daemon's own session
         is running), no write at all."""
         store = cls.__new__(cls)
+        store.read_only = True
         store.directory = Path(state_dir)
         store.path = store.directory / DB_NAME
         if not store.path.exists():
@@ -246,9 +247,12 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
+    read_only = False
+
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if not self.read_only:   # a reader cannot checkpoint (and would wait for the writer)
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
 
     def integrity(self) -> str:

@@ -241,9 +241,10 @@ class Control:
         patient = params.text("patient", required=True) or ""
         params.done()
         daemon = self.daemon
-        current = daemon.session_setup if daemon.runner is not None else None
-        if current is not None and current.patient == patient:
-            raise BadRequest("busy", f"{patient} is exercising now: forget them after the session")
+        # Forgetting ends in a VACUUM of the whole file, which would hold up a session's coaching
+        # (and its watchdog): only between sessions.
+        if daemon.runner is not None or daemon.calibration is not None:
+            raise BadRequest("busy", "a session or a calibration is under way: forget after it")
         if daemon.store is None:
             raise BadRequest("busy", "the coach is starting")
         sessions = daemon.store.forget(patient)   # UserError (unknown patient): 'invalid'

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ class Number(Spec):
         value = _scalar(node)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             self.integer and not isinstance(value, int)
-        ):
+        ) or not math.isfinite(value):   # .nan and .inf would pass every range check
             problems.add(node, path, f"{_show(node)} is not {self.allowed()}")
             return None
         if (self.minimum is not None and value < self.minimum) or (

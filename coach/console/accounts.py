@@ -111,6 +111,7 @@ class Accounts:
         self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.execute("PRAGMA synchronous=NORMAL")   # WAL: safe, and no fsync on the event loop
         self.db.executescript(SCHEMA)
         self.lock = threading.Lock()   # scrypt runs off the event loop, on a worker thread
 

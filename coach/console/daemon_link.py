@@ -79,6 +79,8 @@ class DaemonLink:
                 await reading
             except (DaemonUnavailable, DaemonRefused, OSError) as exc:
                 log.info("the daemon's socket: %s", exc)
+            except Exception:   # an odd frame must not end the reconnects for good
+                log.exception("the daemon's socket: unexpected; connecting again")
             finally:
                 reading.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -121,6 +123,9 @@ class DaemonLink:
 
     # -- calls -----------------------------------------------------------------------------
     async def call(self, method: str, **params) -> dict:
+        return await self.call_within(CALL_TIMEOUT_S, method, **params)
+
+    async def call_within(self, timeout: float, method: str, **params) -> dict:
         writer = self._writer
         if writer is None:
             raise DaemonUnavailable("the box is restarting")
@@ -130,7 +135,7 @@ class DaemonLink:
         writer.write((json.dumps({"id": request_id, "method": method, "params": params}) + "\n").encode())
         try:
             await writer.drain()
-            return await asyncio.wait_for(future, CALL_TIMEOUT_S)
+            return await asyncio.wait_for(future, timeout)
         except (OSError, asyncio.TimeoutError):
             self._replies.pop(request_id, None)
             raise DaemonUnavailable("the box does not answer") from None
@@ -152,7 +157,8 @@ class DaemonLink:
         return await self.call("stop")
 
     async def forget(self, patient: str) -> dict:
-        return await self.call("forget", patient=patient)
+        # the daemon vacuums the records afterwards: years of traces take a while on an SD card
+        return await self.call_within(120.0, "forget", patient=patient)
 
     async def announce_setup_code(self, code: str) -> dict:
         return await self.call("announce_code", code=code)

@@ -70,6 +70,15 @@ class LoginSessions:
         session.seen = now
         return session
 
+    def alive(self, token: str | None) -> bool:
+        """Whether a cookie's session is still live, without counting this as activity (an open
+        live view must not keep a console in a treatment room logged in)."""
+        session = self._sessions.get(_digest(token)) if token else None
+        if session is None:
+            return False
+        now = self.clock()
+        return now - session.seen <= self.idle_s and now - session.created <= self.lifetime_s
+
     def close(self, token: str | None) -> None:
         if token:
             self._sessions.pop(_digest(token), None)

@@ -9,6 +9,7 @@ validated by the very code of `rugcoach check` before it is stored, so whatever 
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
@@ -48,6 +49,7 @@ class Patients:
     def __init__(self, db_path: Path, library: Library | None = None):
         self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.execute("PRAGMA synchronous=NORMAL")   # WAL: safe, and no fsync on the event loop
         self.db.executescript(SCHEMA)
         self.lock = threading.Lock()
         self.library = library or Library()
@@ -125,6 +127,8 @@ class Patients:
                     entry[dose] = int(value) if dose == "repetitions" else float(value)
                 except (TypeError, ValueError):
                     raise PatientError(f"exercises.{index}.{dose}", "Vul een getal in.") from None
+                if not math.isfinite(entry[dose]):
+                    raise PatientError(f"exercises.{index}.{dose}", "Vul een getal in.")
             items.append(entry)
         text = yaml.safe_dump({"title": f"Programma van {pseudonym}", "programme": items},
                               allow_unicode=True, sort_keys=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from coach.console.accounts import Accounts
 from coach.console.daemon_link import DaemonLink
 from coach.console.patients import Patients
 from coach.console.setup_code import SetupCode
-from coach.console.web import HTTPS_PORT, Console, make_app, redirect_app
+from coach.console.web import HTTPS_PORT, TEMP_PREFIX, Console, make_app, redirect_app
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach.console")
@@ -53,6 +54,8 @@ def return_big_buffers_to_the_system() -> None:
 def open_console(state: Path | None = None, socket_path: Path | None = None) -> Console:
     return_big_buffers_to_the_system()
     state = state or state_dir()
+    for leftover in state.glob(TEMP_PREFIX + "*"):   # an export or backup cut off by a kill
+        shutil.rmtree(leftover, ignore_errors=True)
     with private_files():   # health data and password hashes: the service's user alone
         state.mkdir(parents=True, exist_ok=True)
         accounts = Accounts(records_path(state))

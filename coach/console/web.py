@@ -33,7 +33,7 @@ from aiohttp import WSMsgType, web
 from coach import __version__
 from coach.adapters.backup import backup
 from coach.adapters.store import Store
-from coach.console.accounts import AccountError, Accounts
+from coach.console.accounts import Account, AccountError, Accounts
 from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
 from coach.console.login import LoginSession, LoginSessions, LoginThrottle, csrf_matches
 from coach.console.patients import PatientError, Patients
@@ -50,6 +50,7 @@ PRE_COOKIE = "__Host-rugcoach-pre"  # the double-submit token before login
 REAUTH_S = 5 * 60                   # export, forget and account changes ask the password again after this
 ANNOUNCE_EVERY_S = 10.0             # the box says the setup code at most this often
 MAX_BODY = 64 * 1024
+TEMP_PREFIX = "console-tmp-"        # exports and backups on their way out; swept at start
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -85,10 +86,49 @@ class Console:
     sessions: LoginSessions = field(init=False)
     throttle: LoginThrottle = field(init=False)
     last_announce: float = float("-inf")
+    checks: asyncio.Semaphore = field(init=False)
+    _account_locks: dict[str, asyncio.Lock] = field(init=False)
+    setup_lock: asyncio.Lock = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = LoginSessions(self.clock)
         self.throttle = LoginThrottle(self.clock)
+        self.checks = asyncio.Semaphore(2)   # scrypt checks at once: a flood waits, the pool stays free
+        self._account_locks = {}
+        self.setup_lock = asyncio.Lock()     # two right codes at once make one admin, not two
+
+    def account_lock(self, name: str) -> asyncio.Lock:
+        if len(self._account_locks) > 1000:   # made-up names must not fill the memory
+            self._account_locks = {k: v for k, v in self._account_locks.items() if v.locked()}
+        return self._account_locks.setdefault(name.lower(), asyncio.Lock())
+
+
+class PasswordRefused(Exception):
+    """A password check said no: `response` is the answer (a wrong password, or the back-off)."""
+
+    def __init__(self, response: web.Response):
+        super().__init__("refused")
+        self.response = response
+
+
+async def checked_password(console: Console, name: str, password: str, address: str, field_name: str,
+                           wrong: str) -> Account:
+    """The account when `password` is right. One attempt per account at a time, the back-off
+    checked inside that turn, so guesses sent in parallel wait their turn and are counted
+    before the next one is tried; PasswordRefused otherwise."""
+    async with console.account_lock(name):
+        wait = console.throttle.wait_s(name, address)
+        if wait > 0:
+            raise PasswordRefused(json_error(
+                429, f"Te veel mislukte pogingen. Probeer het over {_minutes(wait)} opnieuw.", field_name, "wait"))
+        async with console.checks:
+            account = await asyncio.get_running_loop().run_in_executor(
+                None, console.accounts.verify, name, password)
+        if account is None:
+            console.throttle.failed(name, address)
+            raise PasswordRefused(json_error(403, wrong, field_name))
+        console.throttle.succeeded(name)
+        return account
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -243,6 +283,11 @@ async def setup_announce(request: web.Request) -> web.Response:
 async def setup(request: web.Request) -> web.Response:
     """The first account, an admin, with the one-time code."""
     console: Console = request.app[CONSOLE]
+    async with console.setup_lock:   # two requests with the right code: the second finds the box claimed
+        return await _setup(request, console)
+
+
+async def _setup(request: web.Request, console: Console) -> web.Response:
     address = address_of(request)
     if console.accounts.count():
         return json_error(409, "Deze box heeft al een beheerder.", code="claimed")
@@ -272,17 +317,13 @@ async def login(request: web.Request) -> web.Response:
     address = address_of(request)
     body = await read_json(request)
     name, password = str(body.get("name", "")).strip(), str(body.get("password", ""))
-    wait = console.throttle.wait_s(name, address)
-    if wait > 0:
-        console.accounts.log("login", "refused: back-off", account=name[:64], address=address)
-        return json_error(429, f"Te veel mislukte pogingen. Probeer het over {_minutes(wait)} opnieuw.",
-                          "password", "wait")
-    account = await asyncio.get_running_loop().run_in_executor(None, console.accounts.verify, name, password)
-    if account is None:
-        console.throttle.failed(name, address)
-        console.accounts.log("login", "wrong name or password", account=name[:64], address=address)
-        return json_error(403, "Naam of wachtwoord klopt niet.", "password")
-    console.throttle.succeeded(name)
+    try:
+        account = await checked_password(console, name, password, address, "password",
+                                         "Naam of wachtwoord klopt niet.")
+    except PasswordRefused as refused:
+        outcome = "refused: back-off" if refused.response.status == 429 else "wrong name or password"
+        console.accounts.log("login", outcome, account=name[:64], address=address)
+        return refused.response
     token, _session = console.sessions.open(account.name, account.role)
     console.accounts.log("login", "ok", account=account.name, address=address)
     response = web.json_response({"account": account.name, "role": account.role})
@@ -460,14 +501,15 @@ async def patient_csv(request: web.Request) -> web.Response:
 
 
 async def _password_again(request: web.Request, body: dict) -> web.Response | None:
-    """Export, forget and account changes ask the password again: a console left open must not
-    let a passer-by take or erase a patient's records."""
+    """Export, forget, backup and account changes ask the password again: a console left open
+    must not let a passer-by take or erase a patient's records. The login's back-off holds here too."""
     console: Console = request.app[CONSOLE]
     session = login_of(request)
-    if await asyncio.get_running_loop().run_in_executor(
-            None, console.accounts.verify, session.account, str(body.get("my_password", ""))) is None:
-        console.throttle.failed(session.account, address_of(request))
-        return json_error(403, "Uw eigen wachtwoord klopt niet.", "my_password")
+    try:
+        await checked_password(console, session.account, str(body.get("my_password", "")),
+                               address_of(request), "my_password", "Uw eigen wachtwoord klopt niet.")
+    except PasswordRefused as refused:
+        return refused.response
     return None
 
 
@@ -481,7 +523,7 @@ async def patient_export(request: web.Request) -> web.StreamResponse:
     if refused is not None:
         return refused
     loop = asyncio.get_running_loop()
-    with tempfile.TemporaryDirectory(dir=console.state_dir) as folder:
+    with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
         try:
             out = await loop.run_in_executor(None, _read_records, console,
                                              lambda store: export_patient(store, pseudonym, Path(folder) / pseudonym))
@@ -519,7 +561,7 @@ async def patient_forget(request: web.Request) -> web.Response:
         return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
     except DaemonRefused as exc:
         if exc.code == "busy":
-            return json_error(409, "Deze patiënt oefent nu. Wis de gegevens na de sessie.", code="busy")
+            return json_error(409, "Er loopt een sessie. Wis de gegevens als het kastje vrij is.", code="busy")
         if exc.code != "invalid":   # invalid: no sessions stored yet, only the console knows them
             return json_error(409, "Wissen lukte niet.", code=exc.code)
     known = console.patients.forget(pseudonym)
@@ -561,10 +603,9 @@ async def accounts_add(request: web.Request) -> web.Response:
         return json_error(403, "Alleen een beheerder beheert accounts.", code="role")
     body = await read_json(request)
     loop = asyncio.get_running_loop()
-    if await loop.run_in_executor(None, console.accounts.verify, session.account,
-                                  str(body.get("my_password", ""))) is None:
-        console.throttle.failed(session.account, address_of(request))
-        return json_error(403, "Uw eigen wachtwoord klopt niet.", "my_password")
+    refused = await _password_again(request, body)
+    if refused is not None:
+        return refused
     role = str(body.get("role", ""))
     try:
         account = await loop.run_in_executor(None, console.accounts.add, str(body.get("name", "")),
@@ -585,12 +626,11 @@ async def backup_download(request: web.Request) -> web.StreamResponse:
         return json_error(403, "Alleen een beheerder maakt een back-up.", code="role")
     body = await read_json(request)
     loop = asyncio.get_running_loop()
-    if await loop.run_in_executor(None, console.accounts.verify, session.account,
-                                  str(body.get("my_password", ""))) is None:
-        console.throttle.failed(session.account, address_of(request))
-        return json_error(403, "Uw eigen wachtwoord klopt niet.", "my_password")
+    refused = await _password_again(request, body)
+    if refused is not None:
+        return refused
     name = f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
-    with tempfile.TemporaryDirectory(dir=console.state_dir) as folder:
+    with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
         try:
             made = await loop.run_in_executor(None, backup, console.state_dir, Path(folder) / name)
         except UserError as exc:
@@ -637,7 +677,7 @@ async def live(request: web.Request) -> web.StreamResponse:
             text = getting.result()
             if text is None:
                 break   # too slow: the page reconnects and starts from a fresh snapshot
-            if console.sessions.find(request[TOKEN]) is None:
+            if not console.sessions.alive(request[TOKEN]):   # watching is no activity: idle logout holds
                 await socket.close(code=4401, message=b"login ended")
                 break
             await socket.send_str(text)

@@ -122,3 +122,24 @@ def test_restore_refuses_while_the_coach_runs(tmp_path):
     finally:
         server.close()
     assert result.returncode == 1 and "stop it first" in result.stderr
+
+
+def test_restore_refuses_while_a_process_has_the_records_open(tmp_path, library):
+    state = tmp_path / "box"
+    store = Store(state)
+    record_simulated_session(store, "P-0001", library.session(exercise="buiklig-a"), seed=1)
+    good = tmp_path / "good.db"
+    rugcoach(state, "backup", str(good))
+    holder = subprocess.Popen(["python3", "-c", f"import sqlite3, time; db = sqlite3.connect('{state / DB_NAME}'); "
+                               "db.execute('SELECT 1').fetchone(); print('open', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        store.close()
+        result = rugcoach(state, "restore", str(good), "--socket", str(tmp_path / "none.sock"), check_ok=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1 and f"process {holder.pid}" in result.stderr, result.stderr
+    restored = rugcoach(state, "restore", str(good), "--socket", str(tmp_path / "none.sock"))
+    assert "Restored" in restored.stdout and (state / (DB_NAME + ".before-restore")).exists()

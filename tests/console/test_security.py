@@ -216,3 +216,39 @@ def test_an_admin_downloads_a_consistent_backup_after_typing_the_password_again(
     bert.login("bert", "bert-zijn-wachtwoord")
     assert bert.post("/api/backup", {"my_password": "bert-zijn-wachtwoord"}).status == 403
     assert any(e["action"] == "backup" for e in server.console.accounts.access_log())
+
+
+def test_guesses_sent_in_parallel_wait_their_turn_and_are_counted(claimed):
+    """Found in review: the back-off was checked before the (slow) password check and counted
+    after it, so 40 guesses at once were all tried."""
+    import concurrent.futures
+    server, _admin = claimed
+
+    def guess(number):
+        return server.client().login(ADMIN[0], f"wrong-password-{number}").status
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(guess, range(20)))
+    assert statuses.count(403) == login_rules.FREE_FAILURES and statuses.count(429) == 20 - login_rules.FREE_FAILURES
+
+
+def test_watching_the_live_view_is_no_activity():
+    from coach.console.login import LoginSessions
+    from tests.console.conftest import FakeClock
+    clock = FakeClock()
+    sessions = LoginSessions(clock)
+    token, _ = sessions.open("anna", "admin")
+    for _ in range(40):   # the live view asks before every message
+        clock.advance(60)
+        if not sessions.alive(token):
+            break
+    assert not sessions.alive(token) and sessions.find(token) is None, "logged out after the idle time"
+
+
+def test_a_dose_that_is_no_finite_number_is_refused(claimed):
+    _server, admin = claimed
+    admin.post("/api/patients", {"pseudonym": "P-0042"})
+    for value in ("nan", "inf", "-inf"):
+        items = [{"exercise": "buiklig-a", "hold_s": value}]
+        reply = admin.post("/api/patients/P-0042/programme", {"exercises": items})
+        assert reply.status == 400 and reply.json["field"] == "exercises.0.hold_s", (value, reply.body)
