@@ -7,7 +7,8 @@
 #   sudo scripts/systemd-check.sh      builds the root once (~80 s), then boots it afresh each run
 #   KEEP=yes sudo scripts/...          leaves the container running at the end (how to enter: printed)
 #
-# It checks: the unit is active and READY came; the control socket and `rugcoach status`;
+# It checks: the unit is active and READY came; the console's unit too, answering over HTTPS and
+# reaching the daemon's socket; the control socket and `rugcoach status`;
 # no restart in 3 minutes; a kill -STOP is recovered
 # by the watchdog; a simulated patient on a pty completes a session and the guide's report command
 # shows it; a broken config then a fixed one heals with reload and with restart (no reset-failed);
@@ -171,6 +172,30 @@ else
     ct journalctl -u rugcoach.service --no-pager -o cat | tail -n 20
 fi
 
+# 1b. the console: its unit active (READY came), HTTPS on 443 with the box's own certificate
+# showing the setup page of an unclaimed box, the daemon's socket reached under its hardening
+# (the state it reports), plain HTTP on 80 redirecting, and the setup code for the shell
+console_active() { [[ $(ct systemctl show rugcoach-console.service -p ActiveState --value) == active ]]; }
+ask() {   # METHOD-less GET of $2 on port $1 (https for 443): status, Location and body
+    ct python3 -c "import http.client, ssl, sys
+c = http.client.HTTPSConnection('localhost', 443, context=ssl._create_unverified_context()) if sys.argv[1] == '443' \
+    else http.client.HTTPConnection('localhost', int(sys.argv[1]))
+c.request('GET', sys.argv[2]); r = c.getresponse()
+print(r.status, r.getheader('Location') or '', r.read().decode()[:200])" "$1" "$2"
+}
+console_up() { ask 443 /api/setup/state | grep -q '"box": "up"'; }
+if wait_for 60 console_active && wait_for 60 console_up; then
+    page=$(ask 443 / 2>&1); plain=$(ask 80 /x 2>&1); code=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/rugcoach console setup-code 2>&1)
+    if [[ $page == "303 /setup"* && $plain == "301 https://localhost/x"* && $code =~ ^[0-9]{6}$ ]]; then
+        pass "the console: https answers ($page), http redirects, the daemon's socket is up, a setup code"
+    else
+        fail "the console: https '$page', http '$plain', setup code '$code'"
+    fi
+else
+    fail "the console is $(ct systemctl show rugcoach-console.service -p ActiveState --value) or cannot reach the daemon: $(ask 443 /api/setup/state 2>&1 | tail -n 1)"
+    ct journalctl -u rugcoach-console.service --no-pager -o cat | tail -n 20
+fi
+
 # 2. a patient on a pty the service may open: sensor-sim as the service's user, behind a link
 ct install -d -o rugcoach -g rugcoach /run/rugcoach-sim
 config <<'YAML'
@@ -286,6 +311,7 @@ ct rm -f /dev/ttyACM5
 
 # 7. make uninstall keeps the records
 echo "exposure: $(ct systemd-analyze security rugcoach.service 2>/dev/null | tail -n 1 || true)"
+echo "exposure: $(ct systemd-analyze security rugcoach-console.service 2>/dev/null | tail -n 1 || true)"
 ct sh -c 'cd /root/rugcoach && make uninstall' >/dev/null 2>&1 || true
 if ct test -s /var/lib/rugcoach/rugcoach.db && ! ct test -e /etc/systemd/system/rugcoach.service; then
     pass "make uninstall removed the service and kept the records ($(ct du -h /var/lib/rugcoach/rugcoach.db | cut -f1))"
