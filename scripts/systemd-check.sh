@@ -178,15 +178,15 @@ fi
 console_active() { [[ $(ct systemctl show rugcoach-console.service -p ActiveState --value) == active ]]; }
 ask() {   # METHOD-less GET of $2 on port $1 (https for 443): status, Location and body
     ct python3 -c "import http.client, ssl, sys
-c = http.client.HTTPSConnection('localhost', 443, context=ssl._create_unverified_context()) if sys.argv[1] == '443' \
-    else http.client.HTTPConnection('localhost', int(sys.argv[1]))
+c = http.client.HTTPSConnection('127.0.0.1', 443, context=ssl._create_unverified_context()) if sys.argv[1] == '443' \
+    else http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]))
 c.request('GET', sys.argv[2]); r = c.getresponse()
 print(r.status, r.getheader('Location') or '', r.read().decode()[:200])" "$1" "$2"
 }
 console_up() { ask 443 /api/setup/state | grep -q '"box": "up"'; }
 if wait_for 60 console_active && wait_for 60 console_up; then
     page=$(ask 443 / 2>&1); plain=$(ask 80 /x 2>&1); code=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/rugcoach console setup-code 2>&1)
-    if [[ $page == "303 /setup"* && $plain == "301 https://localhost/x"* && $code =~ ^[0-9]{6}$ ]]; then
+    if [[ $page == "303 /setup"* && $plain == "301 https://127.0.0.1/x"* && $code =~ ^[0-9]{6}$ ]]; then
         pass "the console: https answers ($page), http redirects, the daemon's socket is up, a setup code"
     else
         fail "the console: https '$page', http '$plain', setup code '$code'"
