@@ -226,14 +226,20 @@ class Control:
         params.done()
         if isinstance(span, bool) or not isinstance(span, (int, float)) or not 5.0 <= span <= 150.0:
             raise BadRequest("bad_argument", "'span_mmhg' must be a number from 5 to 150 (40 is usual)")
+        daemon = self._idle_with_sensor("the sensor is not connected")
+        daemon.begin_calibration(float(span))
+        return {"calibrating": True, "span_mmhg": float(span)}
+
+    def _idle_with_sensor(self, no_sensor: str) -> Owner:
+        """The daemon, between sessions with its sensor connected: what a calibration and the
+        spoken setup code need (both run on the samples' clock). BadRequest otherwise."""
         daemon = self.daemon
         if daemon.runner is not None or daemon.calibration is not None or daemon.mode == "starting":
             raise BadRequest("busy", "a session or a calibration is under way" if daemon.mode != "starting"
                              else "the coach is starting")
         if daemon.sensor is None or not daemon.sensor.status().get("connected"):
-            raise BadRequest("no_sensor", "the sensor is not connected")
-        daemon.begin_calibration(float(span))
-        return {"calibrating": True, "span_mmhg": float(span)}
+            raise BadRequest("no_sensor", no_sensor)
+        return daemon
 
     def _forget(self, params: Params, _request: Request) -> dict:
         """Every trace of a patient out of the records (the console asks; the daemon owns them)."""
@@ -260,12 +266,7 @@ class Control:
         params.done()
         if not 4 <= len(code) <= 12 or not code.isdigit() or not code.isascii():
             raise BadRequest("bad_argument", "'code' must be 4 to 12 digits")
-        daemon = self.daemon
-        if daemon.runner is not None or daemon.calibration is not None or daemon.mode == "starting":
-            raise BadRequest("busy", "a session or a calibration is under way" if daemon.mode != "starting"
-                             else "the coach is starting")
-        if daemon.sensor is None or not daemon.sensor.status().get("connected"):
-            raise BadRequest("no_sensor", "the sensor is not connected (the box speaks on its samples' clock)")
+        daemon = self._idle_with_sensor("the sensor is not connected (the box speaks on its samples' clock)")
         from coach.console.setup_code import spoken
         daemon.announce(spoken(code))
         return {"announcing": True}

@@ -513,6 +513,15 @@ async def _password_again(request: web.Request, body: dict) -> web.Response | No
     return None
 
 
+async def _admin_with_password(request: web.Request, not_admin: str) -> tuple[dict, web.Response | None]:
+    """The request's body, once its login is an admin's and the password was typed again;
+    else the refusal to answer with."""
+    if login_of(request).role != "admin":
+        return {}, json_error(403, not_admin, code="role")
+    body = await read_json(request)
+    return body, await _password_again(request, body)
+
+
 async def patient_export(request: web.Request) -> web.StreamResponse:
     """Everything stored about a patient (`rugcoach export`), as one zip file."""
     console: Console = request.app[CONSOLE]
@@ -599,13 +608,10 @@ async def accounts_add(request: web.Request) -> web.Response:
     must not let a passer-by make themselves an account."""
     console: Console = request.app[CONSOLE]
     session = login_of(request)
-    if session.role != "admin":
-        return json_error(403, "Alleen een beheerder beheert accounts.", code="role")
-    body = await read_json(request)
-    loop = asyncio.get_running_loop()
-    refused = await _password_again(request, body)
+    body, refused = await _admin_with_password(request, "Alleen een beheerder beheert accounts.")
     if refused is not None:
         return refused
+    loop = asyncio.get_running_loop()
     role = str(body.get("role", ""))
     try:
         account = await loop.run_in_executor(None, console.accounts.add, str(body.get("name", "")),
@@ -622,13 +628,10 @@ async def backup_download(request: web.Request) -> web.StreamResponse:
     admin who types their password again."""
     console: Console = request.app[CONSOLE]
     session = login_of(request)
-    if session.role != "admin":
-        return json_error(403, "Alleen een beheerder maakt een back-up.", code="role")
-    body = await read_json(request)
-    loop = asyncio.get_running_loop()
-    refused = await _password_again(request, body)
+    _body, refused = await _admin_with_password(request, "Alleen een beheerder maakt een back-up.")
     if refused is not None:
         return refused
+    loop = asyncio.get_running_loop()
     name = f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
     with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
         try:
