@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from coach.console import totp
+
 ROLES = ("admin", "therapist")
 MIN_PASSWORD = 10            # characters: a passphrase, not a PIN
 MAX_PASSWORD = 256
@@ -41,7 +43,16 @@ CREATE TABLE IF NOT EXISTS access_log (
     outcome TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS access_log_by_patient ON access_log(patient, at);
+CREATE TABLE IF NOT EXISTS console_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+# Columns added after the first console: an older box's table gains them when the console starts.
+LATER_COLUMNS = {
+    "totp_secret": "ALTER TABLE accounts ADD COLUMN totp_secret TEXT",        # NULL: no second factor
+    "totp_last": "ALTER TABLE accounts ADD COLUMN totp_last INTEGER",         # the last step used (no replay)
+}
 
 
 class AccountError(ValueError):
@@ -56,6 +67,7 @@ class AccountError(ValueError):
 class Account:
     name: str
     role: str
+    totp: bool = False   # logs in with a one-time code as well
 
     @property
     def admin(self) -> bool:
@@ -113,6 +125,10 @@ class Accounts:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.execute("PRAGMA synchronous=NORMAL")   # WAL: safe, and no fsync on the event loop
         self.db.executescript(SCHEMA)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(accounts)")}
+        for column, sql in LATER_COLUMNS.items():
+            if column not in have:
+                self.db.execute(sql)
         self.lock = threading.Lock()   # scrypt runs off the event loop, on a worker thread
 
     def close(self) -> None:
@@ -138,19 +154,50 @@ class Accounts:
         return Account(name, role)
 
     def verify(self, name: str, password: str) -> Account | None:
-        rows = self._execute("SELECT name, role, password FROM accounts WHERE name = ?", ((name or "").strip(),))
+        rows = self._execute("SELECT name, role, password, totp_secret IS NOT NULL FROM accounts WHERE name = ?",
+                             ((name or "").strip(),))
         row = rows[0] if rows else None
         if row is None:
             verify_password(password or "", _DUMMY)
             return None
-        return Account(row[0], row[1]) if verify_password(password or "", row[2]) else None
+        return Account(row[0], row[1], bool(row[3])) if verify_password(password or "", row[2]) else None
 
     def get(self, name: str) -> Account | None:
-        rows = self._execute("SELECT name, role FROM accounts WHERE name = ?", (name,))
-        return Account(*rows[0]) if rows else None
+        rows = self._execute("SELECT name, role, totp_secret IS NOT NULL FROM accounts WHERE name = ?", (name,))
+        return Account(rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
 
     def all(self) -> list[Account]:
-        return [Account(*row) for row in self._execute("SELECT name, role FROM accounts ORDER BY name")]
+        return [Account(name, role, bool(has)) for name, role, has in self._execute(
+            "SELECT name, role, totp_secret IS NOT NULL FROM accounts ORDER BY name")]
+
+    # -- the second factor (TOTP) ------------------------------------------------------------------
+    def set_totp(self, name: str, secret: str | None, unix_time: float | None = None) -> None:
+        """Turn an account's one-time codes on (with the secret its app holds) or off (None). The
+        step of the code that confirmed the secret counts as used."""
+        last = totp.step_of(unix_time) if (secret and unix_time is not None) else None
+        self._execute("UPDATE accounts SET totp_secret = ?, totp_last = ? WHERE name = ?", (secret, last, name))
+
+    def use_totp(self, name: str, given: str, unix_time: float) -> bool:
+        """Whether `given` is the account's right code now, spending it: the same code never
+        works twice, also not from another device within its 30 seconds."""
+        with self.lock:
+            rows = self.db.execute("SELECT totp_secret, totp_last FROM accounts WHERE name = ?", (name,)).fetchall()
+            if not rows or rows[0][0] is None:
+                return False
+            step = totp.matching_step(rows[0][0], given, unix_time, rows[0][1])
+            if step is None:
+                return False
+            self.db.execute("UPDATE accounts SET totp_last = ? WHERE name = ?", (step, name))
+            return True
+
+    # -- the console's settings ------------------------------------------------------------------
+    def totp_required(self) -> bool:
+        rows = self._execute("SELECT value FROM console_settings WHERE key = 'totp_required'")
+        return bool(rows) and rows[0][0] == "yes"
+
+    def require_totp(self, required: bool) -> None:
+        self._execute("INSERT INTO console_settings (key, value) VALUES ('totp_required', ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value", ("yes" if required else "no",))
 
     # -- the access log (NEN 7513: what, when, which patient, which account) ----------------------
     def log(self, action: str, outcome: str, account: str | None = None, address: str | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ class LoginSession:
     csrf: str
     created: float
     seen: float
-    reauthenticated: float = float("-inf")   # when the password was last asked again
+    totp: bool = False                # the account logs in with a one-time code as well
+    pending_totp: str | None = None   # a secret shown for enrolment, until a code confirms it
 
 
 def _digest(token: str) -> str:
@@ -46,12 +48,12 @@ class LoginSessions:
     lifetime_s: float = LIFETIME_S
     _sessions: dict[str, LoginSession] = field(default_factory=dict)
 
-    def open(self, account: str, role: str) -> tuple[str, LoginSession]:
+    def open(self, account: str, role: str, totp: bool = False) -> tuple[str, LoginSession]:
         """A new session: the token for the cookie, and the session (with its CSRF token)."""
         self._sweep()
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        session = LoginSession(account, role, secrets.token_urlsafe(32), now, now, reauthenticated=now)
+        session = LoginSession(account, role, secrets.token_urlsafe(32), now, now, totp=totp)
         self._sessions[_digest(token)] = session
         return token, session
 
@@ -119,11 +121,11 @@ class LoginThrottle:
     def wait_s(self, name: str, address: str) -> float:
         """Seconds before a login with this name, from this address, may be tried; 0: now."""
         now = self.clock()
-        return max(self._wait(("name", name.lower()), now), self._wait(("address", address), now))
+        return max(self._wait(("name", name.lower()), now), self._wait(("address", address_group(address)), now))
 
     def failed(self, name: str, address: str) -> None:
         now = self.clock()
-        for key in (("name", name.lower()), ("address", address)):
+        for key in (("name", name.lower()), ("address", address_group(address))):
             entry = self._failures.setdefault(key, _Failures())
             if now - entry.last > FORGET_AFTER_S:
                 entry.count = 0
@@ -144,3 +146,15 @@ class LoginThrottle:
             return 0.0
         wait = min(FIRST_WAIT_S * 2 ** (entry.count - FREE_FAILURES), LONGEST_WAIT_S)
         return max(0.0, entry.last + wait - now)
+
+
+def address_group(address: str) -> str:
+    """The unit the back-off counts per: one IPv4 address, or one IPv6 /64 (a single machine
+    can take any number of addresses within its /64, so counting them apart would be no limit)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)

@@ -3,8 +3,15 @@
 The first account (an admin) can only be made with this code, and only someone at the box can
 get it: the box says it aloud through its speaker (in the treatment room), and `rugcoach console
 setup-code` prints it to whoever has a shell on the box. Whoever reaches the page first on the
-LAN learns nothing from it. Six digits, tried at most a few hundred times a day (the login
-back-off applies to it), and gone once an account exists.
+LAN learns nothing from it, and cannot keep the clinic from claiming it either:
+
+- each address backs off on its own after a few wrong codes (the login's back-off), so no one
+  host can make the box wait for everybody;
+- after WRONG_PER_CODE wrong codes in all, from anywhere, the code is replaced by a new one
+  (which the box says again on request), so guessing from many addresses at once gets no
+  further than a few tries per code: a one in 50,000 chance per code.
+
+Gone once an account exists.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import secrets
 from pathlib import Path
 
 DIGITS = 6
+WRONG_PER_CODE = 20
 
 
 class SetupCode:
     def __init__(self, directory: Path):
         self.path = directory / "setup-code"
+        self.wrong_tries = 0
 
     def get(self) -> str:
         """The code, made on first use (readable only by the service's user)."""
@@ -42,6 +51,16 @@ class SetupCode:
         if not self.path.exists():
             return False
         return hmac.compare_digest(self.get().encode(), "".join((given or "").split()).encode())
+
+    def wrong(self) -> bool:
+        """Count a wrong code; True when that was the last one this code takes (it is replaced)."""
+        self.wrong_tries += 1
+        if self.wrong_tries < WRONG_PER_CODE:
+            return False
+        self.wrong_tries = 0
+        self.path.unlink(missing_ok=True)
+        self.get()
+        return True
 
     def used(self) -> None:
         """The box is claimed: the code never works again."""

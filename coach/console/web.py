@@ -20,6 +20,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import platform
 import secrets
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from aiohttp import WSMsgType, web
 from coach import __version__
 from coach.adapters.backup import backup
 from coach.adapters.store import Store
+from coach.console import totp
 from coach.console.accounts import Account, AccountError, Accounts
 from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
 from coach.console.login import LoginSession, LoginSessions, LoginThrottle, csrf_matches
@@ -47,7 +49,6 @@ log = logging.getLogger("rugcoach.console")
 STATIC = Path(__file__).parent / "static"
 COOKIE = "__Host-rugcoach"          # __Host-: Secure, Path=/, no Domain: the browser enforces it
 PRE_COOKIE = "__Host-rugcoach-pre"  # the double-submit token before login
-REAUTH_S = 5 * 60                   # export, forget and account changes ask the password again after this
 ANNOUNCE_EVERY_S = 10.0             # the box says the setup code at most this often
 MAX_BODY = 64 * 1024
 TEMP_PREFIX = "console-tmp-"        # exports and backups on their way out; swept at start
@@ -59,6 +60,9 @@ REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; for
               "frame-ancestors 'none'")
 PUBLIC = {"/login", "/setup", "/api/csrf", "/api/login", "/api/setup", "/api/setup/announce",
           "/api/setup/state", "/favicon.ico"}
+# When the clinic makes two-step login compulsory, an account without it may only do this, until
+# its app is set up: the page, who am I, enrolment, and logout.
+ENROLMENT = {"/", "/api/me", "/api/me/totp/begin", "/api/me/totp/confirm", "/api/logout"}
 
 HTTPS_PORT = web.AppKey("https_port", int)
 REPORT = web.ResponseKey("report", bool)   # a report page: its own CSP
@@ -83,6 +87,7 @@ class Console:
     state_dir: Path
     patients: Patients
     clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time   # one-time codes follow the time of day
     sessions: LoginSessions = field(init=False)
     throttle: LoginThrottle = field(init=False)
     last_announce: float = float("-inf")
@@ -104,29 +109,44 @@ class Console:
 
 
 class PasswordRefused(Exception):
-    """A password check said no: `response` is the answer (a wrong password, or the back-off)."""
+    """A password check said no: `response` is the answer, `outcome` what the access log says."""
 
-    def __init__(self, response: web.Response):
-        super().__init__("refused")
+    def __init__(self, response: web.Response, outcome: str):
+        super().__init__(outcome)
         self.response = response
+        self.outcome = outcome
 
 
 async def checked_password(console: Console, name: str, password: str, address: str, field_name: str,
-                           wrong: str) -> Account:
-    """The account when `password` is right. One attempt per account at a time, the back-off
+                           wrong: str, code: str | None = None) -> Account:
+    """The account when `password` is right, and, when `code` is given (a login) and the account
+    has two-step login, its one-time code too. One attempt per account at a time, the back-off
     checked inside that turn, so guesses sent in parallel wait their turn and are counted
-    before the next one is tried; PasswordRefused otherwise."""
+    before the next one is tried; PasswordRefused otherwise.
+
+    The account's count of failures is only cleared when both factors were right: a thief who
+    knows the password must not guess codes at leisure between right passwords."""
     async with console.account_lock(name):
         wait = console.throttle.wait_s(name, address)
         if wait > 0:
             raise PasswordRefused(json_error(
-                429, f"Te veel mislukte pogingen. Probeer het over {_minutes(wait)} opnieuw.", field_name, "wait"))
+                429, f"Te veel mislukte pogingen. Probeer het over {_minutes(wait)} opnieuw.", field_name, "wait"),
+                "refused: back-off")
         async with console.checks:
             account = await asyncio.get_running_loop().run_in_executor(
                 None, console.accounts.verify, name, password)
         if account is None:
             console.throttle.failed(name, address)
-            raise PasswordRefused(json_error(403, wrong, field_name))
+            raise PasswordRefused(json_error(403, wrong, field_name), "wrong name or password")
+        if code is not None and account.totp:
+            if not code.strip():
+                raise PasswordRefused(json_error(401, "Typ de code uit de app op uw telefoon.", "code", "totp"),
+                                      "password right, code asked")
+            if not console.accounts.use_totp(account.name, code, console.wall()):
+                console.throttle.failed(name, address)
+                raise PasswordRefused(json_error(
+                    403, "Deze code klopt niet, of is al gebruikt. Typ de volgende code uit de app.", "code"),
+                    "wrong one-time code")
         console.throttle.succeeded(name)
         return account
 
@@ -193,6 +213,10 @@ async def login_required(request: web.Request, handler):
         if request.path.startswith("/api/"):
             return json_error(401, "U bent niet (meer) ingelogd.", code="login")
         raise web.HTTPSeeOther("/setup" if console.accounts.count() == 0 else "/login")
+    if (session is not None and not public and request.path not in ENROLMENT
+            and not session.totp and console.accounts.totp_required()):
+        return json_error(403, "Zet eerst tweestapsverificatie aan (verplicht in deze praktijk).",
+                          code="totp_required")
     return await handler(request)
 
 
@@ -292,11 +316,16 @@ async def _setup(request: web.Request, console: Console) -> web.Response:
     if console.accounts.count():
         return json_error(409, "Deze box heeft al een beheerder.", code="claimed")
     body = await read_json(request)
-    wait = console.throttle.wait_s("setup", address)
+    # per address only: a host that guesses must not make the box wait for the clinic's own PC
+    wait = console.throttle.wait_s(f"setup {address}", address)
     if wait > 0:
         return json_error(429, f"Te veel pogingen. Probeer het over {_minutes(wait)} opnieuw.", "code", "wait")
     if not console.setup_code.matches(str(body.get("code", ""))):
-        console.throttle.failed("setup", address)
+        console.throttle.failed(f"setup {address}", address)
+        if console.setup_code.wrong():
+            console.accounts.log("setup", "wrong code: a new code made", address=address)
+            return json_error(403, "Deze code klopt niet. Er waren te veel foute codes: de box heeft nu een nieuwe "
+                                   "code. Laat de box de code opnieuw zeggen.", "code", "new_code")
         console.accounts.log("setup", "wrong code", address=address)
         return json_error(403, "Deze code klopt niet.", "code")
     try:
@@ -319,12 +348,11 @@ async def login(request: web.Request) -> web.Response:
     name, password = str(body.get("name", "")).strip(), str(body.get("password", ""))
     try:
         account = await checked_password(console, name, password, address, "password",
-                                         "Naam of wachtwoord klopt niet.")
+                                         "Naam of wachtwoord klopt niet.", code=str(body.get("code") or ""))
     except PasswordRefused as refused:
-        outcome = "refused: back-off" if refused.response.status == 429 else "wrong name or password"
-        console.accounts.log("login", outcome, account=name[:64], address=address)
+        console.accounts.log("login", refused.outcome, account=name[:64], address=address)
         return refused.response
-    token, _session = console.sessions.open(account.name, account.role)
+    token, _session = console.sessions.open(account.name, account.role, account.totp)
     console.accounts.log("login", "ok", account=account.name, address=address)
     response = web.json_response({"account": account.name, "role": account.role})
     set_login_cookie(response, token, console)
@@ -352,8 +380,91 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     session = login_of(request)
     address = address_of(request)
+    console: Console = request.app[CONSOLE]
     return web.json_response({"account": session.account, "role": session.role, "csrf": session.csrf,
-                              "version": __version__, "outside_lan": not private_address(address)})
+                              "version": __version__, "outside_lan": not private_address(address),
+                              "totp": session.totp, "totp_required": console.accounts.totp_required()})
+
+
+# -- two-step login (TOTP): each account's own, and the clinic's rule -------------------------------
+async def totp_begin(request: web.Request) -> web.Response:
+    """A new secret for the therapist's app, shown once as a QR code (and as text, to type in).
+    Nothing changes until a code from the app confirms it."""
+    session = login_of(request)
+    body = await read_json(request)
+    refused = await _password_again(request, body)
+    if refused is not None:
+        return refused
+    session.pending_totp = totp.new_secret()
+    uri = totp.provisioning_uri(session.pending_totp, session.account, platform.node() or "box")
+    return web.json_response({"secret": session.pending_totp, "uri": uri, "qr": totp.qr_data_uri(uri)})
+
+
+async def totp_confirm(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    body = await read_json(request)
+    secret = session.pending_totp
+    if secret is None:
+        return json_error(409, "Begin opnieuw: vraag eerst een nieuwe QR-code.", "code", "no_secret")
+    if totp.matching_step(secret, str(body.get("code", "")), console.wall(), None) is None:
+        return json_error(400, "Deze code klopt niet. Controleer de tijd op uw telefoon en typ de nieuwe code.",
+                          "code")
+    console.accounts.set_totp(session.account, secret, console.wall())
+    session.pending_totp = None
+    session.totp = True
+    console.accounts.log("totp_on", "ok", account=session.account, address=address_of(request))
+    return web.json_response({"totp": True})
+
+
+async def totp_off(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    body = await read_json(request)
+    if console.accounts.totp_required():
+        return json_error(409, "Tweestapsverificatie is verplicht in deze praktijk.", "my_password", "required")
+    refused = await _password_again(request, body)
+    if refused is not None:
+        return refused
+    console.accounts.set_totp(session.account, None)
+    session.totp = False
+    console.accounts.log("totp_off", "ok", account=session.account, address=address_of(request))
+    return web.json_response({"totp": False})
+
+
+async def totp_rule(request: web.Request) -> web.Response:
+    """An admin makes two-step login compulsory for every account (or not). On only once the
+    admin has it: the rule must not lock its maker out of the settings."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    body, refused = await _admin_with_password(request, "Alleen een beheerder stelt dit in.")
+    if refused is not None:
+        return refused
+    required = body.get("required") is True
+    if required and not session.totp:
+        return json_error(409, "Zet eerst uw eigen tweestapsverificatie aan.", "required", "totp_first")
+    console.accounts.require_totp(required)
+    console.accounts.log("totp_rule", "required" if required else "optional", account=session.account,
+                         address=address_of(request))
+    return web.json_response({"totp_required": required})
+
+
+async def totp_reset(request: web.Request) -> web.Response:
+    """An admin clears another account's two-step login (a lost or new phone). Its sessions end;
+    it sets the app up again at its next login."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    body, refused = await _admin_with_password(request, "Alleen een beheerder beheert accounts.")
+    if refused is not None:
+        return refused
+    name = str(body.get("name", "")).strip()
+    target = console.accounts.get(name)
+    if target is None:
+        return json_error(404, "Dit account bestaat niet.", "name", "not_found")
+    console.accounts.set_totp(target.name, None)
+    console.sessions.close_account(target.name)
+    console.accounts.log("totp_reset", f"ok: {target.name}", account=session.account, address=address_of(request))
+    return web.json_response({"name": target.name, "totp": False})
 
 
 async def status(request: web.Request) -> web.Response:
@@ -600,7 +711,9 @@ async def accounts_list(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
     if login_of(request).role != "admin":
         return json_error(403, "Alleen een beheerder beheert accounts.", code="role")
-    return web.json_response({"accounts": [{"name": a.name, "role": a.role} for a in console.accounts.all()]})
+    return web.json_response({"accounts": [{"name": a.name, "role": a.role, "totp": a.totp}
+                                           for a in console.accounts.all()],
+                              "totp_required": console.accounts.totp_required()})
 
 
 async def accounts_add(request: web.Request) -> web.Response:
@@ -711,6 +824,11 @@ def make_app(console: Console) -> web.Application:
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)
+    app.router.add_post("/api/me/totp/begin", totp_begin)
+    app.router.add_post("/api/me/totp/confirm", totp_confirm)
+    app.router.add_post("/api/me/totp/off", totp_off)
+    app.router.add_post("/api/settings/totp", totp_rule)
+    app.router.add_post("/api/accounts/totp-reset", totp_reset)
     app.router.add_get("/api/status", status)
     app.router.add_post("/api/next", next_session)
     for action in ("start", "pause", "resume", "stop"):

@@ -38,6 +38,7 @@ class ConsoleUnderTest:
             self.console.clock = clock
             self.console.sessions.clock = clock
             self.console.throttle.clock = clock
+            self.console.wall = clock   # one-time codes: the test's time of day
         self.port = 0
         self.http_port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,8 +72,9 @@ class ConsoleUnderTest:
     def url(self) -> str:
         return f"https://localhost:{self.port}"
 
-    def client(self) -> Client:
-        return Client(self)
+    def client(self, source: str = "127.0.0.1") -> Client:
+        """A browser; `source` another loopback address to be another machine on the LAN."""
+        return Client(self, source=source)
 
 
 @dataclass
@@ -94,11 +96,13 @@ class Client:
     server: ConsoleUnderTest
     cookies: dict = field(default_factory=dict)
     csrf: str = ""
+    source: str = "127.0.0.1"
 
     def request(self, method: str, path: str, body=None, headers: dict | None = None,
                 csrf: bool = True) -> Reply:
         context = ssl.create_default_context(cafile=str(self.server.cert))
-        connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=30)
+        connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=30,
+                                                 source_address=(self.source, 0))
         sent = {"Host": f"localhost:{self.server.port}"}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -133,9 +137,9 @@ class Client:
         self.csrf = self.get("/api/csrf").json["csrf"]
         return self
 
-    def login(self, name: str, password: str) -> Reply:
+    def login(self, name: str, password: str, code: str | None = None) -> Reply:
         self.before_login()
-        reply = self.post("/api/login", {"name": name, "password": password})
+        reply = self.post("/api/login", {"name": name, "password": password, **({"code": code} if code else {})})
         if reply.status == 200:
             self.csrf = self.get("/api/me").json["csrf"]
         return reply

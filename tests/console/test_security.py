@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from coach.console import login as login_rules
+from coach.console.setup_code import WRONG_PER_CODE
 from coach.console.web import PUBLIC, make_app
 from tests.console.conftest import ADMIN
 
@@ -151,13 +152,31 @@ def test_the_setup_code_claims_the_box_once(console_server):
     assert [a.name for a in console_server.console.accounts.all()] == ["anna"]
 
 
-def test_guessing_the_setup_code_backs_off(console_server, clock):
-    guesser = console_server.client().before_login()
+def test_guessing_the_setup_code_backs_off_for_the_guesser_and_not_for_the_clinic(console_server, clock):
+    guesser = console_server.client(source="127.0.0.2").before_login()
     code = console_server.console.setup_code.get()
     wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
     for _ in range(login_rules.FREE_FAILURES):
         assert guesser.post("/api/setup", {"code": wrong, "name": "m", "password": "x" * 12}).status == 403
     assert guesser.post("/api/setup", {"code": code, "name": "mallory", "password": "x" * 12}).status == 429
+    # the clinic's PC, another machine on the LAN, is not made to wait by the guesser
+    clinic = console_server.client(source="127.0.0.1").before_login()
+    assert clinic.post("/api/setup", {"code": code, "name": "anna", "password": ADMIN[1]}).status == 200
+
+
+def test_many_guessing_machines_get_a_few_tries_per_code_then_a_new_one(console_server):
+    code = console_server.console.setup_code.get()
+    wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
+    replies = [console_server.client(source=f"127.0.1.{n}").before_login().post(
+        "/api/setup", {"code": wrong, "name": "m", "password": "x" * 12}) for n in range(1, WRONG_PER_CODE + 1)]
+    assert [r.status for r in replies] == [403] * WRONG_PER_CODE
+    assert replies[-1].json["code"] == "new_code"
+    assert "nieuwe code" in replies[-1].json["error"]
+    new = console_server.console.setup_code.get()
+    clinic = console_server.client().before_login()
+    if new != code:   # one in a million: the new code is the old one
+        assert clinic.post("/api/setup", {"code": code, "name": "anna", "password": ADMIN[1]}).status == 403
+    assert clinic.post("/api/setup", {"code": new, "name": "anna", "password": ADMIN[1]}).status == 200
 
 
 def test_a_therapist_cannot_read_the_access_log_or_make_accounts(claimed):

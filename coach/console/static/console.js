@@ -54,6 +54,7 @@ function showError(container, field, message) {
 function formData(form) {
   const data = {};
   new FormData(form).forEach((value, key) => { data[key] = String(value); });
+  form.querySelectorAll("input[type=checkbox]").forEach((box) => { data[box.name] = box.checked; });
   return data;
 }
 
@@ -95,6 +96,10 @@ async function showLogin() {
   onSubmit($("#login-form"), async (data) => {
     const result = await api("POST", "/api/login", data);
     if (result.ok) { location.assign("/"); return; }
+    if (result.data.field === "code") {   // two-step login: the password was right, the code comes next
+      $("#login-code").hidden = false;
+      $("#login-code input").focus();
+    }
     showError($("#login-form"), result.data.field || "form", result.data.error || "Inloggen lukte niet.");
   });
 }
@@ -108,13 +113,15 @@ async function showConsole() {
   $("#who").hidden = false;
   $("#logout").hidden = false;
   $("#outside").hidden = !me.data.outside_lan;
-  $("#box").hidden = false;
-  $("#next").hidden = false;
-  $("#box-version").textContent = me.data.version;
   $("#logout").addEventListener("click", async () => {
     await api("POST", "/api/logout", {});
     location.assign("/login");
   });
+  showMine(me.data);
+  if (me.data.totp_required && !me.data.totp) return;   // the clinic's rule: the app first, then the console
+  $("#box").hidden = false;
+  $("#next").hidden = false;
+  $("#box-version").textContent = me.data.version;
   for (const action of ["start", "pause", "resume", "stop"]) {
     $(`#${action}`).addEventListener("click", async () => {
       const box = $("#box");
@@ -138,6 +145,46 @@ async function showConsole() {
   connect();
   requestAnimationFrame(draw);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) { live.dirty = true; requestAnimationFrame(draw); } });
+}
+
+// -- my account: two-step login --------------------------------------------------------------------
+function showMine(me) {
+  $("#mine").hidden = false;
+  const must = me.totp_required && !me.totp;
+  $("#totp-must").hidden = !must;
+  const state = (on) => {
+    $("#totp-state").textContent = on ? "aan" : "uit";
+    $("#totp-begin-form").hidden = on;
+    $("#totp-off-form").hidden = !on || me.totp_required;
+  };
+  state(me.totp);
+  onSubmit($("#totp-begin-form"), async (data) => {
+    const result = await api("POST", "/api/me/totp/begin", data);
+    if (!result.ok) { showError($("#totp-begin-form"), result.data.field || "my_password", result.data.error || "Dat lukte niet."); return; }
+    $("#totp-begin-form").reset();
+    $("#totp-begin-form").hidden = true;
+    $("#totp-qr").src = result.data.qr;
+    $("#totp-secret").textContent = result.data.secret.replace(/(.{4})/g, "$1 ").trim();
+    $("#totp-confirm-form").hidden = false;
+  });
+  onSubmit($("#totp-confirm-form"), async (data) => {
+    const result = await api("POST", "/api/me/totp/confirm", data);
+    if (!result.ok) { showError($("#totp-confirm-form"), result.data.field || "code", result.data.error || "Dat lukte niet."); return; }
+    $("#totp-confirm-form").reset();
+    $("#totp-confirm-form").hidden = true;
+    $("#totp-qr").removeAttribute("src");
+    $("#totp-secret").textContent = "";
+    if (must) { location.reload(); return; }   // now the rest of the console opens
+    state(true);
+    $("#totp-result").textContent = "Tweestapsverificatie staat aan. Voortaan vraagt het inloggen om een code uit de app.";
+  });
+  onSubmit($("#totp-off-form"), async (data) => {
+    const result = await api("POST", "/api/me/totp/off", data);
+    if (!result.ok) { showError($("#totp-off-form"), result.data.field || "my_password", result.data.error || "Dat lukte niet."); return; }
+    $("#totp-off-form").reset();
+    state(false);
+    $("#totp-result").textContent = "Tweestapsverificatie staat uit.";
+  });
 }
 
 // A file made on request (a backup, an export): POSTed with the password, saved by the browser.
@@ -308,9 +355,11 @@ async function showAdmin() {
     ul.replaceChildren();
     for (const account of result.data.accounts || []) {
       const li = document.createElement("li");
-      li.textContent = `${account.name} (${account.role === "admin" ? "beheerder" : "therapeut"})`;
+      li.textContent = `${account.name} (${account.role === "admin" ? "beheerder" : "therapeut"}` +
+        `, tweestaps ${account.totp ? "aan" : "uit"})`;
       ul.append(li);
     }
+    $("#totp-rule-form [name=required]").checked = Boolean(result.data.totp_required);
   };
   await list();
   onSubmit($("#account-form"), async (data) => {
@@ -322,6 +371,22 @@ async function showAdmin() {
     } else {
       showError($("#account-form"), result.data.field || "name", result.data.error || "Dat lukte niet.");
     }
+  });
+  onSubmit($("#totp-rule-form"), async (data) => {
+    const result = await api("POST", "/api/settings/totp", data);
+    if (!result.ok) { showError($("#totp-rule-form"), result.data.field || "my_password", result.data.error || "Dat lukte niet."); return; }
+    $("#totp-rule-form [name=my_password]").value = "";
+    $("#totp-rule-result").textContent = result.data.totp_required
+      ? "Tweestapsverificatie is nu verplicht. Wie het nog niet heeft, zet het aan bij het volgende inloggen."
+      : "Tweestapsverificatie is nu vrijwillig.";
+    await list();
+  });
+  onSubmit($("#totp-reset-form"), async (data) => {
+    const result = await api("POST", "/api/accounts/totp-reset", data);
+    if (!result.ok) { showError($("#totp-reset-form"), result.data.field || "name", result.data.error || "Dat lukte niet."); return; }
+    $("#totp-reset-form").reset();
+    $("#totp-reset-result").textContent = `De tweestapsverificatie van ${result.data.name} is gewist.`;
+    await list();
   });
   onSubmit($("#backup-form"), async (data) => {
     const name = await download("/api/backup", data, $("#backup-form"));
