@@ -23,6 +23,15 @@ from coach.errors import UserError
 NEEDED_TABLES = {"sessions", "repetitions", "patients", "trace"}
 
 
+class NoBackup(UserError):
+    """A file refused as a backup; `kind` says why, for a message in the console's language:
+    unreadable, not_sqlite, damaged, not_ours or newer."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
 def backup(state_dir: Path, out: Path) -> dict:
     """Write a consistent copy of the records to `out` (0600). Returns what it holds."""
     source = Path(state_dir) / DB_NAME
@@ -66,27 +75,27 @@ def check(path: Path) -> dict:
         with path.open("rb") as file:
             header = file.read(16)
     except OSError as exc:
-        raise UserError(f"cannot read '{path}': {exc.strerror}") from None
+        raise NoBackup("unreadable", f"cannot read '{path}': {exc.strerror}") from None
     if header != b"SQLite format 3\x00":
-        raise UserError(f"'{path}' is no RugCoach backup (not an SQLite database)")
+        raise NoBackup("not_sqlite", f"'{path}' is no RugCoach backup (not an SQLite database)")
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise UserError(f"'{path}' is damaged (SQLite's integrity check fails): nothing was restored")
+                raise NoBackup("damaged", f"'{path}' is damaged (SQLite's integrity check fails): nothing was restored")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not NEEDED_TABLES <= tables:
-                raise UserError(f"'{path}' is an SQLite database, but no RugCoach records "
+                raise NoBackup("not_ours", f"'{path}' is an SQLite database, but no RugCoach records "
                                 f"(missing: {', '.join(sorted(NEEDED_TABLES - tables))})")
             if version > SCHEMA_VERSION:
-                raise UserError(f"'{path}' comes from a newer RugCoach (schema {version}, this one "
+                raise NoBackup("newer", f"'{path}' comes from a newer RugCoach (schema {version}, this one "
                                 f"knows {SCHEMA_VERSION}): update RugCoach first")
             return _summary(db)
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
-        raise UserError(f"'{path}' cannot be read as RugCoach records: {exc}") from None
+        raise NoBackup("damaged", f"'{path}' cannot be read as RugCoach records: {exc}") from None
 
 
 def restore(state_dir: Path, backup_file: Path) -> dict:

@@ -13,9 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from coach.adapters.control_socket import ControlServer, Request
+from coach.config.paths import state_dir
 from coach.config.schema import closest
 from coach.errors import UserError
 
@@ -98,6 +100,8 @@ class Owner(Protocol):
 
     def announce(self, text: str) -> None: ...
 
+    def replace_records(self, backup_file: Path) -> dict: ...
+
 
 class Control:
     """The daemon's side of the control socket."""
@@ -113,7 +117,7 @@ class Control:
             "status": self._status, "subscribe": self._subscribe, "methods": self._methods,
             "next_session": self._next_session, "start": self._start, "pause": self._pause,
             "resume": self._resume, "stop": self._stop, "calibrate": self._calibrate,
-            "announce_code": self._announce_code, "forget": self._forget,
+            "announce_code": self._announce_code, "forget": self._forget, "restore": self._restore,
         }
 
     # -- the main loop calls these -----------------------------------------------------------
@@ -256,6 +260,26 @@ class Control:
         sessions = daemon.store.forget(patient)   # UserError (unknown patient): 'invalid'
         log.info("forgot a patient and %d session(s), asked over the control socket", sessions)
         return {"forgotten": True, "sessions": sessions}
+
+    def _restore(self, params: Params, _request: Request) -> dict:
+        """The records replaced by a backup the console received and checked. Only between
+        sessions, and only a file inside the records' own folder (where the console puts an
+        upload): the socket cannot make the daemon read files elsewhere."""
+        params.allowed = ("path",)
+        given = params.text("path", required=True) or ""
+        params.done()
+        daemon = self.daemon
+        if daemon.runner is not None or daemon.calibration is not None:
+            raise BadRequest("busy", "a session or a calibration is under way: restore after it")
+        if daemon.store is None:
+            raise BadRequest("busy", "the coach is starting")
+        path = Path(given).resolve()
+        if not path.is_relative_to(state_dir().resolve()) or not path.is_file():
+            raise BadRequest("bad_argument", "'path' must be a file in the records' folder")
+        summary = daemon.replace_records(path)   # UserError (not a backup, records in use): 'invalid'
+        log.info("records restored from a backup, asked over the control socket: %d patient(s), "
+                 "%d session(s), %d repetition(s)", summary["patients"], summary["sessions"], summary["repetitions"])
+        return dict(summary, restored=True)
 
     def _announce_code(self, params: Params, _request: Request) -> dict:
         """The console's one-time setup code, said aloud in the treatment room (never in an

@@ -21,6 +21,7 @@ from pathlib import Path
 from coach import __version__
 from coach.adapters import systemd
 from coach.adapters.audio import open_sink
+from coach.adapters.backup import restore
 from coach.adapters.control_socket import ControlServer
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
@@ -31,7 +32,7 @@ from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
 from coach.config import calibration_store
-from coach.config.paths import control_socket
+from coach.config.paths import control_socket, state_dir
 from coach.core.events import Clock, DaemonState
 from coach.core.presence import PresenceWatch
 from coach.core.thresholds import OFF_PBU_MMHG
@@ -258,7 +259,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         signal.signal(signal.SIGHUP, self._on_hup)
-        self.store = store = open_store()
+        self.store = open_store()
         # Under systemd (INVOCATION_ID) a sensor not plugged in yet is waited for; run by hand, a
         # wrong port is a typo and gets its one-line error at once.
         self.sensor = sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
@@ -285,7 +286,7 @@ class Daemon:
             sensor.batch_s = IDLE_BATCH_S
             for item in self._idle(source, watch):
                 sensor.batch_s = sensor.BATCH_S
-                self._session(store, sensor, source, begin_at=item[0])
+                self._session(self.store, sensor, source, begin_at=item[0])
                 sensor.batch_s = IDLE_BATCH_S
                 if self.options.once or self.stop_requested:
                     break
@@ -301,9 +302,20 @@ class Daemon:
                 if part is not None:
                     part.close()
             sensor.close()
-            store.close()
+            self.store.close()
         log.info("stopped after %d session(s)", self.sessions)
         return 0
+
+    def replace_records(self, backup_file: Path) -> dict:
+        """The records replaced by a checked backup, between sessions (the console asks): the
+        store is closed for the swap and opened again, on the restored records or, when the
+        restore refused (the file, or the records still open elsewhere), on the old ones."""
+        assert self.store is not None   # the control socket asks only once the store is open
+        self.store.close()
+        try:
+            return restore(state_dir(), backup_file)
+        finally:
+            self.store = open_store()
 
     def _open_control(self) -> Control | None:
         """The control socket; without it the box still coaches (only the console is blind)."""

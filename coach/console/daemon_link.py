@@ -160,6 +160,10 @@ class DaemonLink:
         # the daemon vacuums the records afterwards: years of traces take a while on an SD card
         return await self.call_within(120.0, "forget", patient=patient)
 
+    async def restore(self, path: str) -> dict:
+        # the daemon copies the backup beside the records and checks it again: an SD card is slow
+        return await self.call_within(600.0, "restore", path=path)
+
     async def announce_setup_code(self, code: str) -> dict:
         return await self.call("announce_code", code=code)
 

@@ -90,6 +90,9 @@ class LoginSessions:
         for key in [k for k, s in self._sessions.items() if s.account == account]:
             del self._sessions[key]
 
+    def close_all(self) -> None:
+        self._sessions.clear()
+
     def _sweep(self) -> None:
         now = self.clock()
         for key in [k for k, s in self._sessions.items()

@@ -62,6 +62,11 @@ def open_console(state: Path | None = None, socket_path: Path | None = None) -> 
         patients = Patients(records_path(state))
     console = Console(accounts, DaemonLink(socket_path or control_socket()), SetupCode(console_dir(state)), state,
                       patients)
+
+    def reopen() -> None:   # after a restore swapped the records under the console
+        console.accounts = Accounts(records_path(state))
+        console.patients = Patients(records_path(state), console.patients.library)
+    console.reopen = reopen
     if accounts.count() == 0:
         console.setup_code.get()   # ready for `rugcoach console setup-code` and the speaker
     return console

@@ -29,10 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 from coach import __version__
-from coach.adapters.backup import backup
+from coach.adapters.backup import NoBackup, backup, check
 from coach.adapters.store import Store
 from coach.console import totp
 from coach.console.accounts import Account, AccountError, Accounts
@@ -91,6 +91,8 @@ class Console:
     sessions: LoginSessions = field(init=False)
     throttle: LoginThrottle = field(init=False)
     last_announce: float = float("-inf")
+    restoring: bool = False   # records being swapped: the console's own connections are closed
+    reopen: Callable[[], None] | None = None   # opens the console's connections to the records again
     checks: asyncio.Semaphore = field(init=False)
     _account_locks: dict[str, asyncio.Lock] = field(init=False)
     setup_lock: asyncio.Lock = field(init=False)
@@ -209,6 +211,8 @@ async def login_required(request: web.Request, handler):
     request[LOGIN] = session
     request[TOKEN] = request.cookies.get(COOKIE)
     public = request.path in PUBLIC or request.path.startswith("/static/")
+    if console.restoring and not request.path.startswith("/static/"):
+        return json_error(503, "De box zet een back-up terug. Probeer het over een minuut opnieuw.", code="restoring")
     if session is None and not public:
         if request.path.startswith("/api/"):
             return json_error(401, "U bent niet (meer) ingelogd.", code="login")
@@ -764,6 +768,99 @@ async def backup_download(request: web.Request) -> web.StreamResponse:
     return response
 
 
+MAX_RESTORE_PART = 1024           # the password field of a restore's form
+SPARE_BYTES = 64 * 1024 * 1024   # room left on the card after a restore's copies
+
+NO_BACKUP_NL = {
+    "unreadable": "Dit bestand is niet te lezen.",
+    "not_sqlite": "Dit bestand is geen back-up van RugCoach.",
+    "damaged": "Deze back-up is beschadigd.",
+    "not_ours": "Dit bestand is een database, maar geen back-up van RugCoach.",
+    "newer": "Deze back-up komt van een nieuwere versie van RugCoach. Werk eerst de software van de box bij.",
+}
+
+
+async def restore_upload(request: web.Request) -> web.Response:
+    """A backup put back on this box (a new box, after an SD card died): an admin sends the
+    file with their password. The file is checked here, then the daemon, the records' owner,
+    swaps it in between sessions while this console has its own connections closed. A refused
+    file replaces nothing. The accounts come back with the records, so every login ends."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    if session.role != "admin":
+        return json_error(403, "Alleen een beheerder zet een back-up terug.", code="role")
+    reader = await request.multipart()
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "my_password":
+        return json_error(400, "Onleesbaar verzoek.", code="form")
+    password = (await part.read_chunk(MAX_RESTORE_PART)).decode(errors="replace")
+    refused = await _password_again(request, {"my_password": password})
+    if refused is not None:
+        return refused
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "file":
+        return json_error(400, "Kies een back-upbestand.", "file")
+    loop = asyncio.get_running_loop()
+    with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
+        upload = Path(folder) / "restore.db"
+        size = 0
+        with open(upload, "wb") as file:
+            while chunk := await part.read_chunk(1 << 20):
+                size += len(chunk)
+                if shutil.disk_usage(folder).free < SPARE_BYTES + len(chunk):
+                    return json_error(507, "Er is niet genoeg ruimte op de box voor deze back-up.", "file", "space")
+                await loop.run_in_executor(None, file.write, chunk)
+        if size == 0:
+            return json_error(400, "Kies een back-upbestand.", "file")
+        if shutil.disk_usage(folder).free < size + SPARE_BYTES:   # the daemon makes one more copy
+            return json_error(507, "Er is niet genoeg ruimte op de box voor deze back-up.", "file", "space")
+        try:
+            summary = await loop.run_in_executor(None, check, upload)
+        except NoBackup as exc:
+            console.accounts.log("restore", f"refused: {exc.kind}", account=session.account,
+                                 address=address_of(request))
+            return json_error(400, NO_BACKUP_NL.get(exc.kind, "Dit is geen bruikbare back-up.") +
+                              " Er is niets teruggezet.", "file", exc.kind)
+        result = await _swap_records(console, upload)
+    if isinstance(result, web.Response):
+        console.accounts.log("restore", f"refused: {result.status}", account=session.account,
+                             address=address_of(request))
+        return result
+    console.sessions.close_all()   # the accounts are the backup's now
+    if console.accounts.count() == 0:
+        console.setup_code.get()   # a backup from before the console: the box is claimed anew
+    console.accounts.log("restore", f"ok: {summary['patients']} patients, {summary['sessions']} sessions, "
+                         f"{summary['repetitions']} repetitions", account=session.account,
+                         address=address_of(request))
+    response = web.json_response(dict(summary, restored=True))
+    response.del_cookie(COOKIE, path="/", secure=True, samesite="Strict")
+    return response
+
+
+async def _swap_records(console: Console, upload: Path) -> web.Response | None:
+    """The daemon swaps the records while this console's connections to them are closed (the
+    swap refuses while anyone holds them); other requests meanwhile are asked to wait."""
+    console.restoring = True
+    console.accounts.close()
+    console.patients.close()
+    try:
+        await console.link.restore(str(upload))
+    except DaemonUnavailable:
+        return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
+    except DaemonRefused as exc:
+        if exc.code == "busy":
+            return json_error(409, "Er loopt een sessie. Zet de back-up terug als de box vrij is. "
+                                   "Er is niets teruggezet.", "file", "busy")
+        log.error("restore refused by the daemon: %s", exc)
+        return json_error(409, "Terugzetten lukte niet: de gegevens zijn in gebruik. Er is niets teruggezet.",
+                          "file", exc.code)
+    finally:
+        assert console.reopen is not None
+        console.reopen()
+        console.restoring = False
+    return None
+
+
 async def live(request: web.Request) -> web.StreamResponse:
     """The live view: the state now and the session so far, then every sample and event."""
     console: Console = request.app[CONSOLE]
@@ -846,6 +943,7 @@ def make_app(console: Console) -> web.Application:
     app.router.add_post("/api/patients/{pseudonym}/forget", patient_forget)
     app.router.add_get("/api/exercises", exercises)
     app.router.add_post("/api/backup", backup_download)
+    app.router.add_post("/api/restore", restore_upload)
     app.router.add_get("/api/live", live)
     return app
 

@@ -126,6 +126,8 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
             client.next_session(protocol=path)
     with pytest.raises(DaemonError, match="did you mean 'fase1'"):
         client.next_session(protocol="fase")
+    with pytest.raises(DaemonError, match="records' folder"):   # a restore reads no file elsewhere
+        client.call("restore", path="/etc/passwd")
     # a patient's own programme (as the console keeps it), checked as `rugcoach check` does
     own = "title: Eigen programma\nprogramme:\n  - exercise: ruglig-a\n    repetitions: 2\n"
     picked = client.next_session(patient="P-0005", programme=own)
@@ -163,6 +165,8 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     assert wait_for(lambda: "Uw therapeut zet de oefening even stil." in box.said(), 30), box.said()
     with pytest.raises(DaemonError, match="under way"):
         client.start_session()
+    with pytest.raises(DaemonError, match="under way: restore after it"):
+        client.call("restore", path=str(box.tmp / "state" / "rugcoach.db"))
     assert client.resume_session() == {"paused": False}
     assert wait_for(lambda: client.status()["coach"]["paused"] is None, 10)
     assert wait_for(lambda: "We gaan weer verder." in box.said(), 30), box.said()

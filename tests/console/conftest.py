@@ -99,14 +99,14 @@ class Client:
     source: str = "127.0.0.1"
 
     def request(self, method: str, path: str, body=None, headers: dict | None = None,
-                csrf: bool = True) -> Reply:
+                csrf: bool = True, raw: bytes | None = None) -> Reply:
         context = ssl.create_default_context(cafile=str(self.server.cert))
         connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=30,
                                                  source_address=(self.source, 0))
         sent = {"Host": f"localhost:{self.server.port}"}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        data = None
+        data = raw
         if body is not None:
             data = json.dumps(body).encode()
             sent["Content-Type"] = "application/json"
@@ -126,6 +126,17 @@ class Client:
                     self.cookies[key] = val
         connection.close()
         return reply
+
+    def post_form(self, path: str, fields: list[tuple[str, bytes, str | None]]) -> Reply:
+        """A multipart form, as a browser sends one with a file: (name, value, filename or None)."""
+        boundary = "rugcoach-test-boundary"
+        body = b""
+        for name, value, filename in fields:
+            disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+            body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+        body += f"--{boundary}--\r\n".encode()
+        kind = f"multipart/form-data; boundary={boundary}"
+        return self.request("POST", path, raw=body, headers={"Content-Type": kind})
 
     def get(self, path: str, **kw) -> Reply:
         return self.request("GET", path, **kw)

@@ -394,6 +394,35 @@ async function showAdmin() {
     $("#backup-form").reset();
     $("#backup-result").textContent = `Back-up gedownload: ${name}`;
   });
+  $("#restore-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = $("#restore-form");
+    clearErrors(form);
+    const file = form.querySelector("[name=file]").files[0];
+    if (!file) { showError(form, "file", "Kies een back-upbestand."); return; }
+    if (!window.confirm("Alle gegevens van deze box vervangen door die van de back-up?")) return;
+    const body = new FormData();   // the password first: the box checks it before it takes the file
+    body.append("my_password", form.querySelector("[name=my_password]").value);
+    body.append("file", file);
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    $("#restore-result").textContent = "Bezig met terugzetten...";
+    let response = null;
+    try {
+      response = await fetch("/api/restore", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf }, body });
+    } catch (error) { response = null; } finally { button.disabled = false; }
+    let data = {};
+    try { data = response ? await response.json() : {}; } catch (error) { data = {}; }
+    if (!response || !response.ok) {
+      $("#restore-result").textContent = "";
+      showError(form, data.field || "form", data.error || "De box is niet bereikbaar. Controleer het netwerk.");
+      return;
+    }
+    form.reset();
+    $("#restore-result").textContent = `Teruggezet: ${data.patients} patiënten, ${data.sessions} sessies. ` +
+      "Log opnieuw in met een account uit de back-up.";
+    setTimeout(() => location.assign("/login"), 4000);
+  });
   $("#show-log").addEventListener("click", async () => {
     const result = await api("GET", "/api/access-log");
     const body = $("#access-log tbody");
