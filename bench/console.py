@@ -1,6 +1,8 @@
 """The console's figures (`make bench`): its RSS idle and with 1 and 20 live viewers, its CPU
-and the daemon's extra CPU with 20 viewers, and the live delay from a sample written into the
-serial port to its point on the chart in a real browser (Debian's Chromium), at real time."""
+and the daemon's extra CPU with 20 viewers, the live delay from a sample written into the
+serial port to its point on the chart in a real browser (Debian's Chromium), at real time, and
+the daemon's reaction time in a session (a sample written to the port, to the events it caused
+written out: the path every correction takes) with the console and 21 viewers, then without."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
 WINDOW_S = 20.0      # CPU is counted in 10 ms ticks: a long window for small figures
 DELAY_S = 30.0       # of live chart to time
+ALONE_S = 30.0       # of the session with the console gone, for the daemon's reaction time
 
 
 class TimedSensor(PtySensor):
@@ -88,19 +91,25 @@ def bench_console(report) -> None:
         state.mkdir()
         env = dict(os.environ, STATE_DIRECTORY=str(state), XDG_CACHE_HOME=str(folder / "cache"))
         library = Library()
-        session = library.session(protocol="demo")
+        session = library.session(protocol="fase1")   # long enough for every window below
         patient = SimulatedPatient(session, seed=3, starts_pumping_at=None)
         sensor = TimedSensor(patient, rate_hz=50, link=link, speed=1.0)
         sensor.plug()
-        daemon = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", "demo", "--audio", "none",
+        daemon = subprocess.Popen(RUGCOACH + ["run", "--port", str(link), "--protocol", "fase1", "--audio", "none",
                                               "--events", "-", "--clock-events", "0.25", "--socket", str(sock)],
                                   cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
         armed, in_session = threading.Event(), threading.Event()
+        reactions: list[tuple[float, float]] = []   # (when, seconds from sample written to its events out)
 
         def listen():
             for line in daemon.stdout:
                 event = json.loads(line)
+                if event.get("type") == "clock" and in_session.is_set():
+                    # written after every event its sample caused: the coach's reaction to it
+                    written = sensor.written_at.get(int(event["sensor_ms"]))
+                    if written is not None:
+                        reactions.append((time.time(), time.time() - written))
                 sensor.hear(event)   # the patient hears the coach; clock reports map the clocks
                 if event.get("type") == "daemon" and event.get("state") == "armed":
                     armed.set()
@@ -158,6 +167,25 @@ def bench_console(report) -> None:
                    f"ms (in a session: sample written to the pty, to its point drawn in Chromium; "
                    f"{len(delays)} frames)")
             report("console_live_delay_p95", sorted(delays)[int(0.95 * (len(delays) - 1))] * 1000, "ms (goal 300)")
+            # the same session, with the console and 20 viewers, then with the console gone
+            viewers = Viewers(port, cert, client.cookies, 20)
+            watched_from = time.time()
+            time.sleep(ALONE_S)
+            viewers.close()
+            viewers = None
+            console.terminate()
+            console.wait(timeout=10)
+            alone_from = time.time()
+            time.sleep(ALONE_S)
+            for name, start, end in (("with_console", watched_from, alone_from),
+                                     ("without_console", alone_from, time.time())):
+                window = sorted(r for at, r in reactions if start + 1.0 <= at <= end)
+                if len(window) < 20:
+                    raise RuntimeError(f"the session ended too soon to time the daemon {name}")
+                report(f"daemon_reaction_{name}_median", statistics.median(window) * 1000,
+                       f"ms (sample written to the pty, to its events out; {len(window)} samples)")
+                report(f"daemon_reaction_{name}_p95", window[int(0.95 * (len(window) - 1))] * 1000,
+                       "ms" + (" (the console with 20 viewers)" if name == "with_console" else ""))
         finally:
             if viewers is not None:
                 viewers.close()

@@ -14,9 +14,8 @@ from aiohttp import web
 from coach.adapters.store import DB_NAME, private_files
 from coach.config.paths import control_socket, state_dir
 from coach.console import certificate
-from coach.console.accounts import Accounts
 from coach.console.daemon_link import DaemonLink
-from coach.console.patients import Patients
+from coach.console.data import open_local
 from coach.console.setup_code import SetupCode
 from coach.console.web import HTTPS_PORT, TEMP_PREFIX, Console, make_app, redirect_app
 from coach.errors import UserError
@@ -58,16 +57,10 @@ def open_console(state: Path | None = None, socket_path: Path | None = None) -> 
         shutil.rmtree(leftover, ignore_errors=True)
     with private_files():   # health data and password hashes: the service's user alone
         state.mkdir(parents=True, exist_ok=True)
-        accounts = Accounts(records_path(state))
-        patients = Patients(records_path(state))
-    console = Console(accounts, DaemonLink(socket_path or control_socket()), SetupCode(console_dir(state)), state,
-                      patients)
-
-    def reopen() -> None:   # after a restore swapped the records under the console
-        console.accounts = Accounts(records_path(state))
-        console.patients = Patients(records_path(state), console.patients.library)
-    console.reopen = reopen
-    if accounts.count() == 0:
+        data = open_local(state)
+    console = Console(data, DaemonLink(socket_path or control_socket()), SetupCode(console_dir(state)), state)
+    console.reopen = lambda: open_local(state)   # after a restore swapped the records under the console
+    if data.accounts.count() == 0:
         console.setup_code.get()   # ready for `rugcoach console setup-code` and the speaker
     return console
 
@@ -107,5 +100,4 @@ async def serve(console: Console, host: str | None, port: int, http_port: int | 
     await runner.cleanup()
     if redirect is not None:
         await redirect.cleanup()
-    console.accounts.close()
-    console.patients.close()
+    console.data.close()

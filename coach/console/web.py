@@ -32,17 +32,16 @@ from pathlib import Path
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from coach import __version__
-from coach.adapters.backup import NoBackup, backup, check
-from coach.adapters.store import Store
+from coach.adapters.backup import NoBackup
 from coach.console import totp
-from coach.console.accounts import Account, AccountError, Accounts
+from coach.console.accounts import Account, AccountError
 from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
+from coach.console.data import AccountStore, ConsoleData, PatientStore, RecordReader
 from coach.console.login import LoginSession, LoginSessions, LoginThrottle, csrf_matches
-from coach.console.patients import PatientError, Patients
+from coach.console.patients import PatientError
 from coach.console.setup_code import SetupCode
 from coach.errors import UserError
-from coach.report.build import csv_name, patient_page, repetitions_csv
-from coach.report.export import export_patient
+from coach.report.build import csv_name
 
 log = logging.getLogger("rugcoach.console")
 
@@ -81,18 +80,17 @@ REFUSALS_NL = {
 
 @dataclass
 class Console:
-    accounts: Accounts
+    data: ConsoleData   # accounts, patients, records: the one interface to the console's data
     link: DaemonLink
     setup_code: SetupCode
     state_dir: Path
-    patients: Patients
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time   # one-time codes follow the time of day
     sessions: LoginSessions = field(init=False)
     throttle: LoginThrottle = field(init=False)
     last_announce: float = float("-inf")
     restoring: bool = False   # records being swapped: the console's own connections are closed
-    reopen: Callable[[], None] | None = None   # opens the console's connections to the records again
+    reopen: Callable[[], ConsoleData] | None = None   # the data opened again, after a restore
     checks: asyncio.Semaphore = field(init=False)
     _account_locks: dict[str, asyncio.Lock] = field(init=False)
     setup_lock: asyncio.Lock = field(init=False)
@@ -103,6 +101,18 @@ class Console:
         self.checks = asyncio.Semaphore(2)   # scrypt checks at once: a flood waits, the pool stays free
         self._account_locks = {}
         self.setup_lock = asyncio.Lock()     # two right codes at once make one admin, not two
+
+    @property
+    def accounts(self) -> AccountStore:
+        return self.data.accounts
+
+    @property
+    def patients(self) -> PatientStore:
+        return self.data.patients
+
+    @property
+    def records(self) -> RecordReader:
+        return self.data.records
 
     def account_lock(self, name: str) -> asyncio.Lock:
         if len(self._account_locks) > 1000:   # made-up names must not fill the memory
@@ -568,18 +578,6 @@ async def patient_programme(request: web.Request) -> web.Response:
 # -- the records: read-only here (the daemon writes them), and forget through the daemon ------------
 
 
-def _read_records(console: Console, read, patient: str | None = None):
-    """Run `read(store)` on the records opened read-only (on a worker thread: a long history
-    must not stall the live view); UserError when they hold no session of `patient`."""
-    store = Store.reader(console.state_dir)
-    try:
-        if patient is not None and not store.sessions(patient):
-            raise UserError(f"no sessions of {patient}")
-        return read(store)
-    finally:
-        store.close()
-
-
 async def patient_report(request: web.Request) -> web.Response:
     """The therapist's report of one patient, the very page `rugcoach report` writes."""
     console: Console = request.app[CONSOLE]
@@ -588,8 +586,7 @@ async def patient_report(request: web.Request) -> web.Response:
     name = (console.patients.get(pseudonym) or {}).get("name")
     loop = asyncio.get_running_loop()
     try:
-        html = await loop.run_in_executor(None, _read_records, console,
-                                          lambda store: patient_page(store, pseudonym, name), pseudonym)
+        html = await loop.run_in_executor(None, console.records.report_page, pseudonym, name)
     except UserError:
         return json_error(404, "Er zijn nog geen sessies bewaard.", code="no_records")
     console.accounts.log("view_report", "ok", account=session.account, address=address_of(request), patient=pseudonym)
@@ -606,8 +603,7 @@ async def patient_csv(request: web.Request) -> web.Response:
     pseudonym = request.match_info["pseudonym"]
     loop = asyncio.get_running_loop()
     try:
-        text = await loop.run_in_executor(None, _read_records, console,
-                                          lambda store: repetitions_csv(store, pseudonym), pseudonym)
+        text = await loop.run_in_executor(None, console.records.repetitions_csv, pseudonym)
     except UserError:
         return json_error(404, "Er zijn nog geen sessies bewaard.", code="no_records")
     console.accounts.log("download_csv", "ok", account=session.account, address=address_of(request), patient=pseudonym)
@@ -649,8 +645,7 @@ async def patient_export(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
         try:
-            out = await loop.run_in_executor(None, _read_records, console,
-                                             lambda store: export_patient(store, pseudonym, Path(folder) / pseudonym))
+            out = await loop.run_in_executor(None, console.records.export, pseudonym, Path(folder) / pseudonym)
             archive = await loop.run_in_executor(None, shutil.make_archive, str(Path(folder) / "export"), "zip",
                                                  str(out.parent), out.name)
         except UserError:
@@ -752,7 +747,7 @@ async def backup_download(request: web.Request) -> web.StreamResponse:
     name = f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
     with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
         try:
-            made = await loop.run_in_executor(None, backup, console.state_dir, Path(folder) / name)
+            made = await loop.run_in_executor(None, console.records.backup, Path(folder) / name)
         except UserError as exc:
             log.error("backup failed: %s", exc)
             return json_error(500, "De back-up is mislukt. Probeer het opnieuw.", code="backup")
@@ -815,7 +810,7 @@ async def restore_upload(request: web.Request) -> web.Response:
         if shutil.disk_usage(folder).free < size + SPARE_BYTES:   # the daemon makes one more copy
             return json_error(507, "Er is niet genoeg ruimte op de box voor deze back-up.", "file", "space")
         try:
-            summary = await loop.run_in_executor(None, check, upload)
+            summary = await loop.run_in_executor(None, console.records.check_backup, upload)
         except NoBackup as exc:
             console.accounts.log("restore", f"refused: {exc.kind}", account=session.account,
                                  address=address_of(request))
@@ -841,8 +836,7 @@ async def _swap_records(console: Console, upload: Path) -> web.Response | None:
     """The daemon swaps the records while this console's connections to them are closed (the
     swap refuses while anyone holds them); other requests meanwhile are asked to wait."""
     console.restoring = True
-    console.accounts.close()
-    console.patients.close()
+    console.data.close()
     try:
         await console.link.restore(str(upload))
     except DaemonUnavailable:
@@ -856,7 +850,7 @@ async def _swap_records(console: Console, upload: Path) -> web.Response | None:
                           "file", exc.code)
     finally:
         assert console.reopen is not None
-        console.reopen()
+        console.data = console.reopen()
         console.restoring = False
     return None
 

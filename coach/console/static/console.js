@@ -35,7 +35,7 @@ async function api(method, path, body) {
   let data = {};
   try { data = await response.json(); } catch (error) { data = {}; }
   if (response.status === 401 && location.pathname === "/") {
-    location.assign("/login");
+    location.assign("/login?verlopen");   // the login page says why
   }
   return { ok: response.ok, status: response.status, data };
 }
@@ -93,6 +93,9 @@ async function showSetup() {
 async function showLogin() {
   await preLogin();
   $("#login").hidden = false;
+  if (location.search === "?verlopen") {
+    $("#login-note").textContent = "U bent uitgelogd: u deed een tijd niets, of u was al lang ingelogd. Log opnieuw in.";
+  }
   onSubmit($("#login-form"), async (data) => {
     const result = await api("POST", "/api/login", data);
     if (result.ok) { location.assign("/"); return; }
@@ -449,7 +452,7 @@ function connect() {
     receive(JSON.parse(message.data));
   });
   socket.addEventListener("close", (event) => {
-    if (event.code === 4401) { location.assign("/login"); return; }
+    if (event.code === 4401) { location.assign("/login?verlopen"); return; }
     showLink("restarting-console");
     const wait = Math.min(500 * 2 ** live.retry, 5000);
     live.retry += 1;
