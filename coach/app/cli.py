@@ -394,15 +394,15 @@ def cmd_check(args) -> int:
     files = args.files or sorted(bundled_dir().glob("*.yaml"))
     problems: list[str] = []
     try:
-        known = set(Library().exercises)
+        known = Library().exercises
     except ProtocolError:
-        known = set()  # the bundled files' own problems are reported below, one by one
+        known = {}  # the bundled files' own problems are reported below, one by one
     for path in files:
         try:
             if path.name.startswith("config"):
                 problems += startup_problems(str(path))   # the daemon starts with it, or it is refused
             else:
-                problems += load_file(path).unknown_exercises(known)
+                problems += load_file(path).programme_problems(known)
         except ProtocolError as exc:
             problems += exc.problems
         except UserError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +90,12 @@ TIMED_EXERCISE = Record({
 ANY_EXERCISE = Tagged("kind", {"pbu": EXERCISE, "tempo": TEMPO_EXERCISE, "timed": TIMED_EXERCISE},
                       default="pbu")
 
-PROGRAMME_ITEM = Record({"exercise": (Text(), True), **DOSE})
+# A limb exercise's sides are a dose too: one side only (a painful hip), or the other order.
+SIDE_DOSE = {
+    "sides": (ListOf(Text(choices=SIDES), min_items=1), False),
+    "side_change": (Text(choices=("every", "half")), False),
+}
+PROGRAMME_ITEM = Record({"exercise": (Text(), True), **DOSE, **SIDE_DOSE})
 
 PROTOCOL_FILE = Record({
     "title": (Text(), False),
@@ -107,6 +113,18 @@ class ProtocolFile:
     exercises: dict[str, Exercise] = field(default_factory=dict)
     programme: list[dict] | None = None
     programme_lines: list[int] = field(default_factory=list)  # line of each item's `exercise:`
+
+    def programme_problems(self, library: Mapping[str, Exercise]) -> list[str]:
+        """`FILE:LINE: programme[i]...` for every programme item that cannot be coached: an
+        exercise no loaded file defines, or sides given to an exercise that has none."""
+        problems = self.unknown_exercises(set(library))
+        known = {**library, **self.exercises}
+        for index, (item, line) in enumerate(zip(self.programme or [], self.programme_lines)):
+            exercise = known.get(item["exercise"])
+            problem = _side_dose_problem(exercise, item) if exercise is not None else None
+            if problem:
+                problems.append(f"{self.path}:{line}: programme[{index}].sides: {problem}")
+        return problems
 
     def unknown_exercises(self, known: set[str]) -> list[str]:
         """`FILE:LINE: programme[i].exercise: ...` for every id that no loaded file defines."""
@@ -166,6 +184,21 @@ def load_text(text: str, path: Path) -> ProtocolFile:
     if problems.items:
         raise ProtocolError(problems.items)
     return result
+
+
+def _side_dose_problem(exercise, item: dict) -> str | None:
+    """Why a programme item's sides cannot be, or None: only an exercise that moves a limb has
+    sides, each side once."""
+    if item.get("sides") is None and item.get("side_change") is None:
+        return None
+    if not getattr(exercise, "sides", ()):
+        return f"exercise '{exercise.id}' moves no limb: it has no sides (leave out sides and side_change)"
+    sides = item.get("sides") or list(exercise.sides)
+    if len(set(sides)) != len(sides):
+        return "name each side once"
+    if item.get("side_change") == "half" and len(sides) < 2:
+        return "side_change 'half' needs both sides"
+    return None
 
 
 def _child(mapping_node, key):
@@ -249,12 +282,14 @@ class Library:
         book = book.merged(loaded.phrases)
         known = {**self.exercises, **loaded.exercises}
         if loaded.programme is not None:
-            unknown = loaded.unknown_exercises(set(self.exercises))
-            if unknown:
-                raise ProtocolError(unknown)
+            problems = loaded.programme_problems(self.exercises)
+            if problems:
+                raise ProtocolError(problems)
             chosen = []
             for item in loaded.programme:
-                dose = {k: item.get(k) for k in ("repetitions", "hold_s", "rest_s")}
+                dose = {k: item.get(k) for k in (*DOSE, *SIDE_DOSE)}
+                if dose["sides"] is not None:
+                    dose["sides"] = tuple(dose["sides"])
                 chosen.append(known[item["exercise"]].with_dose(**dose))
         else:
             chosen = list(loaded.exercises.values())

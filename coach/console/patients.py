@@ -32,6 +32,14 @@ CREATE TABLE IF NOT EXISTS console_patients (
 );
 """
 DOSES = ("repetitions", "hold_s", "rest_s")
+# A limb exercise's sides, as the programme editor offers them: the console's word for each, and
+# the programme's `sides` and `side_change` it stands for ("" leaves the exercise's own).
+SIDE_CHOICES = {
+    "every": (["links", "rechts"], "every"),   # left and right in turn
+    "half": (["links", "rechts"], "half"),     # all left first, then right
+    "links": (["links"], None),                # one side only
+    "rechts": (["rechts"], None),
+}
 MAX_TEXT = 500
 # `programme of P-1:5: programme[0].hold_s: ...` -> the item and the field it is about
 _PROBLEM = re.compile(r"^[^:]*:\d+: programme\[(\d+)\]\.(\w+): (.*)$")
@@ -75,7 +83,7 @@ class Patients:
             return None
         p, n, note, programme = rows[0]
         return {"pseudonym": p, "name": n, "note": note, "programme": programme,
-                "exercises": self.items_of(programme) if programme else []}
+                "exercises": [_with_side_choice(item) for item in self.items_of(programme)] if programme else []}
 
     def add(self, pseudonym: str, name: str = "", note: str = "") -> dict:
         pseudonym = (pseudonym or "").strip()
@@ -129,6 +137,14 @@ class Patients:
                     raise PatientError(f"exercises.{index}.{dose}", "Vul een getal in.") from None
                 if not math.isfinite(entry[dose]):
                     raise PatientError(f"exercises.{index}.{dose}", "Vul een getal in.")
+            choice = item.get("sides") or ""
+            if choice:
+                if choice not in SIDE_CHOICES:
+                    raise PatientError(f"exercises.{index}.sides", "Kies welke kant.")
+                sides, change = SIDE_CHOICES[choice]
+                entry["sides"] = sides
+                if change:
+                    entry["side_change"] = change
             items.append(entry)
         text = yaml.safe_dump({"title": f"Programma van {pseudonym}", "programme": items},
                               allow_unicode=True, sort_keys=False)
@@ -139,9 +155,9 @@ class Patients:
         """The checks of `rugcoach check`, and the programme made into a session as the daemon will."""
         try:
             own = load_text(text, Path(f"programme of {pseudonym}"))
-            unknown = own.unknown_exercises(set(self.library.exercises))
-            if unknown:
-                raise ProtocolError(unknown)
+            problems = own.programme_problems(self.library.exercises)
+            if problems:
+                raise ProtocolError(problems)
             self.library.session(protocol=own)
         except ProtocolError as exc:
             raise _field_error(exc.problems[0]) from None
@@ -155,11 +171,23 @@ class Patients:
     def exercises(self) -> list[dict]:
         """The bundled library, for the programme editor: id, title, phase and default doses."""
         return [{"id": e.id, "title": e.title, "phase": e.phase, "uses_pbu": e.uses_pbu,
-                 "repetitions": e.repetitions, "hold_s": e.hold_s, "rest_s": e.rest_s}
+                 "repetitions": e.repetitions, "hold_s": e.hold_s, "rest_s": e.rest_s,
+                 "sides": list(getattr(e, "sides", ())), "side_change": getattr(e, "side_change", None)}
                 for e in self.library.exercises.values()]
 
 
 _RANGE = re.compile(r"out of range \(a (whole )?number from ([\d.]+) to ([\d.]+)( s)?\)")
+
+
+def _with_side_choice(item: dict) -> dict:
+    """A stored programme item as the editor shows it: its sides as one of SIDE_CHOICES."""
+    item = dict(item)
+    sides, change = item.pop("sides", None), item.pop("side_change", None)
+    if sides is not None or change is not None:
+        found = [name for name, (s, c) in SIDE_CHOICES.items()
+                 if s == (sides or ["links", "rechts"]) and (c == change or (c == "every" and change is None))]
+        item["sides"] = found[0] if found else ""
+    return item
 
 
 def _field_error(problem: str) -> PatientError:
@@ -179,6 +207,8 @@ def in_dutch(message: str) -> str:
         return f"Kies {kind} van {low} tot en met {high}{' seconden' if seconds else ''}."
     if message.startswith("unknown exercise"):
         return "Deze oefening bestaat niet."
+    if "moves no limb" in message:
+        return "Deze oefening heeft geen linker- en rechterkant."
     return message
 
 

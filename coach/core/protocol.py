@@ -69,7 +69,8 @@ class Exercise:
         return self.sides[(rep_number - 1) % len(self.sides)]
 
     def with_dose(self, **dose) -> Exercise:
-        """The same exercise with the therapist's doses (repetitions, hold_s, rest_s) applied."""
+        """The same exercise with the therapist's doses (repetitions, hold_s, rest_s, and a limb
+        exercise's sides and side_change) applied."""
         return replace(self, **{k: v for k, v in dose.items() if v is not None})
 
 

@@ -151,6 +151,11 @@ SHORT_EXERCISE = """exercises:
     ("exercises: [\n", ["not valid YAML"]),
     ("programme:\n  - exercise: buiklig-a\n  - exercise: buikig-b\n",
      [":3: programme[1].exercise: unknown exercise 'buikig-b'; did you mean"]),
+    # sides are a dose of a limb exercise only
+    ("programme:\n  - exercise: buiklig-b\n    sides: [links]\n  - exercise: buiklig-a\n    sides: [links]\n",
+     [":4: programme[1].sides: exercise 'buiklig-a' moves no limb"]),
+    ("programme:\n  - exercise: buiklig-b\n    sides: [links, links]\n",
+     [":2: programme[0].sides: name each side once"]),
     # a misspelt phrase key would never be said: the therapist's new wording would go unused
     ("phrases:\n  inflate.morex: \"Nog meer.\"\n",
      [":2: phrases.inflate.morex: unknown phrase key; did you mean 'inflate.more'?"]),

@@ -4,7 +4,9 @@ problem in Dutch beside its field, and whatever is saved, `rugcoach check` accep
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
+from coach.config.protocols import load_text
 from tests.conftest import ROOT, RUGCOACH
 
 
@@ -34,14 +36,25 @@ def test_a_programme_is_checked_as_rugcoach_check_does_and_what_is_saved_passes_
             ([{"exercise": "buiklig-a"}, {"exercise": "ruglig-a", "hold_s": 900}], "exercises.1.hold_s", "seconden"),
             ([{"exercise": "buiklig-a", "rest_s": "lang"}], "exercises.0.rest_s", "getal"),
             ([{"exercise": "buiklig-x"}], "exercises.0.exercise", "bestaat niet"),
+            ([{"exercise": "buiklig-a", "sides": "links"}], "exercises.0.sides", "geen linker- en rechterkant"),
+            ([{"exercise": "buiklig-b", "sides": "boven"}], "exercises.0.sides", "Kies welke kant"),
             ([], "exercises", "minstens één")):
         reply = admin.post("/api/patients/P-0042/programme", {"exercises": items})
         assert reply.status == 400 and reply.json["field"] == field and words in reply.json["error"], reply.body
     good = [{"exercise": "buiklig-a", "repetitions": 8, "hold_s": 10, "rest_s": 8},
-            {"exercise": "ruglig-a", "repetitions": "6"}]
+            {"exercise": "ruglig-a", "repetitions": "6"},
+            {"exercise": "buiklig-b", "repetitions": 4, "sides": "rechts"},     # one side only: a painful hip
+            {"exercise": "ruglig-b", "sides": "every"}]                         # in turn, not one side first
+    assert next(e for e in exercises if e["id"] == "buiklig-b")["sides"] == ["links", "rechts"]
     reply = admin.post("/api/patients/P-0042/programme", {"exercises": good})
     assert reply.status == 200, reply.body
-    assert [e["exercise"] for e in reply.json["exercises"]] == ["buiklig-a", "ruglig-a"]
+    assert [e["exercise"] for e in reply.json["exercises"]] == ["buiklig-a", "ruglig-a", "buiklig-b", "ruglig-b"]
+    assert [e.get("sides") for e in reply.json["exercises"]] == [None, None, "rechts", "every"], "shown as chosen"
+    session = server.console.patients.library.session(
+        protocol=load_text(server.console.patients.get("P-0042")["programme"], Path("own.yaml")))
+    third, fourth = session.exercises[2], session.exercises[3]
+    assert [third.side_for(n) for n in (1, 2, 3, 4)] == ["rechts"] * 4
+    assert fourth.side_change == "every"
     saved = tmp_path / "programme.yaml"
     saved.write_text(server.console.patients.get("P-0042")["programme"])
     check = subprocess.run(RUGCOACH + ["check", str(saved)], cwd=ROOT, capture_output=True, text=True)

@@ -238,6 +238,7 @@ async function showPatients() {
       repetitions: li.querySelector("[name=repetitions]").value,
       hold_s: li.querySelector("[name=hold_s]").value,
       rest_s: li.querySelector("[name=rest_s]").value,
+      sides: li.querySelector("[name=sides]").value,
     }));
     const result = await api("POST", `/api/patients/${encodeURIComponent(current)}/programme`, { exercises });
     if (!result.ok) {
@@ -335,9 +336,33 @@ function addRow(item) {
     box.append(error);
     doses.append(box);
   }
+  // a limb exercise: both sides in turn, one side first, or one side only (a painful hip)
+  const sidesLabel = document.createElement("label");
+  sidesLabel.textContent = "Kanten";
+  const sides = document.createElement("select");
+  sides.name = "sides";
+  for (const [value, text] of [["", "Zoals de oefening"], ["every", "Links en rechts om en om"],
+    ["half", "Eerst alles links, dan rechts"], ["links", "Alleen links"], ["rechts", "Alleen rechts"]]) {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = text;
+    sides.append(option);
+  }
+  sides.value = item.sides || "";
+  sidesLabel.append(sides);
+  const sidesError = document.createElement("p");
+  sidesError.className = "field-error";
+  sidesError.dataset.for = "sides";
+  const showSides = () => {
+    const limb = (defaults().sides || []).length > 0;
+    sidesLabel.hidden = !limb;
+    if (!limb) sides.value = "";
+  };
+  showSides();
   select.addEventListener("change", () => {
     const chosen = defaults();
     for (const [name] of fields) li.querySelector(`[name=${name}]`).value = String(chosen[name] ?? "");
+    showSides();
   });
   const exerciseError = document.createElement("p");
   exerciseError.className = "field-error";
@@ -346,7 +371,7 @@ function addRow(item) {
   remove.type = "button";
   remove.textContent = "Verwijderen";
   remove.addEventListener("click", () => li.remove());
-  li.append(label, exerciseError, doses, remove);
+  li.append(label, exerciseError, doses, sidesLabel, sidesError, remove);
   $("#programme-rows").append(li);
 }
 
