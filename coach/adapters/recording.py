@@ -1,7 +1,11 @@
 """A recorded sentence made ready to play: decoded, resampled, trimmed, loudness-normalised.
 
 - Decoding is libsndfile's (soundfile): WAV, FLAC, Ogg/Vorbis, Ogg/Opus and MP3, from any
-  recorder. Not by hand.
+  recorder; what libsndfile cannot read (a browser's WebM/Opus, a phone's M4A) FFmpeg's
+  decoders read, through PyAV. Not by hand.
+- Run as `python -m coach.adapters.recording IN OUT.wav`, it prepares one recording in a process
+  of its own: the console's way, so that a decoder fed a stranger's file runs apart from the
+  console, and FFmpeg's 30 MB leave with that process.
 - Loudness is EBU R128 (coach.adapters.loudness), the same TARGET_LUFS and peak limiter as the
   synthesised sentences around it (speech.normalise), whatever the microphone.
 - A recording that would sound bad is refused with the reason in Dutch, for the therapist who
@@ -40,8 +44,31 @@ def decode(source: Path | bytes) -> tuple[np.ndarray, int]:
         data, rate = soundfile.read(io.BytesIO(source) if isinstance(source, bytes) else str(source),
                                     dtype="float64", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
-        raise RecordingRefused("geen geluidsbestand") from None
+        return _decode_with_ffmpeg(source)
     return data.mean(axis=1), int(rate)
+
+
+def _decode_with_ffmpeg(source: Path | bytes) -> tuple[np.ndarray, int]:
+    """A browser's or a phone's recording (WebM/Opus, MP4/AAC) through FFmpeg's decoders
+    (PyAV), as mono float samples at the stream's own rate."""
+    import av  # 30 MB of FFmpeg: loaded only for what libsndfile cannot read
+    from av.error import FFmpegError
+
+    try:
+        with av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), mode="r") as container:
+            if not container.streams.audio:
+                raise RecordingRefused("geen geluidsbestand")
+            stream = container.streams.audio[0]
+            rate = int(stream.rate or SAMPLE_RATE)
+            resampler = av.AudioResampler(format="dbl", layout="mono", rate=rate)
+            chunks = [out.to_ndarray().reshape(-1) for frame in container.decode(stream)
+                      for out in resampler.resample(frame)]
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    except (FFmpegError, ValueError, OSError):
+        raise RecordingRefused("geen geluidsbestand") from None
+    if not chunks:
+        raise RecordingRefused("geen geluid")
+    return np.concatenate(chunks).astype(np.float64), rate
 
 
 def snr_db(samples: np.ndarray, rate: int) -> float:
@@ -77,3 +104,28 @@ def prepare(source: Path | bytes) -> np.ndarray:
     if len(samples) < MIN_SPEECH_S * SAMPLE_RATE:
         raise RecordingRefused("te kort", f"{len(samples) / SAMPLE_RATE:.2f} s")
     return normalise(samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m coach.adapters.recording IN OUT.wav`: one recording prepared and written as a
+    pack keeps it, and one JSON line on stdout: {"seconds", "lufs"}, or {"refused", "detail"}."""
+    import json
+    import sys
+
+    from coach.adapters.loudness import loudness_lufs
+    from coach.adapters.speech import _write_wav_atomic
+
+    source, out = (argv if argv is not None else sys.argv[1:])[:2]
+    try:
+        samples = prepare(Path(source))
+    except RecordingRefused as exc:
+        print(json.dumps({"refused": exc.reason, "detail": str(exc)}, ensure_ascii=False))
+        return 0
+    _write_wav_atomic(Path(out), samples)
+    print(json.dumps({"seconds": round(len(samples) / SAMPLE_RATE, 3),
+                      "lufs": round(loudness_lufs(samples, SAMPLE_RATE), 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

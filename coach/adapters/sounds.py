@@ -18,19 +18,28 @@ from coach.core.voice import Line
 
 
 class Voice(Protocol):
+    name: str   # said in the session's record: which voice spoke
+
     def audio(self, line: Line) -> np.ndarray | None: ...
 
     def prepare(self, texts: Iterable[str], stopped: Callable[[], bool]) -> int: ...
 
+    def refresh(self) -> bool: ...
+
 
 class SynthesisedVoice:
     """espeak-ng through the phrase cache: every sentence, by its text."""
+
+    name = "espeak-ng"
 
     def __init__(self, cache: PhraseCache):
         self.cache = cache
 
     def audio(self, line: Line) -> np.ndarray:
         return self.cache.audio(line.text)
+
+    def refresh(self) -> bool:
+        return False
 
     def prepare(self, texts: Iterable[str], stopped: Callable[[], bool]) -> int:
         return self.cache.prerender(texts, stopped=stopped)
@@ -46,6 +55,7 @@ class SoundBank:
         self.voices = voices
         self._tones = {name: tones.load(name, volume) for name in tones.NOTES}
         self._lengths: dict[Line, int] = {}
+        self.last_voice: str | None = None   # which voice gave the latest samples (the record says it)
 
     @classmethod
     def synthesised(cls, cache: PhraseCache, volume: float = 1.0) -> SoundBank:
@@ -59,6 +69,7 @@ class SoundBank:
             audio = voice.audio(line)
             if audio is not None:
                 self._lengths[line] = len(audio)
+                self.last_voice = voice.name
                 return audio
         raise LookupError(f"no voice has '{line.text}'")   # synthesis, the last link, has all
 
@@ -68,6 +79,12 @@ class SoundBank:
         if length is None:
             length = len(self.samples(line))
         return length / SAMPLE_RATE
+
+    def refresh(self) -> None:
+        """Before a session: a voice pack changed since (a sentence recorded in the console) is
+        read again, and the timeline's durations are measured anew."""
+        if any([voice.refresh() for voice in self.voices]):
+            self._lengths.clear()
 
     def prepare(self, texts: Iterable[str], stopped: Callable[[], bool] = lambda: False) -> int:
         """Make every sentence ready before a session (synthesis can take seconds); returns how

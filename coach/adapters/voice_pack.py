@@ -56,16 +56,41 @@ class VoicePack:
         self.name = folder.name
         self._index: dict[tuple[str, str], Recording] = {}
         self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()   # the latest few
-        index = folder / "index.json"
-        if index.exists():
-            try:
-                entries = json.loads(index.read_text(encoding="utf-8"))
-                for entry in entries:
-                    recording = Recording(**entry)
-                    self._index[(recording.key, recording.text)] = recording
-            except (ValueError, TypeError) as exc:
-                raise UserError(f"{index}: damaged voice pack index ({exc}); import the recordings again",
-                                exit_code=2) from None
+        self._loaded: int | None = None   # the index file's mtime when read
+        self._load()
+
+    def _load(self) -> None:
+        index = self.folder / "index.json"
+        try:
+            stamp = index.stat().st_mtime_ns
+            entries = json.loads(index.read_text(encoding="utf-8"))
+            loaded = {}
+            for entry in entries:
+                recording = Recording(**entry)
+                loaded[(recording.key, recording.text)] = recording
+        except FileNotFoundError:
+            return
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{index}: damaged voice pack index ({exc}); import the recordings again",
+                            exit_code=2) from None
+        self._index, self._loaded = loaded, stamp
+        self._memory.clear()
+
+    def refresh(self) -> bool:
+        """Read the index again if another process (the console, `voice import`) changed it;
+        True when it did. The daemon asks before each session, so a sentence recorded between
+        sessions is used in the next one."""
+        try:
+            stamp = (self.folder / "index.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if stamp == self._loaded:
+            return False
+        try:
+            self._load()
+        except UserError:
+            return False   # a damaged index: the recordings read before stay in use
+        return True
 
     @classmethod
     def named(cls, state: Path, name: str) -> VoicePack:
@@ -106,6 +131,7 @@ class VoicePack:
         self._index[(key, text)] = recording
         self._memory.pop((key, text), None)
         self._save_index()
+        self._loaded = (self.folder / "index.json").stat().st_mtime_ns
         return recording
 
     def _save_index(self) -> None:
@@ -125,10 +151,14 @@ class RecordedVoice:
     def __init__(self, pack: VoicePack, volume: float = 1.0):
         self.pack = pack
         self.volume = volume
+        self.name = f"pack {pack.name}"
 
     def audio(self, line: Line) -> np.ndarray | None:
         samples = self.pack.audio(line.key, line.text)
         return None if samples is None else samples * np.float32(self.volume)
+
+    def refresh(self) -> bool:
+        return self.pack.refresh()
 
     def prepare(self, texts: Iterable[str], stopped: Callable[[], bool]) -> int:
         return 0   # read when first said: a pack's files are small and on the same card

@@ -376,6 +376,7 @@ class Daemon:
             self.announcement = None
         self.session_setup = setup = self.setup
         self.session_chosen = self.chosen
+        self.sounds.refresh()                   # sentences recorded in the console since the last session
         self.sounds.prepare(setup.sentences())  # new phrases after a reload; else cached
         audio = open_sink(self.options.audio or setup.config.audio, required=False)
         recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)
@@ -397,7 +398,7 @@ class Daemon:
             status = ("abandoned" if coach.abandoned else "stopped" if coach.stopped or not coach.finished
                       else "done")
         finally:
-            finish_record(store, recorder, setup, status)
+            finish_record(store, recorder, setup, status, runner.voices)
             self.last_outcome = status
             self._enter("in_session", runner.coach.t, event="session_ended")
             audio.close(max_wait_s=STOP_DRAIN_S if self.stop_requested else None)

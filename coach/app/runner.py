@@ -98,6 +98,7 @@ class SessionRunner:
     stop_requested: bool = False
     took: Callable[[tuple], None] = lambda item: None  # a sample taken in, with all it caused
     asked: list[str] = field(default_factory=list)   # the therapist's pause/resume/stop, not yet done
+    voices: dict[str, int] = field(default_factory=dict)   # sentences spoken, by voice (the record says it)
 
     def ask(self, request: str) -> None:
         """The therapist's request (the control socket, from the main loop): carried out at the
@@ -121,6 +122,9 @@ class SessionRunner:
         for output in outputs:
             if isinstance(output, Play):
                 self.audio.play(output.t, self.sounds.samples(output.line))
+                voice = getattr(self.sounds, "last_voice", None)
+                if voice is not None and not output.line.is_tone:
+                    self.voices[voice] = self.voices.get(voice, 0) + 1
                 continue
             event = output.as_dict()
             if self.recorder is not None:

@@ -74,7 +74,7 @@ def run_simulated(options: RunOptions, setup: Setup, audio=None) -> int:
         runner.listeners.append(patient)
         runner.run(SimulatedSource(patient, rate_hz=options.rate, realtime=audio.realtime))
         if recorder is not None:
-            finish_record(store, recorder, setup, "done" if runner.coach.finished else "stopped")
+            finish_record(store, recorder, setup, "done" if runner.coach.finished else "stopped", runner.voices)
     finally:
         for part in (audio, events, trace, store):
             if part is not None:

@@ -146,11 +146,14 @@ def exercises_for_record(session: Session) -> list[dict]:
                         "tolerance": e.target.tolerance}} for e in session.exercises]
 
 
-def finish_record(store, recorder, setup: Setup, status: str) -> None:
-    """Close the session's record; for a finished session of a known patient, note (for the
-    therapist, never the patient) whether the criteria for the next phase are met."""
+def finish_record(store, recorder, setup: Setup, status: str, voices: dict[str, int] | None = None) -> None:
+    """Close the session's record, with the sentences each voice spoke (a recorded pack, or
+    synthesis); for a finished session of a known patient, note (for the therapist, never the
+    patient) whether the criteria for the next phase are met."""
     phases = {exercise.id: exercise.phase for exercise in setup.session.exercises}
     summary = summarise(recorder.reps, phases)
+    if voices:
+        summary["voices"] = dict(voices)
     met = None
     if setup.patient is not None and status == "done":
         criteria = PhaseCriteria(**setup.config.progress)

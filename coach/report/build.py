@@ -131,7 +131,17 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
                       f"<td>{corrected.get(k, 0)}</td></tr>" for k in kinds)
             + "</table>") if kinds else '<p class="empty">Geen compensaties gezien.</p>'
     return (f'<details class="session"{" open" if open_ else ""}><summary>{escape(summary)}</summary>'
-            f"{chart}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
+            f"{chart}{_voices(session)}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
+
+
+def _voices(session: dict) -> str:
+    """Which voice spoke: the recorded sentences of a voice pack, and synthesis for the rest."""
+    voices = (session.get("summary") or {}).get("voices") or {}
+    if not voices:
+        return ""
+    said = [f"{'opgenomen stem ' + name[5:] if name.startswith('pack ') else 'computerstem (' + name + ')'}: "
+            f"{count} {'zin' if count == 1 else 'zinnen'}" for name, count in sorted(voices.items())]
+    return f'<p class="voices">Stem: {escape("; ".join(said))}</p>'
 
 
 def _trends(sessions: list[dict], reps_of: dict[int, list]) -> str:

@@ -124,3 +124,27 @@ def test_bad_recordings_are_refused_with_their_reason_in_dutch(tmp_path):
     soundfile.write(noisy, rng.normal(0, 0.2, 44100), 44100)
     with pytest.raises(RecordingRefused, match="te veel ruis"):
         prepare(noisy)
+
+
+def test_the_record_and_the_report_say_which_voice_spoke(tmp_path, takes, library):
+    state = tmp_path / "state"
+    pack = VoicePack.named(state, "praktijk")
+    import_folder(takes, pack, [line for lines in programme_lines(library).values() for line in lines],
+                  library.phrases)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"voice_pack: praktijk\ncache_dir: {tmp_path / 'cache'}\n")
+    env = dict(os.environ, STATE_DIRECTORY=str(state))
+    result = subprocess.run(RUGCOACH + ["run", "--simulate", "--config", str(config), "--protocol", "demo",
+                                        "--audio", "none", "--patient", "P-0042", "--seed", "1"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    from coach.adapters.store import Store
+    from coach.report.build import patient_page
+    store = Store.reader(state)
+    voices = store.sessions("P-0042")[0]["summary"]["voices"]
+    page = patient_page(store, "P-0042", None)
+    store.close()
+    # "Span nu aan." (contract) and "En ontspan maar." (relax) were recorded; the rest is synthesis
+    assert voices["pack praktijk"] >= 6 and voices["espeak-ng"] > voices["pack praktijk"], voices
+    assert f"opgenomen stem praktijk: {voices['pack praktijk']} zinnen" in page
+    assert f"computerstem (espeak-ng): {voices['espeak-ng']} zinnen" in page
