@@ -27,6 +27,7 @@ from coach.core.voice import Line
 from coach.errors import UserError
 
 PACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DEFAULT_PACK = "praktijk"   # where recordings go when the config names no pack yet
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,7 @@ class Daemon:
                 "sensor": self.sensor.status() if self.sensor is not None else {"port": self.port, "connected": False},
                 "sound": runner.audio.status() if runner is not None else
                 {"device": self.options.audio or self.setup.config.audio, "available": None},
+                "voice": {"pack": self.setup.config.voice_pack},   # recorded sentences in use, or None
                 "version": __version__}
 
     def _took(self, item) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from coach.adapters.loudness import loudness_lufs
 from coach.adapters.recording import RecordingRefused, prepare
 from coach.adapters.speech import SAMPLE_RATE
-from coach.adapters.voice_pack import VoicePack
+from coach.adapters.voice_pack import DEFAULT_PACK, VoicePack
 from coach.config.paths import state_dir
 from coach.config.protocols import Library
 from coach.core.vocabulary import session_lines
@@ -20,7 +20,6 @@ from coach.core.voice import Line, sentences
 from coach.errors import UserError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"}
-DEFAULT_PACK = "praktijk"
 
 
 def _plain(text: str) -> str:

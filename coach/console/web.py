@@ -33,6 +33,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 
 from coach import __version__
 from coach.adapters.backup import NoBackup
+from coach.config.protocols import Library, load_text
 from coach.console import totp
 from coach.console.accounts import Account, AccountError
 from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
@@ -40,6 +41,7 @@ from coach.console.data import AccountStore, ConsoleData, PatientStore, RecordRe
 from coach.console.login import LoginSession, LoginSessions, LoginThrottle, csrf_matches
 from coach.console.patients import PatientError
 from coach.console.setup_code import SetupCode
+from coach.console.voice_takes import TakeRefused, VoiceTakes
 from coach.errors import UserError
 from coach.report.build import csv_name
 
@@ -53,7 +55,7 @@ MAX_BODY = 64 * 1024
 TEMP_PREFIX = "console-tmp-"        # exports and backups on their way out; swept at start
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+       "media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 # The report is the very page `rugcoach report` writes, with its styles inline: still no script.
 REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
               "frame-ancestors 'none'")
@@ -94,6 +96,7 @@ class Console:
     checks: asyncio.Semaphore = field(init=False)
     _account_locks: dict[str, asyncio.Lock] = field(init=False)
     setup_lock: asyncio.Lock = field(init=False)
+    takes: VoiceTakes = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = LoginSessions(self.clock)
@@ -101,6 +104,7 @@ class Console:
         self.checks = asyncio.Semaphore(2)   # scrypt checks at once: a flood waits, the pool stays free
         self._account_locks = {}
         self.setup_lock = asyncio.Lock()     # two right codes at once make one admin, not two
+        self.takes = VoiceTakes(self.state_dir, Library())
 
     @property
     def accounts(self) -> AccountStore:
@@ -855,6 +859,86 @@ async def _swap_records(console: Console, upload: Path) -> web.Response | None:
     return None
 
 
+# -- the therapist's own voice: sentences recorded in the console ----------------------------------
+MAX_TAKE = 10 * 1024 * 1024   # a minute of a browser's Opus is well under 1 MB
+
+
+def _voice_pack_in_use(console: Console) -> str | None:
+    return ((console.link.status or {}).get("voice") or {}).get("pack")
+
+
+def _voice_lines(console: Console) -> list:
+    """Every sentence of the bundled programmes and the patients' own, in session order."""
+    own = []
+    for patient in console.patients.search(""):
+        found = console.patients.get(patient["pseudonym"]) if patient["has_programme"] else None
+        if found and found["programme"]:
+            try:
+                own.append(console.takes.library.session(
+                    protocol=load_text(found["programme"], Path(f"programme of {patient['pseudonym']}"))))
+            except UserError:
+                continue   # a programme the library no longer takes: the console shows it elsewhere
+    return console.takes.sentences(console.takes.programmes(own))
+
+
+async def voice_overview(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    in_use = _voice_pack_in_use(console)
+    loop = asyncio.get_running_loop()
+    lines = await loop.run_in_executor(None, _voice_lines, console)
+    overview = console.takes.overview(console.takes.pack(in_use), lines)
+    return web.json_response(dict(overview, in_use=in_use is not None))
+
+
+async def voice_take(request: web.Request) -> web.Response:
+    """One sentence, recorded in the browser: processed, and kept in the pack, or refused with
+    the reason beside the recorder."""
+    console: Console = request.app[CONSOLE]
+    session = login_of(request)
+    reader = await request.multipart()
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "text":
+        return json_error(400, "Onleesbaar verzoek.", code="form")
+    text = (await part.read_chunk(4096)).decode(errors="replace")
+    loop = asyncio.get_running_loop()
+    lines = await loop.run_in_executor(None, _voice_lines, console)
+    line = next((each for each in lines if each.text == text), None)
+    if line is None:
+        return json_error(400, "Deze zin zegt geen programma (meer). Laad de pagina opnieuw.", "take", "unknown")
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "file":
+        return json_error(400, "Er is geen opname meegestuurd.", "take")
+    pack = console.takes.pack(_voice_pack_in_use(console))
+    with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
+        upload = Path(folder) / "take"
+        size = 0
+        with open(upload, "wb") as file:
+            while chunk := await part.read_chunk(1 << 16):
+                size += len(chunk)
+                if size > MAX_TAKE:
+                    return json_error(413, "Deze opname is te lang. Neem één zin op.", "take", "too_long")
+                file.write(chunk)
+        try:
+            kept = await console.takes.keep(pack, line, upload)
+        except TakeRefused as exc:
+            console.accounts.log("voice_take", f"refused: {exc}", account=session.account,
+                                 address=address_of(request))
+            return json_error(400, str(exc), "take", "refused")
+    console.accounts.log("voice_take", f"ok: {line.key} in pack {pack.name}", account=session.account,
+                         address=address_of(request))
+    return web.json_response(dict(kept, pack=pack.name, text=line.text))
+
+
+async def voice_audio(request: web.Request) -> web.StreamResponse:
+    """A kept recording, to hear it back as the box will play it."""
+    console: Console = request.app[CONSOLE]
+    pack = console.takes.pack(_voice_pack_in_use(console))
+    recording = pack.find(None, request.query.get("text", ""))
+    if recording is None:
+        return json_error(404, "Deze zin is nog niet opgenomen.", code="not_found")
+    return web.FileResponse(pack.folder / recording.file, headers={"Content-Type": "audio/wav"})
+
+
 async def live(request: web.Request) -> web.StreamResponse:
     """The live view: the state now and the session so far, then every sample and event."""
     console: Console = request.app[CONSOLE]
@@ -938,6 +1022,9 @@ def make_app(console: Console) -> web.Application:
     app.router.add_get("/api/exercises", exercises)
     app.router.add_post("/api/backup", backup_download)
     app.router.add_post("/api/restore", restore_upload)
+    app.router.add_get("/api/voice", voice_overview)
+    app.router.add_post("/api/voice/take", voice_take)
+    app.router.add_get("/api/voice/audio", voice_audio)
     app.router.add_get("/api/live", live)
     return app
 

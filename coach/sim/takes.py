@@ -33,3 +33,23 @@ def tone(path: Path, seconds: float, amplitude: float, rate: int = 44100) -> Pat
     t = np.arange(int(seconds * rate)) / rate
     soundfile.write(path, np.clip(amplitude * np.sin(2 * np.pi * 220 * t), -1, 1), rate)
     return path
+
+
+def as_webm(wav: Path, path: Path) -> Path:
+    """The take as a browser's MediaRecorder sends it: WebM with Opus at 48 kHz, mono."""
+    import av
+
+    samples, rate = soundfile.read(wav, dtype="float32", always_2d=True)
+    mono = samples.mean(axis=1)
+    divisor = np.gcd(rate, 48000)
+    mono = resample_poly(mono, 48000 // divisor, rate // divisor).astype(np.float32)
+    with av.open(str(path), mode="w", format="webm") as container:
+        stream = container.add_stream("libopus", rate=48000)
+        stream.layout = "mono"   # type: ignore[attr-defined]
+        frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
+        frame.rate = 48000
+        for packet in stream.encode(frame):   # type: ignore[attr-defined]
+            container.mux(packet)
+        for packet in stream.encode(None):   # type: ignore[attr-defined]
+            container.mux(packet)
+    return path

@@ -144,6 +144,7 @@ async function showConsole() {
     }
   });
   showPatients();
+  showVoice();
   if (me.data.role === "admin") showAdmin();
   connect();
   requestAnimationFrame(draw);
@@ -466,6 +467,129 @@ async function showAdmin() {
     }
     $("#access-log").hidden = false;
   });
+}
+
+// -- the therapist's own voice: one sentence at a time, recorded with the browser's microphone ---------
+const voice = { sentences: [], index: 0, recorder: null, chunks: [], take: null, stream: null };
+
+async function showVoice() {
+  $("#voice").hidden = false;
+  await loadVoice();
+  $("#voice-missing").addEventListener("change", () => { voice.index = firstToRecord(0); showSentence(); });
+  $("#voice-previous").addEventListener("click", () => move(-1));
+  $("#voice-next").addEventListener("click", () => move(1));
+  $("#voice-record").addEventListener("click", startTake);
+  $("#voice-stop").addEventListener("click", () => { if (voice.recorder) voice.recorder.stop(); });
+  $("#voice-again").addEventListener("click", startTake);
+  $("#voice-keep").addEventListener("click", keepTake);
+}
+
+async function loadVoice() {
+  const result = await api("GET", "/api/voice");
+  if (!result.ok) { $("#voice-state").textContent = result.data.error || "De zinnen konden niet geladen worden."; return; }
+  voice.sentences = result.data.sentences;
+  $("#voice-pack").textContent = result.data.in_use
+    ? `Opnamen gaan naar de stem "${result.data.pack}", die de box gebruikt.`
+    : `Opnamen gaan naar de stem "${result.data.pack}". De box gebruikt die pas als de beheerder ` +
+      `voice_pack: ${result.data.pack} in de config zet.`;
+  showProgress();
+  voice.index = firstToRecord(0);
+  showSentence();
+}
+
+function showProgress() {
+  const done = voice.sentences.filter((s) => s.recorded).length;
+  $("#voice-progress").max = Math.max(1, voice.sentences.length);
+  $("#voice-progress").value = done;
+  $("#voice-count").textContent = `${done} van de ${voice.sentences.length} zinnen opgenomen.`;
+}
+
+function firstToRecord(from) {
+  if (!$("#voice-missing").checked) return Math.min(from, Math.max(0, voice.sentences.length - 1));
+  for (let i = from; i < voice.sentences.length; i++) if (!voice.sentences[i].recorded) return i;
+  return Math.min(from, Math.max(0, voice.sentences.length - 1));
+}
+
+function move(step) {
+  let i = voice.index + step;
+  while ($("#voice-missing").checked && i >= 0 && i < voice.sentences.length && voice.sentences[i].recorded) i += step;
+  if (i < 0 || i >= voice.sentences.length) return;
+  voice.index = i;
+  showSentence();
+}
+
+function showSentence() {
+  const sentence = voice.sentences[voice.index];
+  clearErrors($("#voice"));
+  voice.take = null;
+  $("#voice-keep").hidden = true;
+  $("#voice-again").hidden = true;
+  $("#voice-record").hidden = false;
+  $("#voice-listen").hidden = true;
+  if (!sentence) { $("#voice-sentence").textContent = "Alle zinnen zijn opgenomen."; $("#voice-record").hidden = true; return; }
+  $("#voice-sentence").textContent = sentence.text;
+  $("#voice-state").textContent = `Zin ${voice.index + 1} van ${voice.sentences.length}` +
+    (sentence.recorded ? " (al opgenomen: een nieuwe opname vervangt hem)" : "");
+  if (sentence.recorded) {
+    $("#voice-listen").src = `/api/voice/audio?text=${encodeURIComponent(sentence.text)}`;
+    $("#voice-listen").hidden = false;
+  }
+}
+
+async function startTake() {
+  clearErrors($("#voice"));
+  try {
+    voice.stream = voice.stream || await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (error) {
+    showError($("#voice"), "take", "De browser geeft de microfoon niet. Sta de microfoon toe voor deze pagina.");
+    return;
+  }
+  voice.chunks = [];
+  voice.recorder = new MediaRecorder(voice.stream);
+  voice.recorder.addEventListener("dataavailable", (event) => { if (event.data.size) voice.chunks.push(event.data); });
+  voice.recorder.addEventListener("stop", () => {
+    voice.take = new Blob(voice.chunks, { type: voice.recorder.mimeType });
+    $("#voice-listen").src = URL.createObjectURL(voice.take);
+    $("#voice-listen").hidden = false;
+    $("#voice-listen").play().catch(() => {});   // hear it back at once
+    $("#voice-stop").hidden = true;
+    $("#voice-keep").hidden = false;
+    $("#voice-again").hidden = false;
+    $("#voice-state").textContent = "Luister terug. Goed? Bewaar de opname. Anders: opnieuw.";
+  });
+  voice.recorder.start();
+  $("#voice-record").hidden = true;
+  $("#voice-keep").hidden = true;
+  $("#voice-again").hidden = true;
+  $("#voice-stop").hidden = false;
+  $("#voice-state").textContent = "Opname loopt: spreek de zin rustig uit en druk dan op Stoppen.";
+}
+
+async function keepTake() {
+  const sentence = voice.sentences[voice.index];
+  if (!voice.take || !sentence) return;
+  const body = new FormData();   // the sentence first: the box checks it before it takes the sound
+  body.append("text", sentence.text);
+  body.append("file", voice.take, "opname.webm");
+  $("#voice-keep").disabled = true;
+  $("#voice-state").textContent = "Bezig met verwerken...";
+  let response = null;
+  try {
+    response = await fetch("/api/voice/take", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf }, body });
+  } catch (error) { response = null; } finally { $("#voice-keep").disabled = false; }
+  let data = {};
+  try { data = response ? await response.json() : {}; } catch (error) { data = {}; }
+  if (!response || !response.ok) {
+    $("#voice-state").textContent = "";
+    showError($("#voice"), "take", data.error || "De box is niet bereikbaar. Controleer het netwerk.");
+    return;
+  }
+  sentence.recorded = true;
+  showProgress();
+  $("#voice-state").textContent = `Bewaard (${Number(data.seconds).toFixed(1)} s).`;
+  voice.index = firstToRecord(voice.index + 1);
+  showSentence();
+  $("#voice-state").textContent = `Bewaard. ${$("#voice-state").textContent}`;
 }
 
 // -- the live view -------------------------------------------------------------------------------
