@@ -19,7 +19,7 @@ from coach.core.vocabulary import session_lines
 from coach.core.voice import Line, sentences
 from coach.errors import UserError
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".webm", ".m4a"}   # the last two: FFmpeg
 
 
 def _plain(text: str) -> str:
@@ -70,7 +70,7 @@ def import_folder(folder: Path, pack: VoicePack, lines: list[Line], book: dict) 
     files = sorted(p for p in folder.iterdir() if p.is_file())
     for path in files:
         if path.suffix.lower() not in AUDIO_SUFFIXES:
-            report.refused.append((path.name, "geen geluidsbestand (.wav, .flac, .ogg, .opus of .mp3)"))
+            report.refused.append((path.name, "geen geluidsbestand (.wav, .flac, .ogg, .opus, .mp3, .webm of .m4a)"))
             continue
         matched, why = match(path.stem, lines, book)
         if not matched:

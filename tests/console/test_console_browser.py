@@ -165,7 +165,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         assert page.locator("#patients img").count() == 0 and page.locator("main script").count() == 0
         page.click("#add-exercise")
         row = page.locator("#programme-rows li").first
-        row.locator("select").select_option("buiklig-a")
+        row.locator("select[name=exercise]").select_option("buiklig-a")
         row.locator("[name=repetitions]").fill("0")
         page.click("#programme-form button[type=submit]")
         expect(row.locator('.field-error[data-for="repetitions"]')).to_contain_text("Kies een heel getal van 1")

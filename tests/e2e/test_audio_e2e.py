@@ -87,3 +87,76 @@ def test_speech_is_heard_when_the_events_say(pulse_sink, tmp_path):
     quiet = samples[int(quiet_from * RATE): int((rest_end + offset - 0.5) * RATE)]
     assert rest_end - rest_start > 10 and len(quiet) > RATE * 5
     assert np.sqrt(np.mean(quiet ** 2)) < 0.002
+
+
+def test_a_recorded_sentence_is_heard_in_its_own_voice_not_espeaks(pulse_sink, tmp_path):
+    """A take as a browser sends it (WebM/Opus), processed as the console processes it, then a
+    session: at the moment the first sentence is said, the sink carries the recording, and not
+    espeak-ng's voice, by the signals' correlation."""
+    from coach.adapters.speech import SAMPLE_RATE
+    from coach.adapters.voice_pack import VoicePack
+    from coach.app.wiring import make_sounds
+    from coach.config.settings import Config
+    from coach.core.voice import Line
+    from coach.sim.takes import as_webm, take
+
+    env, sink = pulse_sink
+    state, takes = tmp_path / "state", tmp_path / "opnames"
+    takes.mkdir()
+    as_webm(take("Goedendag.", tmp_path / "take.wav"), takes / "Goedendag.webm")
+    env = dict(env, STATE_DIRECTORY=str(state))
+    imported = subprocess.run(RUGCOACH + ["voice", "import", str(takes), "--pack", "praktijk"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    recorded = VoicePack.named(state, "praktijk").audio("welcome", "Goedendag.")
+    assert recorded is not None, imported.stdout + imported.stderr
+    config = tmp_path / "config.yaml"
+    config.write_text(f"voice_pack: praktijk\ncache_dir: {tmp_path / 'cache'}\n")
+    raw = tmp_path / "recording.raw"
+    with open(raw, "wb") as out:
+        recorder = subprocess.Popen(["parec", "-d", f"{sink}.monitor", "--format=s16le",
+                                     f"--rate={RATE}", "--channels=1", "--latency-msec=20"], stdout=out, env=env)
+        time.sleep(0.5)
+        session = subprocess.Popen(
+            RUGCOACH + ["run", "--simulate", "--config", str(config), "--protocol",
+                        str(ROOT / "tests/data/e2e.yaml"), "--audio", "default", "--events", "-", "--seed", "4"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        says = []
+        try:
+            assert session.stdout is not None
+            for line in session.stdout:   # the first sentences are enough: then SIGTERM ends it
+                if '"say"' in line:
+                    says.append(json.loads(line))
+                if len(says) == 3:
+                    break
+            session.terminate()   # finishes the sentence being said, then stops
+            _out, err = session.communicate(timeout=60)
+        finally:
+            if session.poll() is None:
+                session.kill()
+            recorder.terminate()
+            recorder.wait(timeout=5)
+    assert session.returncode == 0, err
+    assert says[0]["text"] == "Goedendag."
+    heard = np.frombuffer(raw.read_bytes(), dtype="<i2").astype(np.float32) / 32768
+    assert SAMPLE_RATE == RATE
+    espeak = make_sounds(Config(cache_dir=str(tmp_path / "cache"))).samples(Line("Goedendag.", "welcome"))
+    # the first sound in the sink is the first sentence: where its onset is, both voices are
+    # slid over the next second and the best normalised correlation of each is kept
+    start = int(onsets(np.concatenate([np.zeros(int(0.5 * RATE), np.float32), heard]))[0] * RATE) - int(0.5 * RATE)
+
+    def best_match(voice: np.ndarray) -> float:
+        """The highest normalised correlation of `voice` with the sink, slid to the sample over
+        0.2 s either side of the onset (FFT correlation, each window's own energy)."""
+        from scipy.signal import correlate
+        lo = max(0, start - RATE // 5)
+        segment = heard[lo: start + RATE // 5 + len(voice)].astype(np.float64)
+        voice = voice.astype(np.float64)
+        dots = correlate(segment, voice, mode="valid")
+        energy = np.concatenate([[0.0], np.cumsum(segment ** 2)])
+        windows = np.sqrt(energy[len(voice):] - energy[:-len(voice)])[: len(dots)]
+        return float(np.max(dots / (windows * np.linalg.norm(voice) + 1e-9)))
+
+    own, synthetic = best_match(recorded), best_match(espeak)
+    print(f"\nthe sink against the recording: {own:.2f}; against espeak-ng's sentence: {synthetic:.2f}")
+    assert own > 0.8 and synthetic < 0.5, (own, synthetic)

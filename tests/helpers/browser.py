@@ -12,7 +12,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-def launch_browser():
+def launch_browser(args: list[str] | None = None):
     """A generator fixture body: yields a Chromium browser, or skips where none can run."""
     if os.environ.get("RUGCOACH_NO_BROWSER"):   # scripts/arm64-check.sh: Chromium cannot run under qemu-user
         pytest.skip(f"browser tests skipped: {os.environ['RUGCOACH_NO_BROWSER']}")
@@ -20,6 +20,6 @@ def launch_browser():
         pytest.fail("chromium is needed (make test installs it)")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args or CHROMIUM_ARGS)
         yield browser
         browser.close()

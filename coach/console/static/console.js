@@ -6,6 +6,7 @@ const $ = (selector) => document.querySelector(selector);
 let csrf = "";
 const WINDOW_S = 60;            // the chart shows the last minute
 const live = { samples: [], events: [], status: null, dirty: false, socket: null, retry: 0 };
+let loggingOut = false;   // a deliberate logout: the refusals that follow it are no expired session
 
 const STATES = {
   starting: "De box start op", armed: "Wacht op een patiënt (kussen oppompen start de sessie)",
@@ -34,7 +35,7 @@ async function api(method, path, body) {
   }
   let data = {};
   try { data = await response.json(); } catch (error) { data = {}; }
-  if (response.status === 401 && location.pathname === "/") {
+  if (response.status === 401 && location.pathname === "/" && !loggingOut) {
     location.assign("/login?verlopen");   // the login page says why
   }
   return { ok: response.ok, status: response.status, data };
@@ -117,6 +118,8 @@ async function showConsole() {
   $("#logout").hidden = false;
   $("#outside").hidden = !me.data.outside_lan;
   $("#logout").addEventListener("click", async () => {
+    loggingOut = true;
+    if (live.socket) live.socket.close();
     await api("POST", "/api/logout", {});
     location.assign("/login");
   });
@@ -235,7 +238,7 @@ async function showPatients() {
   $("#add-exercise").addEventListener("click", () => addRow({ exercise: library.length ? library[0].id : "" }));
   onSubmit($("#programme-form"), async () => {
     const exercises = [...$("#programme-rows").children].map((li) => ({
-      exercise: li.querySelector("select").value,
+      exercise: li.querySelector("[name=exercise]").value,
       repetitions: li.querySelector("[name=repetitions]").value,
       hold_s: li.querySelector("[name=hold_s]").value,
       rest_s: li.querySelector("[name=rest_s]").value,
@@ -311,6 +314,7 @@ function addRow(item) {
   const label = document.createElement("label");
   label.textContent = "Oefening";
   const select = document.createElement("select");
+  select.name = "exercise";
   for (const exercise of library) {
     const option = document.createElement("option");
     option.value = exercise.id;
@@ -601,6 +605,7 @@ function connect() {
     receive(JSON.parse(message.data));
   });
   socket.addEventListener("close", (event) => {
+    if (loggingOut) return;
     if (event.code === 4401) { location.assign("/login?verlopen"); return; }
     showLink("restarting-console");
     const wait = Math.min(500 * 2 ** live.retry, 5000);
