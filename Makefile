@@ -15,13 +15,14 @@ DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox chromium libatomic1 jackd
 demo: deps-run $(VENV)/.installed
 	$(VENV)/bin/rugcoach demo
 
-# Two workers: the soak's accelerated hours (CPU) run beside the other tests, most of which wait
-# (browsers, pseudo-terminals, subprocesses), and each is correct on a loaded machine. The tests
-# of real-time sound (a PulseAudio sink heard at the moment the events say) then run on their
-# own: on a busy machine the sound server itself falls behind, which is the machine, not the coach.
+# Four workers on two cores: most tests wait (browsers, pseudo-terminals, subprocesses, real
+# time), and each is correct on a loaded machine; the longest start first (tests/conftest.py).
+# The tests of real-time sound (a PulseAudio sink heard at the moment the events say) then run
+# apart from the rest, two at a time, each with its own sound server: on a busy machine the sound
+# server itself falls behind, which is the machine, not the coach.
 test: deps-test $(VENV)/.installed lint
-	$(VENV)/bin/python -m pytest -q -n 2 -m "not audio"
-	$(VENV)/bin/python -m pytest -q -m audio
+	$(VENV)/bin/python -m pytest -q -n 4 -m "not audio"
+	$(VENV)/bin/python -m pytest -q -n 2 -m audio
 
 # the pure core and the quick checks, in under a minute: what to run while working
 test-fast: $(VENV)/.installed lint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -118,6 +119,18 @@ def bench_voice_pack(library: Library) -> None:
             report(f"voice_session_start_{name}", time.perf_counter() - t0, "s")
         levels = [loudness_lufs(bank.samples(line), SAMPLE_RATE) for line in lines]
         report("voice_pack_loudness_spread", max(levels) - min(levels), "LU")
+        # a take as the console gets it from a browser (WebM/Opus), processed the console's way:
+        # in a process of its own (Python, numpy, scipy and FFmpeg started for each take)
+        from coach.sim.takes import as_webm
+        webm = as_webm(folder / f"{recorded[0].text.replace('/', ' ')}.wav", Path(scratch) / "take.webm")
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            out = Path(scratch) / "out.wav"
+            subprocess.run([sys.executable, "-m", "coach.adapters.recording", str(webm), str(out)],
+                           check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        report("voice_console_take_processing", statistics.median(times), "s (a browser's WebM, median of 3)")
 
 
 def bench_playback() -> None:

@@ -45,6 +45,9 @@ def test_a_sentence_recorded_in_the_console_is_kept_trimmed_and_at_the_right_lou
     assert heard.status == 200 and heard.headers["content-type"] == "audio/wav" and heard.body[:4] == b"RIFF"
     log = [(e["action"], e["outcome"]) for e in server.console.accounts.access_log()]
     assert ("voice_take", "ok: contract in pack praktijk") in log
+    # a wording changed since: its old recording is listed as outdated, never played for new words
+    pack.add("contract", "Span nu maar aan.", stored, source="console", lufs=TARGET_LUFS)
+    assert admin.get("/api/voice").json["outdated"] == ["Span nu maar aan."]
 
 
 @pytest.mark.parametrize("make,reason", [

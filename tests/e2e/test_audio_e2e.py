@@ -90,26 +90,34 @@ def test_speech_is_heard_when_the_events_say(pulse_sink, tmp_path):
 
 
 def test_a_recorded_sentence_is_heard_in_its_own_voice_not_espeaks(pulse_sink, tmp_path):
-    """A take as a browser sends it (WebM/Opus), processed as the console processes it, then a
-    session: at the moment the first sentence is said, the sink carries the recording, and not
-    espeak-ng's voice, by the signals' correlation."""
+    """A take as a browser sends it (WebM/Opus), recorded through the console's API (the real
+    server, which processes and keeps it), then a session: at the moment the first sentence is
+    said, the sink carries the recording, and not espeak-ng's voice, by the signals' correlation."""
     from coach.adapters.speech import SAMPLE_RATE
     from coach.adapters.voice_pack import VoicePack
     from coach.app.wiring import make_sounds
     from coach.config.settings import Config
     from coach.core.voice import Line
     from coach.sim.takes import as_webm, take
+    from tests.console.conftest import ADMIN, ConsoleUnderTest
 
     env, sink = pulse_sink
-    state, takes = tmp_path / "state", tmp_path / "opnames"
-    takes.mkdir()
-    as_webm(take("Goedendag.", tmp_path / "take.wav"), takes / "Goedendag.webm")
+    state = tmp_path / "state"
+    webm = as_webm(take("Goedendag.", tmp_path / "take.wav"), tmp_path / "take.webm")
+    console = ConsoleUnderTest(state, tmp_path / "no-daemon.sock").start()
+    try:
+        therapist = console.client().before_login()
+        claim = {"code": console.console.setup_code.get(), "name": ADMIN[0], "password": ADMIN[1]}
+        assert therapist.post("/api/setup", claim).status == 200
+        therapist.csrf = therapist.get("/api/me").json["csrf"]
+        kept = therapist.post_form("/api/voice/take", [("text", b"Goedendag.", None),
+                                                       ("file", webm.read_bytes(), "opname.webm")])
+        assert kept.status == 200, kept.body
+    finally:
+        console.stop()
     env = dict(env, STATE_DIRECTORY=str(state))
-    imported = subprocess.run(RUGCOACH + ["voice", "import", str(takes), "--pack", "praktijk"], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=120)
-    assert imported.returncode == 0, imported.stderr
     recorded = VoicePack.named(state, "praktijk").audio("welcome", "Goedendag.")
-    assert recorded is not None, imported.stdout + imported.stderr
+    assert recorded is not None
     config = tmp_path / "config.yaml"
     config.write_text(f"voice_pack: praktijk\ncache_dir: {tmp_path / 'cache'}\n")
     raw = tmp_path / "recording.raw"

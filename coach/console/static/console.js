@@ -492,6 +492,14 @@ async function loadVoice() {
   const result = await api("GET", "/api/voice");
   if (!result.ok) { $("#voice-state").textContent = result.data.error || "De zinnen konden niet geladen worden."; return; }
   voice.sentences = result.data.sentences;
+  const outdated = result.data.outdated || [];
+  $("#voice-outdated").hidden = outdated.length === 0;
+  $("#voice-outdated summary").textContent = `Verouderde opnamen (${outdated.length})`;
+  $("#voice-outdated ul").replaceChildren(...outdated.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
   $("#voice-pack").textContent = result.data.in_use
     ? `Opnamen gaan naar de stem "${result.data.pack}", die de box gebruikt.`
     : `Opnamen gaan naar de stem "${result.data.pack}". De box gebruikt die pas als de beheerder ` +
