@@ -16,12 +16,13 @@ demo: deps-run $(VENV)/.installed
 	$(VENV)/bin/rugcoach demo
 
 # Four workers on two cores: most tests wait (browsers, pseudo-terminals, subprocesses, real
-# time), and each is correct on a loaded machine; the longest start first (tests/conftest.py).
+# time), and each is correct on a loaded machine; the long ones are dealt out evenly first
+# (tests/conftest.py) and an idle worker takes work from a busy one (worksteal).
 # The tests of real-time sound (a PulseAudio sink heard at the moment the events say) then run
 # apart from the rest, two at a time, each with its own sound server: on a busy machine the sound
 # server itself falls behind, which is the machine, not the coach.
 test: deps-test $(VENV)/.installed lint
-	$(VENV)/bin/python -m pytest -q -n 4 -m "not audio"
+	$(VENV)/bin/python -m pytest -q -n 4 --dist worksteal -m "not audio"
 	$(VENV)/bin/python -m pytest -q -n 2 -m audio
 
 # the pure core and the quick checks, in under a minute: what to run while working

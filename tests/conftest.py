@@ -46,25 +46,39 @@ def pulse_server(tmp_path_factory):
         server.stop()
 
 
-# The longest tests first (measured, in seconds on 2 cores): `make test` runs on several
-# workers, and a 5-minute test that starts last makes the whole suite 5 minutes longer. Started
-# first, each runs beside the short ones (longest processing time first scheduling).
-LONGEST_FIRST = (
-    "tests/e2e/test_soak.py",                                           # ~320
-    "tests/app/test_service.py::test_make_install",                     # ~140
-    "tests/adapters/test_records.py::test_sigkill",                     # ~75
-    "tests/console/test_console_browser.py",                            # ~70
-    "tests/adapters/test_backup.py::test_a_backup_in_the_middle",       # ~40
-    "tests/console/test_console_process.py::test_kill_9",               # ~40
-    "tests/core/test_accuracy.py",                                      # ~40
-    "tests/e2e/test_sensor_faults.py",                                  # ~35
-    "tests/console/test_voice_browser.py",                              # ~30
-    "tests/app/test_service.py::test_the_daemons_life",                 # ~20
-)
+# `make test` runs on several workers (--dist worksteal: each worker starts with an equal,
+# contiguous share of the tests, and an idle one takes half of the busiest one's queue). A
+# 5-minute test that starts last makes the whole suite 5 minutes longer, and so do two long
+# ones on one worker. So the long ones (measured, in seconds on 2 cores) are dealt out first, to
+# the share with the least work so far, then the rest (a second or two each) in their order.
+LONGEST = {
+    "tests/e2e/test_soak.py": 320,
+    "tests/app/test_service.py::test_make_install": 140,
+    "tests/adapters/test_records.py::test_sigkill": 75,
+    "tests/console/test_console_browser.py": 70,
+    "tests/adapters/test_backup.py::test_a_backup_in_the_middle": 40,
+    "tests/console/test_console_process.py::test_kill_9": 40,
+    "tests/core/test_accuracy.py::test_accuracy_on_held_out_seeds": 40,
+    "tests/e2e/test_sensor_faults.py": 35,
+    "tests/console/test_voice_browser.py": 30,
+    "tests/app/test_service.py::test_the_daemons_life": 20,
+    "tests/console/test_records.py": 16,
+    "tests/app/test_voice.py::test_the_record_and_the_report_say_which_voice_spoke": 15,
+    "tests/app/test_control.py": 14,
+}
+OTHER_S = 2.0
 
 
 def pytest_collection_modifyitems(session, config, items):
-    def rank(item) -> int:
-        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
-                    len(LONGEST_FIRST))
-    items.sort(key=rank)   # stable: the rest keep their order
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+
+    def seconds(item) -> float:
+        return next((s for prefix, s in LONGEST.items() if item.nodeid.startswith(prefix)), OTHER_S)
+
+    shares: list[list] = [[] for _ in range(workers)]
+    work = [0.0] * workers
+    for item in sorted(items, key=seconds, reverse=True):   # stable: the rest keep their order
+        least = work.index(min(work))
+        shares[least].append(item)
+        work[least] += seconds(item)
+    items[:] = [item for share in shares for item in share]
