@@ -28,6 +28,10 @@ CLIPPED_FRACTION = 0.001    # this share of samples at full scale: the recorder 
 FULL_SCALE = 0.995
 QUIET_PEAK = 0.02           # the loudest moment below this (-34 dBFS): too far from the microphone
 MIN_SNR_DB = 20.0           # speech over the noise between the words
+MAX_TAKE_S = 120.0          # one sentence; a file that decodes to more is refused, not decoded on
+# The only containers FFmpeg may read here (a browser's, a phone's recorder's): no playlist or
+# network demuxer, so a stranger's file cannot make the decoder open other files.
+FFMPEG_FORMATS = "matroska,webm,ogg,mov,mp4,m4a,3gp,3g2,mj2,wav,flac,mp3,aac"
 
 
 class RecordingRefused(Exception):
@@ -55,14 +59,21 @@ def _decode_with_ffmpeg(source: Path | bytes) -> tuple[np.ndarray, int]:
     from av.error import FFmpegError
 
     try:
-        with av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), mode="r") as container:
+        with av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), mode="r",
+                     container_options={"format_whitelist": FFMPEG_FORMATS, "protocol_whitelist": "file"}
+                     ) as container:
             if not container.streams.audio:
                 raise RecordingRefused("geen geluidsbestand")
             stream = container.streams.audio[0]
             rate = int(stream.rate or SAMPLE_RATE)
             resampler = av.AudioResampler(format="dbl", layout="mono", rate=rate)
-            chunks = [out.to_ndarray().reshape(-1) for frame in container.decode(stream)
-                      for out in resampler.resample(frame)]
+            chunks, total = [], 0
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    total += len(chunks[-1])
+                if total > MAX_TAKE_S * rate:   # a small file can decode to hours: stop here
+                    raise RecordingRefused("te lang", "neem één zin op")
             chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
     except (FFmpegError, ValueError, OSError):
         raise RecordingRefused("geen geluidsbestand") from None

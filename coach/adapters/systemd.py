@@ -7,9 +7,11 @@ Outside systemd (no NOTIFY_SOCKET) every call does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,27 @@ class Watchdog:
         mine = not pid or pid == str(os.getpid())
         self.interval = int(usec) / 2e6 if usec.isdigit() and mine else None
         self._last = 0.0
+
+    @contextlib.contextmanager
+    def kept_alive(self):
+        """Around one long, bounded task of the main loop (a restore, a forget's VACUUM on a slow
+        card): a thread pings meanwhile. The task is known to end; a hung main loop otherwise is
+        still caught, as the thread lives only inside this block."""
+        if self.interval is None:
+            yield
+            return
+        done = threading.Event()
+
+        def keep():
+            while not done.wait(self.interval):
+                notify("WATCHDOG=1")
+        thread = threading.Thread(target=keep, name="watchdog-keep", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def ping(self) -> None:
         if self.interval is None:

@@ -9,6 +9,7 @@ synthesis speaks the rest.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -129,10 +130,15 @@ class VoicePack:
         _write_wav_atomic(self.folder / name, _quantise(samples))
         recording = Recording(key, text, name, datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               source, round(lufs, 2))
-        self._index[(key, text)] = recording
-        self._memory.pop((key, text), None)
-        self._save_index()
-        self._loaded = (self.folder / "index.json").stat().st_mtime_ns
+        # another process (a second console tab, `voice import`) may have added recordings since
+        # this pack was read: read them in under a lock, so neither overwrites the other's
+        with open(self.folder / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.refresh()
+            self._index[(key, text)] = recording
+            self._memory.pop((key, text), None)
+            self._save_index()
+            self._loaded = (self.folder / "index.json").stat().st_mtime_ns
         return recording
 
     def _save_index(self) -> None:

@@ -88,6 +88,7 @@ class Owner(Protocol):
     sensor: Any               # the SerialSensor, once opened
     calibration: Any          # the calibration under way, else None
     store: Any                # the session records (the daemon writes them; `forget` asks it to)
+    watchdog: Any             # systemd's watchdog: kept alive around a long forget or restore
     session_setup: Any        # what the session under way was started with
     start_requested: bool
 
@@ -257,7 +258,8 @@ class Control:
             raise BadRequest("busy", "a session or a calibration is under way: forget after it")
         if daemon.store is None:
             raise BadRequest("busy", "the coach is starting")
-        sessions = daemon.store.forget(patient)   # UserError (unknown patient): 'invalid'
+        with daemon.watchdog.kept_alive():   # the VACUUM of years of traces on an SD card
+            sessions = daemon.store.forget(patient)   # UserError (unknown patient): 'invalid'
         log.info("forgot a patient and %d session(s), asked over the control socket", sessions)
         return {"forgotten": True, "sessions": sessions}
 

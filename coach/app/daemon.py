@@ -314,7 +314,8 @@ class Daemon:
         assert self.store is not None   # the control socket asks only once the store is open
         self.store.close()
         try:
-            return restore(state_dir(), backup_file)
+            with self.watchdog.kept_alive():   # copying and checking a big backup takes a while
+                return restore(state_dir(), backup_file)
         finally:
             self.store = open_store()
 

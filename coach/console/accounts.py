@@ -132,7 +132,8 @@ class Accounts:
         self.lock = threading.Lock()   # scrypt runs off the event loop, on a worker thread
 
     def close(self) -> None:
-        self.db.close()
+        with self.lock:   # not under a worker thread's query
+            self.db.close()
 
     def _execute(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self.lock:
@@ -171,10 +172,10 @@ class Accounts:
             "SELECT name, role, totp_secret IS NOT NULL FROM accounts ORDER BY name")]
 
     # -- the second factor (TOTP) ------------------------------------------------------------------
-    def set_totp(self, name: str, secret: str | None, unix_time: float | None = None) -> None:
-        """Turn an account's one-time codes on (with the secret its app holds) or off (None). The
-        step of the code that confirmed the secret counts as used."""
-        last = totp.step_of(unix_time) if (secret and unix_time is not None) else None
+    def set_totp(self, name: str, secret: str | None, used_step: int | None = None) -> None:
+        """Turn an account's one-time codes on (with the secret its app holds) or off (None).
+        `used_step`: the step of the code that confirmed the secret, spent with it."""
+        last = used_step if secret else None
         self._execute("UPDATE accounts SET totp_secret = ?, totp_last = ? WHERE name = ?", (secret, last, name))
 
     def use_totp(self, name: str, given: str, unix_time: float) -> bool:

@@ -152,12 +152,12 @@ class LoginThrottle:
 
 
 def address_group(address: str) -> str:
-    """The unit the back-off counts per: one IPv4 address, or one IPv6 /64 (a single machine
-    can take any number of addresses within its /64, so counting them apart would be no limit)."""
+    """The unit the back-off counts per: one address (an IPv4-mapped IPv6 one as IPv4). Not an
+    IPv6 /64: on a clinic's LAN every PC shares one, so one guessing host would make them all wait."""
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:
         return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)

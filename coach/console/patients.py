@@ -63,7 +63,8 @@ class Patients:
         self.library = library or Library()
 
     def close(self) -> None:
-        self.db.close()
+        with self.lock:   # not under a worker thread's query
+            self.db.close()
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self.lock:
@@ -102,6 +103,11 @@ class Patients:
             raise PatientError("pseudonym", "Deze patiënt bestaat al.") from None
         return {"pseudonym": pseudonym, "name": name or None, "note": note or None}
 
+    def programmes(self) -> list[tuple[str, str]]:
+        """Every patient's own programme: (pseudonym, protocol text), all of them."""
+        return [(p, text) for p, text in self._rows(
+            "SELECT pseudonym, programme FROM console_patients WHERE programme IS NOT NULL ORDER BY pseudonym")]
+
     def forget(self, pseudonym: str) -> bool:
         with self.lock:
             gone = self.db.execute("DELETE FROM console_patients WHERE pseudonym = ?", (pseudonym,)).rowcount
@@ -139,7 +145,7 @@ class Patients:
                     raise PatientError(f"exercises.{index}.{dose}", "Vul een getal in.")
             choice = item.get("sides") or ""
             if choice:
-                if choice not in SIDE_CHOICES:
+                if not isinstance(choice, str) or choice not in SIDE_CHOICES:
                     raise PatientError(f"exercises.{index}.sides", "Kies welke kant.")
                 sides, change = SIDE_CHOICES[choice]
                 entry["sides"] = sides

@@ -3,13 +3,16 @@
 The first account (an admin) can only be made with this code, and only someone at the box can
 get it: the box says it aloud through its speaker (in the treatment room), and `rugcoach console
 setup-code` prints it to whoever has a shell on the box. Whoever reaches the page first on the
-LAN learns nothing from it, and cannot keep the clinic from claiming it either:
+LAN learns nothing from it, and cannot make the clinic's PC wait either:
 
 - each address backs off on its own after a few wrong codes (the login's back-off), so no one
   host can make the box wait for everybody;
 - after WRONG_PER_CODE wrong codes in all, from anywhere, the code is replaced by a new one
   (which the box says again on request), so guessing from many addresses at once gets no
-  further than a few tries per code: a one in 50,000 chance per code.
+  further than a few tries per code: a one in 50,000 chance per code. The price: a host with
+  many addresses can make the box replace its code again and again. It cannot claim the box
+  that way, and whoever stands by it asks the box for the new code (or reads it with
+  `rugcoach console setup-code`).
 
 Gone once an account exists.
 """

@@ -58,23 +58,27 @@ class VoiceTakes:
         coach's core), then the ones a smooth session never says (corrections, high counts)."""
         every = [session_lines(session) for session in programmes]
         signature = hash(tuple((line.key, line.text) for lines in every for line in lines))
-        with _ORDER_LOCK:
+        with _ORDER_LOCK:   # held while computing: two pages at once wait for one simulation
             cached = _ORDER.get(signature)
-        if cached is not None:
-            return cached
-        ordered: dict[str, Line] = {}
-        for session in programmes:
-            _events, plays, _coach = simulate(session, seed=1, rate_hz=10.0)
-            for play in plays:
-                if not play.line.is_tone:
-                    ordered.setdefault(play.line.text, play.line)
-        for lines in every:
-            for line in lines:
-                ordered.setdefault(line.text, line)
-        found = list(ordered.values())
-        with _ORDER_LOCK:
+            if cached is not None:
+                return cached
+            ordered: dict[str, Line] = {}
+            simulated: set[tuple] = set()
+            for session in programmes:
+                same = tuple((e.id, e.repetitions) for e in session.exercises)
+                if same in simulated:   # patients with the bundled doses: one simulation is enough
+                    continue
+                simulated.add(same)
+                _events, plays, _coach = simulate(session, seed=1, rate_hz=10.0)
+                for play in plays:
+                    if not play.line.is_tone:
+                        ordered.setdefault(play.line.text, play.line)
+            for lines in every:
+                for line in lines:
+                    ordered.setdefault(line.text, line)
+            found = list(ordered.values())
             _ORDER[signature] = found
-        return found
+            return found
 
     def overview(self, pack: VoicePack, lines: list[Line]) -> dict:
         said = {line.text for line in lines}

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import BodyPartReader, MultipartReader, WSMsgType, web
 
 from coach import __version__
 from coach.adapters.backup import NoBackup
@@ -92,6 +92,8 @@ class Console:
     throttle: LoginThrottle = field(init=False)
     last_announce: float = float("-inf")
     restoring: bool = False   # records being swapped: the console's own connections are closed
+    restore_lock: asyncio.Lock = field(init=False)   # one restore at a time
+    voice_pack_seen: str | None = None   # the daemon's voice pack, as its status said last
     reopen: Callable[[], ConsoleData] | None = None   # the data opened again, after a restore
     checks: asyncio.Semaphore = field(init=False)
     _account_locks: dict[str, asyncio.Lock] = field(init=False)
@@ -105,6 +107,7 @@ class Console:
         self._account_locks = {}
         self.setup_lock = asyncio.Lock()     # two right codes at once make one admin, not two
         self.takes = VoiceTakes(self.state_dir, Library())
+        self.restore_lock = asyncio.Lock()
 
     @property
     def accounts(self) -> AccountStore:
@@ -425,10 +428,11 @@ async def totp_confirm(request: web.Request) -> web.Response:
     secret = session.pending_totp
     if secret is None:
         return json_error(409, "Begin opnieuw: vraag eerst een nieuwe QR-code.", "code", "no_secret")
-    if totp.matching_step(secret, str(body.get("code", "")), console.wall(), None) is None:
+    step = totp.matching_step(secret, str(body.get("code", "")), console.wall(), None)
+    if step is None:
         return json_error(400, "Deze code klopt niet. Controleer de tijd op uw telefoon en typ de nieuwe code.",
                           "code")
-    console.accounts.set_totp(session.account, secret, console.wall())
+    console.accounts.set_totp(session.account, secret, step)   # that code is spent: never a login with it
     session.pending_totp = None
     session.totp = True
     console.accounts.log("totp_on", "ok", account=session.account, address=address_of(request))
@@ -788,11 +792,14 @@ async def restore_upload(request: web.Request) -> web.Response:
     session = login_of(request)
     if session.role != "admin":
         return json_error(403, "Alleen een beheerder zet een back-up terug.", code="role")
-    reader = await request.multipart()
-    part = await reader.next()
-    if not isinstance(part, BodyPartReader) or part.name != "my_password":
+    if console.restore_lock.locked():
+        return json_error(409, "Er wordt al een back-up teruggezet.", "file", "busy")
+    reader = await _form(request)
+    if reader is None:
         return json_error(400, "Onleesbaar verzoek.", code="form")
-    password = (await part.read_chunk(MAX_RESTORE_PART)).decode(errors="replace")
+    password = await _field(await reader.next(), "my_password", MAX_RESTORE_PART)
+    if password is None:
+        return json_error(400, "Onleesbaar verzoek.", code="form")
     refused = await _password_again(request, {"my_password": password})
     if refused is not None:
         return refused
@@ -820,7 +827,8 @@ async def restore_upload(request: web.Request) -> web.Response:
                                  address=address_of(request))
             return json_error(400, NO_BACKUP_NL.get(exc.kind, "Dit is geen bruikbare back-up.") +
                               " Er is niets teruggezet.", "file", exc.kind)
-        result = await _swap_records(console, upload)
+        async with console.restore_lock:
+            result = await _swap_records(console, upload)
     if isinstance(result, web.Response):
         console.accounts.log("restore", f"refused: {result.status}", account=session.account,
                              address=address_of(request))
@@ -853,10 +861,32 @@ async def _swap_records(console: Console, upload: Path) -> web.Response | None:
         return json_error(409, "Terugzetten lukte niet: de gegevens zijn in gebruik. Er is niets teruggezet.",
                           "file", exc.code)
     finally:
-        assert console.reopen is not None
-        console.data = console.reopen()
-        console.restoring = False
+        try:
+            assert console.reopen is not None
+            console.data = console.reopen()
+        finally:   # even if reopening failed: the console answers again (and says what failed)
+            console.restoring = False
     return None
+
+
+async def _form(request: web.Request) -> MultipartReader | None:
+    """The request's multipart reader, or None when it is no multipart form."""
+    try:
+        return await request.multipart()
+    except (AssertionError, KeyError, ValueError):
+        return None
+
+
+async def _field(part, name: str, limit: int) -> str | None:
+    """A small form field's whole text, or None when the part is not `name` or is too long."""
+    if not isinstance(part, BodyPartReader) or part.name != name:
+        return None
+    data = b""
+    while chunk := await part.read_chunk(1024):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return data.decode(errors="replace")
 
 
 # -- the therapist's own voice: sentences recorded in the console ----------------------------------
@@ -864,20 +894,21 @@ MAX_TAKE = 10 * 1024 * 1024   # a minute of a browser's Opus is well under 1 MB
 
 
 def _voice_pack_in_use(console: Console) -> str | None:
-    return ((console.link.status or {}).get("voice") or {}).get("pack")
+    """The pack the daemon uses; while it restarts, the one it used last (a take must not go
+    to another pack because the box was restarting)."""
+    if console.link.status is not None:
+        console.voice_pack_seen = (console.link.status.get("voice") or {}).get("pack")
+    return console.voice_pack_seen
 
 
 def _voice_lines(console: Console) -> list:
     """Every sentence of the bundled programmes and the patients' own, in session order."""
     own = []
-    for patient in console.patients.search(""):
-        found = console.patients.get(patient["pseudonym"]) if patient["has_programme"] else None
-        if found and found["programme"]:
-            try:
-                own.append(console.takes.library.session(
-                    protocol=load_text(found["programme"], Path(f"programme of {patient['pseudonym']}"))))
-            except UserError:
-                continue   # a programme the library no longer takes: the console shows it elsewhere
+    for pseudonym, text in console.patients.programmes():
+        try:
+            own.append(console.takes.library.session(protocol=load_text(text, Path(f"programme of {pseudonym}"))))
+        except UserError:
+            continue   # a programme the library no longer takes: the console shows it elsewhere
     return console.takes.sentences(console.takes.programmes(own))
 
 
@@ -895,11 +926,12 @@ async def voice_take(request: web.Request) -> web.Response:
     the reason beside the recorder."""
     console: Console = request.app[CONSOLE]
     session = login_of(request)
-    reader = await request.multipart()
-    part = await reader.next()
-    if not isinstance(part, BodyPartReader) or part.name != "text":
+    reader = await _form(request)
+    if reader is None:
         return json_error(400, "Onleesbaar verzoek.", code="form")
-    text = (await part.read_chunk(4096)).decode(errors="replace")
+    text = await _field(await reader.next(), "text", 4096)
+    if text is None:
+        return json_error(400, "Onleesbaar verzoek.", code="form")
     loop = asyncio.get_running_loop()
     lines = await loop.run_in_executor(None, _voice_lines, console)
     line = next((each for each in lines if each.text == text), None)

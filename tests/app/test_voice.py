@@ -148,3 +148,14 @@ def test_the_record_and_the_report_say_which_voice_spoke(tmp_path, takes, librar
     assert voices["pack praktijk"] >= 6 and voices["espeak-ng"] > voices["pack praktijk"], voices
     assert f"opgenomen stem praktijk: {voices['pack praktijk']} zinnen" in page
     assert f"computerstem (espeak-ng): {voices['espeak-ng']} zinnen" in page
+
+
+def test_two_writers_of_one_pack_keep_each_others_recordings(tmp_path):
+    """Two console tabs (or the console and `voice import`), each with the pack read before the
+    other wrote: neither recording is lost from the index."""
+    first, second = VoicePack(tmp_path / "praktijk"), VoicePack(tmp_path / "praktijk")
+    sound = np.full(SAMPLE_RATE // 2, 0.1, np.float32)
+    first.add("contract", "Span nu aan.", sound, source="console", lufs=-20.0)
+    second.add("relax", "En ontspan maar.", sound, source="console", lufs=-20.0)
+    assert {r.text for r in VoicePack(tmp_path / "praktijk").recordings()} == {"Span nu aan.", "En ontspan maar."}
+    assert first.refresh() and first.find("relax", "En ontspan maar.") is not None

@@ -120,6 +120,9 @@ def test_kill_9_of_the_console_mid_session_harms_nothing(tmp_path, library):
                                      text=True, check=True).stdout
         assert fingerprint.startswith("SHA-256 ") and fingerprint.count(":") == 31
         viewer = LiveViewer(port, cert, client.cookies)
+        # its connection is made on a thread of its own: on a loaded machine, later than the
+        # first repetition. What counts is that it sees the session live before the kill.
+        wait_for(lambda: viewer.messages, "the viewer's first message")
         assert daemon.first_rep.wait(120), "no repetition came"
         assert viewer.messages, "the viewer saw the session live"
         console.send_signal(signal.SIGKILL)   # in the middle of the session

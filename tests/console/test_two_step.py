@@ -37,11 +37,11 @@ def test_a_code_is_right_one_step_either_side_and_never_twice():
     assert totp.matching_step(secret, "abcdef", now, None) is None
 
 
-def test_the_back_off_counts_an_ipv6_machine_by_its_64():
-    assert address_group("2001:db8:1:2:aaaa::1") == address_group("2001:db8:1:2:bbbb::7") == "2001:db8:1:2::/64"
-    assert address_group("2001:db8:1:3::1") != address_group("2001:db8:1:2::1")
-    assert address_group("::ffff:192.168.1.5") == "192.168.1.5"
-    assert address_group("192.168.1.5") == "192.168.1.5"
+def test_the_back_off_counts_each_address_and_never_a_whole_lan():
+    # every PC of a clinic's IPv6 LAN is in one /64: counting per /64 would let one host lock out all
+    assert address_group("2001:db8:1:2:aaaa::1") != address_group("2001:db8:1:2:bbbb::7")
+    assert address_group("::ffff:192.168.1.5") == address_group("192.168.1.5") == "192.168.1.5"
+    assert address_group("fe80::1%eth0") == "fe80::1"
 
 
 def enrol(client, clock, password: str) -> str:

@@ -55,6 +55,8 @@ def test_a_sentence_recorded_in_the_console_is_kept_trimmed_and_at_the_right_lou
     (lambda path: tone(path, 1.0, 1.6), "oversturing"),
     (lambda path: tone(path, 0.05, 0.5), "te kort"),
     (lambda path: path.write_bytes(b"\x1aE\xdf\xa3 not really a webm") and path, "geen geluidsbestand"),
+    # a playlist that points FFmpeg at a file of the box: no such container is read
+    (lambda path: path.write_text("#EXTM3U\n/etc/passwd\n") and path, "geen geluidsbestand"),
 ])
 def test_a_bad_take_is_refused_with_its_reason(claimed, tmp_path, make, reason):
     _server, admin = claimed

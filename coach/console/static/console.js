@@ -516,14 +516,24 @@ function showProgress() {
   $("#voice-count").textContent = `${done} van de ${voice.sentences.length} zinnen opgenomen.`;
 }
 
+// the next sentence to record from `from` on, then from the start; -1 when every one is recorded
 function firstToRecord(from) {
-  if (!$("#voice-missing").checked) return Math.min(from, Math.max(0, voice.sentences.length - 1));
-  for (let i = from; i < voice.sentences.length; i++) if (!voice.sentences[i].recorded) return i;
-  return Math.min(from, Math.max(0, voice.sentences.length - 1));
+  const count = voice.sentences.length;
+  if (!$("#voice-missing").checked) return count ? Math.min(from, count - 1) : -1;
+  for (let n = 0; n < count; n++) {
+    const i = (from + n) % count;
+    if (!voice.sentences[i].recorded) return i;
+  }
+  return -1;
+}
+
+// while a take is being recorded or kept, the sentence stays put: a take belongs to its sentence
+function busyWithTake(busy) {
+  for (const id of ["#voice-previous", "#voice-next", "#voice-missing"]) $(id).disabled = busy;
 }
 
 function move(step) {
-  let i = voice.index + step;
+  let i = Math.max(voice.index, 0) + step;
   while ($("#voice-missing").checked && i >= 0 && i < voice.sentences.length && voice.sentences[i].recorded) i += step;
   if (i < 0 || i >= voice.sentences.length) return;
   voice.index = i;
@@ -533,7 +543,14 @@ function move(step) {
 function showSentence() {
   const sentence = voice.sentences[voice.index];
   clearErrors($("#voice"));
+  if (voice.recorder && voice.recorder.state === "recording") {   // never: navigation is off meanwhile
+    voice.recorder.ondataavailable = null;
+    voice.recorder.stop();
+  }
+  voice.recorder = null;
   voice.take = null;
+  busyWithTake(false);
+  $("#voice-stop").hidden = true;
   $("#voice-keep").hidden = true;
   $("#voice-again").hidden = true;
   $("#voice-record").hidden = false;
@@ -556,11 +573,15 @@ async function startTake() {
     showError($("#voice"), "take", "De browser geeft de microfoon niet. Sta de microfoon toe voor deze pagina.");
     return;
   }
-  voice.chunks = [];
-  voice.recorder = new MediaRecorder(voice.stream);
-  voice.recorder.addEventListener("dataavailable", (event) => { if (event.data.size) voice.chunks.push(event.data); });
-  voice.recorder.addEventListener("stop", () => {
-    voice.take = new Blob(voice.chunks, { type: voice.recorder.mimeType });
+  const chunks = [];   // this take's own: a take never mixes with another
+  const recorder = new MediaRecorder(voice.stream);
+  voice.recorder = recorder;
+  busyWithTake(true);
+  recorder.addEventListener("dataavailable", (event) => { if (event.data.size) chunks.push(event.data); });
+  recorder.addEventListener("stop", () => {
+    if (voice.recorder !== recorder) return;   // a take abandoned
+    busyWithTake(false);   // moving on now leaves this take unkept
+    voice.take = new Blob(chunks, { type: recorder.mimeType });
     $("#voice-listen").src = URL.createObjectURL(voice.take);
     $("#voice-listen").hidden = false;
     $("#voice-listen").play().catch(() => {});   // hear it back at once
@@ -569,7 +590,7 @@ async function startTake() {
     $("#voice-again").hidden = false;
     $("#voice-state").textContent = "Luister terug. Goed? Bewaar de opname. Anders: opnieuw.";
   });
-  voice.recorder.start();
+  recorder.start();
   $("#voice-record").hidden = true;
   $("#voice-keep").hidden = true;
   $("#voice-again").hidden = true;
@@ -584,19 +605,23 @@ async function keepTake() {
   body.append("text", sentence.text);
   body.append("file", voice.take, "opname.webm");
   $("#voice-keep").disabled = true;
+  $("#voice-again").disabled = true;
+  busyWithTake(true);
   $("#voice-state").textContent = "Bezig met verwerken...";
   let response = null;
   try {
     response = await fetch("/api/voice/take", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf }, body });
-  } catch (error) { response = null; } finally { $("#voice-keep").disabled = false; }
+  } catch (error) { response = null; } finally { $("#voice-keep").disabled = false; $("#voice-again").disabled = false; }
   let data = {};
   try { data = response ? await response.json() : {}; } catch (error) { data = {}; }
   if (!response || !response.ok) {
+    busyWithTake(false);
     $("#voice-state").textContent = "";
     showError($("#voice"), "take", data.error || "De box is niet bereikbaar. Controleer het netwerk.");
     return;
   }
   sentence.recorded = true;
+  voice.recorder = null;
   showProgress();
   $("#voice-state").textContent = `Bewaard (${Number(data.seconds).toFixed(1)} s).`;
   voice.index = firstToRecord(voice.index + 1);
