@@ -118,23 +118,28 @@ def prepare(source: Path | bytes) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m coach.adapters.recording IN OUT.wav`: one recording prepared and written as a
-    pack keeps it, and one JSON line on stdout: {"seconds", "lufs"}, or {"refused", "detail"}."""
+    """`python -m coach.adapters.recording IN OUT.wav [PACK_DIR KEY SENTENCE]`: one recording
+    prepared and written as a pack keeps it (and, given a pack, added to it), and one JSON line
+    on stdout: {"seconds", "lufs"}, or {"refused", "detail"}."""
     import json
     import sys
 
     from coach.adapters.loudness import loudness_lufs
     from coach.adapters.speech import _write_wav_atomic
 
-    source, out = (argv if argv is not None else sys.argv[1:])[:2]
+    args = argv if argv is not None else sys.argv[1:]
+    source, out = args[:2]
     try:
         samples = prepare(Path(source))
     except RecordingRefused as exc:
         print(json.dumps({"refused": exc.reason, "detail": str(exc)}, ensure_ascii=False))
         return 0
+    lufs = loudness_lufs(samples, SAMPLE_RATE)
     _write_wav_atomic(Path(out), samples)
-    print(json.dumps({"seconds": round(len(samples) / SAMPLE_RATE, 3),
-                      "lufs": round(loudness_lufs(samples, SAMPLE_RATE), 2)}))
+    if len(args) == 5:
+        from coach.adapters.voice_pack import VoicePack
+        VoicePack(Path(args[2])).add(args[3], args[4], samples, source="console", lufs=lufs)
+    print(json.dumps({"seconds": round(len(samples) / SAMPLE_RATE, 3), "lufs": round(lufs, 2)}))
     return 0
 
 

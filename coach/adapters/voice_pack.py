@@ -13,39 +13,18 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from coach.adapters.speech import _quantise, _read_wav, _write_wav_atomic
+from coach.adapters.voice_index import Recording, check_pack_name, find, read_index
 from coach.core.voice import Line
 from coach.errors import UserError
-
-PACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-DEFAULT_PACK = "praktijk"   # where recordings go when the config names no pack yet
-
-
-@dataclass(frozen=True)
-class Recording:
-    key: str
-    text: str
-    file: str
-    recorded: str       # ISO date
-    source: str         # the file it was imported from, or "console"
-    lufs: float
-
-
-def check_pack_name(name: str) -> str:
-    if not PACK_NAME.match(name):
-        raise UserError(f"voice pack name '{name}' is not allowed: use 1-64 letters, digits, '-', '_' "
-                        "or '.'", exit_code=2)
-    return name
 
 
 class VoicePack:
@@ -62,19 +41,9 @@ class VoicePack:
         self._load()
 
     def _load(self) -> None:
-        index = self.folder / "index.json"
-        try:
-            stamp = index.stat().st_mtime_ns
-            entries = json.loads(index.read_text(encoding="utf-8"))
-            loaded = {}
-            for entry in entries:
-                recording = Recording(**entry)
-                loaded[(recording.key, recording.text)] = recording
-        except FileNotFoundError:
+        loaded, stamp = read_index(self.folder)
+        if stamp is None:
             return
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"{index}: damaged voice pack index ({exc}); import the recordings again",
-                            exit_code=2) from None
         self._index, self._loaded = loaded, stamp
         self._memory.clear()
 
@@ -104,9 +73,7 @@ class VoicePack:
     def find(self, key: str | None, text: str) -> Recording | None:
         """The recording of this sentence under this key; else the very same words recorded under
         another key (the same sentence need not be recorded twice). Never other words."""
-        if key is not None and (key, text) in self._index:
-            return self._index[(key, text)]
-        return next((r for r in self._index.values() if r.text == text), None)
+        return find(self._index, key, text)
 
     def audio(self, key: str | None, text: str) -> np.ndarray | None:
         recording = self.find(key, text)

@@ -12,7 +12,8 @@ from pathlib import Path
 from coach.adapters.loudness import loudness_lufs
 from coach.adapters.recording import RecordingRefused, prepare
 from coach.adapters.speech import SAMPLE_RATE
-from coach.adapters.voice_pack import DEFAULT_PACK, VoicePack
+from coach.adapters.voice_index import DEFAULT_PACK
+from coach.adapters.voice_pack import VoicePack
 from coach.config.paths import state_dir
 from coach.config.protocols import Library
 from coach.core.vocabulary import session_lines

@@ -33,7 +33,6 @@ from aiohttp import BodyPartReader, MultipartReader, WSMsgType, web
 
 from coach import __version__
 from coach.adapters.backup import NoBackup
-from coach.config.protocols import Library, load_text
 from coach.console import totp
 from coach.console.accounts import Account, AccountError
 from coach.console.daemon_link import DaemonLink, DaemonRefused, DaemonUnavailable
@@ -106,7 +105,7 @@ class Console:
         self.checks = asyncio.Semaphore(2)   # scrypt checks at once: a flood waits, the pool stays free
         self._account_locks = {}
         self.setup_lock = asyncio.Lock()     # two right codes at once make one admin, not two
-        self.takes = VoiceTakes(self.state_dir, Library())
+        self.takes = VoiceTakes(self.state_dir)
         self.restore_lock = asyncio.Lock()
 
     @property
@@ -901,22 +900,19 @@ def _voice_pack_in_use(console: Console) -> str | None:
     return console.voice_pack_seen
 
 
-def _voice_lines(console: Console) -> list:
+async def _voice_lines(console: Console) -> list[tuple[str | None, str]]:
     """Every sentence of the bundled programmes and the patients' own, in session order."""
-    own = []
-    for pseudonym, text in console.patients.programmes():
-        try:
-            own.append(console.takes.library.session(protocol=load_text(text, Path(f"programme of {pseudonym}"))))
-        except UserError:
-            continue   # a programme the library no longer takes: the console shows it elsewhere
-    return console.takes.sentences(console.takes.programmes(own))
+    own = await asyncio.get_running_loop().run_in_executor(None, console.patients.programmes)
+    return await console.takes.sentences(own)
 
 
 async def voice_overview(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
     in_use = _voice_pack_in_use(console)
-    loop = asyncio.get_running_loop()
-    lines = await loop.run_in_executor(None, _voice_lines, console)
+    try:
+        lines = await _voice_lines(console)
+    except (asyncio.TimeoutError, ValueError):
+        return json_error(500, "De zinnen konden niet geladen worden. Probeer het opnieuw.", code="voice")
     overview = console.takes.overview(console.takes.pack(in_use), lines)
     return web.json_response(dict(overview, in_use=in_use is not None))
 
@@ -932,9 +928,11 @@ async def voice_take(request: web.Request) -> web.Response:
     text = await _field(await reader.next(), "text", 4096)
     if text is None:
         return json_error(400, "Onleesbaar verzoek.", code="form")
-    loop = asyncio.get_running_loop()
-    lines = await loop.run_in_executor(None, _voice_lines, console)
-    line = next((each for each in lines if each.text == text), None)
+    try:
+        lines = await _voice_lines(console)
+    except (asyncio.TimeoutError, ValueError):
+        return json_error(500, "De zinnen konden niet geladen worden. Probeer het opnieuw.", "take", "voice")
+    line = next(((key, said) for key, said in lines if said == text), None)
     if line is None:
         return json_error(400, "Deze zin zegt geen programma (meer). Laad de pagina opnieuw.", "take", "unknown")
     part = await reader.next()
@@ -951,14 +949,14 @@ async def voice_take(request: web.Request) -> web.Response:
                     return json_error(413, "Deze opname is te lang. Neem één zin op.", "take", "too_long")
                 file.write(chunk)
         try:
-            kept = await console.takes.keep(pack, line, upload)
+            kept = await console.takes.keep(pack, line[0], line[1], upload)
         except TakeRefused as exc:
             console.accounts.log("voice_take", f"refused: {exc}", account=session.account,
                                  address=address_of(request))
             return json_error(400, str(exc), "take", "refused")
-    console.accounts.log("voice_take", f"ok: {line.key} in pack {pack.name}", account=session.account,
+    console.accounts.log("voice_take", f"ok: {line[0]} in pack {pack.name}", account=session.account,
                          address=address_of(request))
-    return web.json_response(dict(kept, pack=pack.name, text=line.text))
+    return web.json_response(dict(kept, pack=pack.name, text=line[1]))
 
 
 async def voice_audio(request: web.Request) -> web.StreamResponse:
