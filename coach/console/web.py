@@ -913,8 +913,17 @@ async def voice_overview(request: web.Request) -> web.Response:
         lines = await _voice_lines(console)
     except (asyncio.TimeoutError, ValueError):
         return json_error(500, "De zinnen konden niet geladen worden. Probeer het opnieuw.", code="voice")
-    overview = console.takes.overview(console.takes.pack(in_use), lines)
+    try:
+        pack = console.takes.pack(in_use)
+    except UserError:
+        return _damaged_pack()
+    overview = console.takes.overview(pack, lines)
     return web.json_response(dict(overview, in_use=in_use is not None))
+
+
+def _damaged_pack() -> web.Response:
+    return json_error(409, "De opnamen van deze stem zijn beschadigd. `rugcoach voice status` op de box zegt "
+                           "wat er mis is; neem ze daarna opnieuw op of importeer ze opnieuw.", "take", "damaged_pack")
 
 
 async def voice_take(request: web.Request) -> web.Response:
@@ -938,7 +947,10 @@ async def voice_take(request: web.Request) -> web.Response:
     part = await reader.next()
     if not isinstance(part, BodyPartReader) or part.name != "file":
         return json_error(400, "Er is geen opname meegestuurd.", "take")
-    pack = console.takes.pack(_voice_pack_in_use(console))
+    try:
+        pack = console.takes.pack(_voice_pack_in_use(console))
+    except UserError:
+        return _damaged_pack()
     with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
         upload = Path(folder) / "take"
         size = 0
@@ -962,7 +974,10 @@ async def voice_take(request: web.Request) -> web.Response:
 async def voice_audio(request: web.Request) -> web.StreamResponse:
     """A kept recording, to hear it back as the box will play it."""
     console: Console = request.app[CONSOLE]
-    pack = console.takes.pack(_voice_pack_in_use(console))
+    try:
+        pack = console.takes.pack(_voice_pack_in_use(console))
+    except UserError:
+        return _damaged_pack()
     recording = pack.find(None, request.query.get("text", ""))
     if recording is None:
         return json_error(404, "Deze zin is nog niet opgenomen.", code="not_found")

@@ -73,3 +73,12 @@ def test_a_sentence_no_programme_says_is_refused(claimed, tmp_path):
     reply = admin.post_form("/api/voice/take", [("text", b"Dit zegt de coach nooit.", None),
                                                 ("file", wav.read_bytes(), "x.wav")])
     assert reply.status == 400 and reply.json["code"] == "unknown"
+
+
+def test_a_damaged_pack_index_is_said_in_dutch_not_a_traceback(claimed):
+    server, admin = claimed
+    folder = server.state / "voices" / "praktijk"
+    folder.mkdir(parents=True)
+    (folder / "index.json").write_text("[{not json")
+    reply = admin.get("/api/voice")
+    assert reply.status == 409 and reply.json["code"] == "damaged_pack" and "beschadigd" in reply.json["error"]
