@@ -246,18 +246,24 @@ class Control:
             raise BadRequest("no_sensor", no_sensor)
         return daemon
 
+    def _records_between_sessions(self, action: str) -> Owner:
+        """The daemon, with its records open and no session or calibration writing them: what
+        a forget or a restore of the whole file needs. BadRequest 'busy' otherwise."""
+        daemon = self.daemon
+        if daemon.runner is not None or daemon.calibration is not None:
+            raise BadRequest("busy", f"a session or a calibration is under way: {action} after it")
+        if daemon.store is None:
+            raise BadRequest("busy", "the coach is starting")
+        return daemon
+
     def _forget(self, params: Params, _request: Request) -> dict:
         """Every trace of a patient out of the records (the console asks; the daemon owns them)."""
         params.allowed = ("patient",)
         patient = params.text("patient", required=True) or ""
         params.done()
-        daemon = self.daemon
         # Forgetting ends in a VACUUM of the whole file, which would hold up a session's coaching
         # (and its watchdog): only between sessions.
-        if daemon.runner is not None or daemon.calibration is not None:
-            raise BadRequest("busy", "a session or a calibration is under way: forget after it")
-        if daemon.store is None:
-            raise BadRequest("busy", "the coach is starting")
+        daemon = self._records_between_sessions("forget")
         with daemon.watchdog.kept_alive():   # the VACUUM of years of traces on an SD card
             sessions = daemon.store.forget(patient)   # UserError (unknown patient): 'invalid'
         log.info("forgot a patient and %d session(s), asked over the control socket", sessions)
@@ -270,11 +276,7 @@ class Control:
         params.allowed = ("path",)
         given = params.text("path", required=True) or ""
         params.done()
-        daemon = self.daemon
-        if daemon.runner is not None or daemon.calibration is not None:
-            raise BadRequest("busy", "a session or a calibration is under way: restore after it")
-        if daemon.store is None:
-            raise BadRequest("busy", "the coach is starting")
+        daemon = self._records_between_sessions("restore")
         path = Path(given).resolve()
         if not path.is_relative_to(state_dir().resolve()) or not path.is_file():
             raise BadRequest("bad_argument", "'path' must be a file in the records' folder")
