@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from coach.config.protocols import Library  # noqa: E402
-from coach.core.coach import Coach, Play  # noqa: E402
+from coach.core.coach import Coach, Hush, Play  # noqa: E402
 from coach.core.protocol import Session  # noqa: E402
 from coach.sim.patient import Behaviour, SimulatedPatient  # noqa: E402
 from tests.conftest import estimated_duration  # noqa: E402
@@ -33,7 +33,7 @@ def session_events():
 
     def handle(outputs):
         for output in outputs:
-            if not isinstance(output, Play):
+            if not isinstance(output, (Play, Hush)):   # sound, not events
                 event = output.as_dict()
                 events.append(event)
                 patient.hear(event)

@@ -7,6 +7,11 @@ that listens to the coach), so the analysis is judged against answers it did not
 - per repetition an intended outcome (ok, too_weak, too_strong, pushing, not_held) and, in some,
   a breath hold, a pelvic step or getting off the bladder; whole-trace leaks and not_inflated.
 The verdict and held_s labels come from the clean (noise- and ripple-free) signal.
+
+Scenarios (SCENARIOS) vary the patient and the sensor: `prone` is the mixed prone trace the
+thresholds were first tuned on; the others are the cases a review found the analysis had not
+seen: keep-steady holds at 40 mmHg with a limb moving and a small ripple, a short quiet start,
+coarse sensors, a steady leak through good repetitions, and getting off after the last one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,44 @@ import numpy as np
 BAND = (-15.0, -5.0)
 HOLD_S = 15.0
 START = 70.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    position: str = "prone"               # prone: draw in 10 mmHg; steady: keep it within 3
+    start: float = START
+    band: tuple[float, float] = BAND
+    rates: tuple[float, ...] = (10.0, 20.0, 50.0, 100.0)
+    noise: tuple[float, float] = (0.05, 0.3)
+    quanta: tuple[float, ...] = (0.0, 0.1, 0.5)
+    ripple: tuple[float, float] = (0.6, 2.0)
+    first_cue: tuple[float, float] | None = None   # None: at 15 s
+    leak: float | None = None             # mmHg/s through the whole trace (None: drawn, faulty only)
+    good_only: bool = False               # every repetition ok, no episode (but the leak)
+    off_after_last: bool = False          # the patient gets off the bladder after the last relax
+    reps: int = 8
+
+    @property
+    def target(self):
+        from coach.core.protocol import Target
+        if self.position == "steady":
+            return Target("steady", 0.0, (self.band[1] - self.band[0]) / 2)
+        return Target("change", (self.band[0] + self.band[1]) / 2, (self.band[1] - self.band[0]) / 2)
+
+
+PRONE = Scenario("prone")
+SCENARIOS = {
+    "prone": PRONE,
+    # supine/sitting/standing at 40 mmHg: a 0.5-1.5 mmHg ripple, a limb's slow wobble, 10-50 Hz
+    "keep-steady": Scenario("keep-steady", "steady", 40.0, (-3.0, 3.0), (10.0, 20.0, 25.0, 50.0),
+                            (0.05, 0.25), (0.0, 0.1, 0.5), (0.5, 1.5), reps=6),
+    "prone-quiet-start": Scenario("prone-quiet-start", first_cue=(8.0, 14.0)),
+    "prone-coarse-sensor": Scenario("prone-coarse-sensor", rates=(10.0, 12.5, 20.0, 25.0),
+                                    noise=(0.3, 0.5), quanta=(0.0, 0.5)),
+    "prone-steady-leak": Scenario("prone-steady-leak", leak=2.5 / 60, good_only=True, reps=4),
+    "prone-off-after-last": Scenario("prone-off-after-last", off_after_last=True, reps=4),
+}
 
 
 @dataclass
@@ -45,32 +88,54 @@ class Trace:
     clean_pressure: np.ndarray | None = None
     breath_period: float = 5.0
     minutes: float = 0.0
+    scenario: Scenario = PRONE
 
 
-def generate(seed: int, clean: bool = False, reps: int = 8) -> Trace:
+def _depths(rng, scenario: Scenario) -> dict[str, float]:
+    if scenario.position == "steady":
+        # keep steady: a TrA contraction lifts a supine back 0-2 mmHg (Park & Lee); +5 is the
+        # pelvis tilting back (too strong), -5 the back arching (too weak, as the analysis says)
+        return {"ok": rng.uniform(-1.0, 2.0), "too_weak": rng.uniform(-8.0, -5.0),
+                "too_strong": rng.uniform(5.0, 8.0), "pushing": 0.0, "not_held": rng.uniform(-1.0, 2.0)}
+    return {"ok": rng.uniform(-12.0, -7.0), "too_weak": rng.uniform(-2.5, -0.5),
+            "too_strong": rng.uniform(-26.0, -20.0), "pushing": rng.uniform(4.0, 8.0),
+            "not_held": rng.uniform(-12.0, -7.0)}
+
+
+def generate(seed: int, clean: bool = False, reps: int | None = None,
+             scenario: Scenario = PRONE) -> Trace:
     """One labelled trace. `clean`: a patient who does it right (no faults, no leak)."""
     rng = np.random.default_rng(seed)
-    rate = float(rng.choice([10.0, 20.0, 50.0, 100.0]))
-    noise = float(rng.uniform(0.05, 0.3))
-    quantum = float(rng.choice([0.0, 0.1, 0.5]))
+    reps = scenario.reps if reps is None else reps
+    steady = scenario.position == "steady"
+    rate = float(rng.choice(list(scenario.rates)))
+    noise = float(rng.uniform(*scenario.noise))
+    quantum = float(rng.choice(list(scenario.quanta)))
     period = float(rng.uniform(3.5, 7.5))
-    ripple = float(rng.uniform(0.6, 2.0))
-    leak = 0.0 if clean or rng.random() > 0.3 else float(rng.uniform(0.03, 0.08))
-    not_inflated = not clean and rng.random() < 0.1
-    base = (58.0 if not_inflated else START) + float(rng.uniform(-1.5, 1.5))
+    ripple = float(rng.uniform(*scenario.ripple))
+    if scenario.leak is not None:
+        leak = scenario.leak
+    else:
+        leak = 0.0 if clean or rng.random() > 0.3 else float(rng.uniform(0.03, 0.08))
+    not_inflated = not clean and not scenario.good_only and rng.random() < 0.1
+    base = (scenario.start - 12.0 if not_inflated else scenario.start) + float(rng.uniform(-1.5, 1.5))
     # a breath hold is only inserted where it can be seen: clear of noise and quantisation
-    breath_detectable = ripple >= max(0.6, 4 * math.sqrt(noise ** 2 + quantum ** 2 / 12), 3 * quantum)
+    breath_detectable = ripple >= max(0.6 if not steady else 0.5,
+                                      4 * math.sqrt(noise ** 2 + quantum ** 2 / 12), 3 * quantum)
+    faulty = not clean and not scenario.good_only
+    first_cue = 15.0 if scenario.first_cue is None else float(rng.uniform(*scenario.first_cue))
+    # ... and where the breathing can be known at all: a period needs about 1.5 breaths of rest
+    breath_detectable = breath_detectable and first_cue >= 1.5 * period
 
     # the plan: rest, then repetitions with cues
     plan: list[Rep] = []
     comps: list[tuple[str, float, float]] = []
-    t = 15.0
+    t = first_cue
+    outcomes = ["ok"] * 12 + (["too_weak", "too_strong"] * 3 if steady
+                              else ["too_weak", "too_strong", "pushing", "not_held"] * 2)
     for _ in range(reps):
-        outcome = "ok" if clean else str(rng.choice(
-            ["ok"] * 12 + ["too_weak", "too_strong", "pushing", "not_held"] * 2))
-        depth = {"ok": rng.uniform(-12.0, -7.0), "too_weak": rng.uniform(-2.5, -0.5),
-                 "too_strong": rng.uniform(-26.0, -20.0), "pushing": rng.uniform(4.0, 8.0),
-                 "not_held": rng.uniform(-12.0, -7.0)}[outcome]
+        outcome = str(rng.choice(outcomes)) if faulty else "ok"
+        depth = _depths(rng, scenario)[outcome]
         reaction = float(rng.uniform(0.5, 1.5))
         reach = t + reaction + 2.0
         relax = reach + HOLD_S + 0.5
@@ -78,7 +143,7 @@ def generate(seed: int, clean: bool = False, reps: int = 8) -> Trace:
         if outcome == "not_held":
             rep.let_go = reach + float(rng.uniform(2.0, 5.0))
         plan.append(rep)
-        if outcome == "ok" and not clean and rng.random() < 0.35:
+        if outcome == "ok" and faulty and rng.random() < 0.35:
             kind = str(rng.choice(["breath_hold", "pelvis_moved", "off_pbu"] if breath_detectable
                                   else ["pelvis_moved", "off_pbu"]))
             start = reach + float(rng.uniform(1.5, 3.0))
@@ -89,6 +154,10 @@ def generate(seed: int, clean: bool = False, reps: int = 8) -> Trace:
             comps.append(("pushing", t + reaction, relax + 0.5))
         t = relax + float(rng.uniform(6.0, 9.0))
     end = t
+    if scenario.off_after_last:
+        off_from = plan[-1].relax + float(rng.uniform(2.0, 4.0))
+        end = off_from + float(rng.uniform(5.0, 8.0))
+        comps.append(("off_pbu", off_from, end))
     if leak:
         comps.append(("leak", plan[0].cue, end))
     if not_inflated:
@@ -116,15 +185,21 @@ def generate(seed: int, clean: bool = False, reps: int = 8) -> Trace:
         inside = (times >= a) & (times < b)
         if kind == "pelvis_moved":
             # away from the held level, never landing at the baseline (that would look exactly
-            # like letting go): down by 6-9 mmHg, or up past the baseline
+            # like letting go): prone down by 6-9 mmHg, or up past the baseline; keep steady
+            # 5-8 mmHg either way (2.5 mmHg a degree of tilt)
             held = next(r.depth for r in plan if r.cue <= a <= r.relax)
-            step = float(-rng.uniform(6.0, 9.0) if rng.random() < 0.5 else -held + rng.uniform(4.0, 7.0))
+            if steady:
+                step = float(rng.uniform(5.0, 8.0) * rng.choice([-1.0, 1.0]))
+            else:
+                step = float(-rng.uniform(6.0, 9.0) if rng.random() < 0.5 else -held + rng.uniform(4.0, 7.0))
             ramp = np.clip((times - a) / 0.3, 0, 1) * np.clip((b + 0.3 - times) / 0.3, 0, 1)
             pelvis += step * ramp
         elif kind == "breath_hold":
             breathing[inside] = 0.0
         elif kind == "off_pbu":
             off |= inside
+    if steady:
+        clean_offset += _limb_wobble(rng, plan, times)
     phase = np.cumsum(np.r_[0, np.diff(times)] * 2 * math.pi / (period * (1 + 0.08 * np.sin(times / 17.0))))
     smooth_breath = np.convolve(breathing, np.ones(max(1, int(rate))) / max(1, int(rate)), mode="same")
     wave = 0.5 * ripple * np.sin(phase) * smooth_breath + 0.4 * (1 - smooth_breath)
@@ -140,15 +215,31 @@ def generate(seed: int, clean: bool = False, reps: int = 8) -> Trace:
     for rep in plan:
         cues[int(np.searchsorted(times, rep.cue))] = "contract"
         cues[int(np.searchsorted(times, rep.relax))] = "relax"
-        _label(rep, times, clean_pressure - (base - leak * times), off)
+        _label(rep, times, clean_pressure - (base - leak * times), off, scenario.band)
     return Trace(seed, rate, np.round(times, 3), np.round(p, 2), cues, plan, comps, clean_pressure,
-                 period, end / 60.0)
+                 period, end / 60.0, scenario)
 
 
-def _label(rep: Rep, times: np.ndarray, change: np.ndarray, off: np.ndarray) -> None:
+def _limb_wobble(rng, plan: list[Rep], times: np.ndarray) -> np.ndarray:
+    """A heel sliding out and back, or a leg lifted and lowered, during each hold: a slow swell
+    of a few tenths of a mmHg (0.2-0.6), one movement every 8-16 s (slower than any breath: a
+    slide out over some seconds and back), not quite regular."""
+    wobble = np.zeros(len(times))
+    for rep in plan:
+        size, cycle = float(rng.uniform(0.2, 0.6)), float(rng.uniform(8.0, 16.0))
+        inside = (times >= rep.reach) & (times < rep.relax)
+        local = times[inside] - rep.reach
+        envelope = np.clip(local / 1.0, 0, 1) * np.clip((rep.relax - rep.reach - local) / 1.0, 0, 1)
+        wobble[inside] = size * envelope * (0.5 - 0.5 * np.cos(2 * math.pi * local / cycle
+                                                                + 0.3 * np.sin(local / 2.3)))
+    return wobble
+
+
+def _label(rep: Rep, times: np.ndarray, change: np.ndarray, off: np.ndarray,
+           band: tuple[float, float] = BAND) -> None:
     """held_s and verdict from the clean change against the baseline."""
     window = (times >= rep.cue) & (times < rep.relax)
-    inside = window & (change >= BAND[0]) & (change <= BAND[1]) & ~off
+    inside = window & (change >= band[0]) & (change <= band[1]) & ~off
     dt = np.r_[np.diff(times), 0.0]
     rep.held_s = float(np.sum(dt[inside]))
     if rep.outcome in ("too_weak", "too_strong", "pushing"):

@@ -22,6 +22,18 @@ from coach.errors import DeviceError
 log = logging.getLogger(__name__)
 
 
+FADE_S = 0.03   # a sentence broken off fades out over this long: no click, and no word goes on
+
+
+def _faded_at(samples: np.ndarray, position: int) -> np.ndarray:
+    """`samples` cut at `position` with a short fade-out (the rest is dropped)."""
+    fade = min(int(FADE_S * SAMPLE_RATE), max(0, len(samples) - position))
+    kept = samples[:position + fade].copy()
+    if fade:
+        kept[position:] *= np.linspace(1.0, 0.0, fade, dtype=kept.dtype)
+    return kept
+
+
 class NullSink:
     """--audio none: nothing is played; the session runs as fast as the samples come."""
 
@@ -34,6 +46,9 @@ class NullSink:
         pass
 
     def play(self, t: float, samples: np.ndarray, requested_at: float | None = None) -> None:
+        pass
+
+    def cut(self, t: float) -> None:
         pass
 
     def close(self, max_wait_s: float | None = None) -> None:
@@ -57,6 +72,12 @@ class WavSink:
 
     def play(self, t: float, samples: np.ndarray, requested_at: float | None = None) -> None:
         self._parts.append((int(round(t * SAMPLE_RATE)), samples))
+
+    def cut(self, t: float) -> None:
+        """What sounds at session time t fades out there."""
+        at = int(round(t * SAMPLE_RATE))
+        self._parts = [(start, _faded_at(samples, at - start) if start <= at < start + len(samples) else samples)
+                       for start, samples in self._parts]
 
     def close(self, max_wait_s: float | None = None) -> None:
         end = max((start + len(s) for start, s in self._parts), default=0) + SAMPLE_RATE // 2
@@ -163,6 +184,13 @@ class DeviceSink:
             return  # no device right now: the coaching goes on, this sound is not heard
         with self._lock:
             self._playing.append([samples, 0, requested_at or time.perf_counter()])
+
+    def cut(self, t: float) -> None:
+        """Fade out what is playing now (an urgent correction broke the sentence off). The
+        session clock runs with the sound, so "now" is the moment asked for."""
+        with self._lock:
+            for item in self._playing:
+                item[0] = _faded_at(item[0], item[1])
 
     def _callback(self, out, frames, _time, status) -> None:
         if status.output_underflow:

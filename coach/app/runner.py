@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coach.core.coach import Coach, Play
+from coach.core.coach import Coach, Hush, Play
 from coach.core.events import Cue, Repetition
 from coach.core.ports import AudioSink, BatchSensor, EventWriter, Listener, Recorder, Sounds, TraceWriter
 
@@ -120,6 +120,9 @@ class SessionRunner:
         was announced was stored."""
         cue = ""
         for output in outputs:
+            if isinstance(output, Hush):
+                self.audio.cut(output.t)
+                continue
             if isinstance(output, Play):
                 self.audio.play(output.t, self.sounds.samples(output.line))
                 voice = getattr(self.sounds, "last_voice", None)

@@ -26,11 +26,13 @@ import numpy as np
 
 from coach.core.compensations import CompensationTracker
 from coach.core.events import Compensation, Repetition
-from coach.core.levels import MovingMean
+from coach.core.levels import MovingMean, MovingMedian
 from coach.core.protocol import Target
 from coach.core.signal import DEFAULT_BREATH_PERIOD, RepWindow, RestProfile, measure_rest
+from coach.core.thresholds import OFF_PBU_MMHG
 
 REST_WINDOW_S = 12.0         # s of quiet lying used for the rest profile
+BAND_LEVEL_S = 1.0           # the level judged against the band: the median of this long
 GRACE_S = 1.0                # a dip out of the band shorter than this does not stop the hold timer
 HELD_FRACTION_OK = 0.9       # held at least 90% of the asked hold time counts as held
 # A contraction that stops short of the band (too weak): judged once it has stopped rising
@@ -58,12 +60,14 @@ class Analyzer:
         self.profile: RestProfile | None = None
         self._median3: deque[float] = deque(maxlen=3)
         self._fast = MovingMean(1.0)
+        self._band_level = MovingMedian(BAND_LEVEL_S)
         self._slow = MovingMean(DEFAULT_BREATH_PERIOD)
         self._history: deque[tuple[float, float]] = deque()  # despiked samples, last ~30 s
         self.t: float | None = None
         self.raw = 0.0
         self.fast = 0.0
         self.slow = 0.0
+        self.band_level = 0.0
         self.rep: RepWindow | None = None
         self.reps_done = 0
         self._last_rep_end: float | None = None
@@ -76,6 +80,7 @@ class Analyzer:
         self.t, self.raw = t, value
         self.fast = self._fast.push(t, value)
         self.slow = self._slow.push(t, value)
+        self.band_level = self._band_level.push(t, value)
         self._history.append((t, value))
         while self._history[0][0] < t - 30.0:
             self._history.popleft()
@@ -92,6 +97,17 @@ class Analyzer:
     def take_events(self) -> list[Compensation]:
         """The compensation events that ended since the last call (drain once per step, after
         the step's cues, so live and `analyze` give them in the same order)."""
+        return self.compensations.take_events()
+
+    def finish(self, t: float) -> list[Compensation]:
+        """The exercise ends (or the trace): the episodes still under way, ended now."""
+        rest_level = None
+        if self.rep is None and self._last_rep_end is not None and self.profile is not None:
+            since = self._last_rep_end + SETTLE_AFTER_REP_S
+            # a whole breath of rest after the last repetition, with the patient on the bladder
+            if t - since >= self.profile.breath_period and self.compensations.on_since(self._last_rep_end):
+                rest_level = self._slow.mean_since(since)
+        self.compensations.finish(t, rest_level, self.profile)
         return self.compensations.take_events()
 
     # -- the rest profile ----------------------------------------------------------------
@@ -128,10 +144,23 @@ class Analyzer:
     def _update_rep(self, rep: RepWindow, t: float, dt: float) -> None:
         change = rep.change_now(self.fast)
         rep.changes.append((t, change))
-        inside = rep.band[0] <= change <= rep.band[1]
+        # in the band or not on the 1 s median: as calm as the mean, but a step out (off the
+        # bladder, a pelvic tilt) and back costs its own length, not a second more
+        # (nobody on the bladder holds nothing: that is out at once, not half a window later)
+        inside = rep.band[0] <= rep.change_now(self.band_level) <= rep.band[1] and self.raw >= OFF_PBU_MMHG
+        if self.raw < OFF_PBU_MMHG:
+            rep.last_off = t
         if inside:
+            if rep.out_of_band_s > 0 and rep.last_off is not None:
+                # back on the bladder: the median came back into the band half its window after
+                # the pressure did (it left at once: see above)
+                rep.held_s += min(BAND_LEVEL_S / 2, t - rep.last_off)
+                rep.last_off = None
             if rep.reached_at is None:
                 rep.reached_at = t
+                # the trailing median enters the band half its window after the pressure did
+                # (and it leaves and re-enters equally late, so only this first entry is owed)
+                rep.held_s += min(BAND_LEVEL_S / 2, t - rep.start)
             rep.held_s += dt + (rep.pending_s if rep.out_of_band_s > 0 else 0.0)
             rep.out_of_band_s = rep.pending_s = 0.0
             rep.in_band = True
@@ -162,7 +191,10 @@ class Analyzer:
         lo, hi = rep.band
         direction = self.target.direction
         margin = self.profile.margin
-        if direction != 0 and change * direction < -margin:
+        # bearing down on the 0.3 s level: a rise past the margin is no breath (the margin is
+        # over half the ripple's peak to peak) and no noise (four times it), and this level
+        # shows it half a second before the 1 s one does
+        if direction != 0 and rep.change_now(self.compensations.quick) * direction < -margin:
             return "pushing"
         if lo <= change <= hi:
             return None
@@ -245,6 +277,7 @@ def replay(analyzer: Analyzer, rows: Iterable[tuple[float, float, str]],
     A `contract` while a repetition is open ends that one first (a relax mark that got lost).
     One replay for `rugcoach analyze`, the accuracy suite and the benchmark; `after_sample(t)`
     lets a caller look at the running state after each sample."""
+    t = None
     for t, mmhg, cue in rows:
         analyzer.feed(t, mmhg)
         if cue == "contract":
@@ -256,3 +289,5 @@ def replay(analyzer: Analyzer, rows: Iterable[tuple[float, float, str]],
         yield from analyzer.take_events()
         if after_sample is not None:
             after_sample(t)
+    if t is not None:
+        yield from analyzer.finish(t)

@@ -77,6 +77,12 @@ LITTLE_ZONE_MMHG = 15.0  # this far below the start pressure: "a little more" (g
 RELAX_S = 2.0
 COUNT_AHEAD_S = 0.3     # "Drie." starts this long before 3 s remain: the word itself takes ~0.4 s
 COUNT_LATE_S = 0.7      # a count word not started within this is dropped: never said after its second
+# Said after this long (see Coach._urgent): their detectors have debounced them already (a step
+# that landed away from the baseline; a rise past the margin on the 0.3 s level)
+URGENT_PERSIST_S = {"pelvis_moved": 0.2, "pushing": 0.2}
+# A keep-steady level past its band: sooner than the policy's 1 s, but a level hovering at the
+# band's edge with its breathing is not told at every breath
+STEADY_BAND_PERSIST_S = 0.5
 ABANDON_S = 300.0       # paused this long (the patient left, the sensor stays away): end quietly
 THERAPIST_PAUSE_S = 1800.0  # a therapist's pause forgotten this long ends the session too
 
@@ -106,6 +112,14 @@ class Play:
     @property
     def sound(self) -> str:
         return self.line.text
+
+
+@dataclass(frozen=True)
+class Hush:
+    """Ask the audio adapter to fade out what it is playing at session time t: an urgent
+    correction broke off the sentence (coach.core.voice)."""
+
+    t: float
 
 
 class Coach:
@@ -315,7 +329,15 @@ class Coach:
 
     # -- outputs --------------------------------------------------------------------------
     def _flush(self) -> list:
-        for started in self.voice.poll(self.t):
+        started_now = self.voice.poll(self.t)
+        for cut in self.voice.take_cuts():
+            self.outbox.append(Hush(_r(cut.t)))
+            if cut.item.priority == Priority.INSTRUCTION:
+                # an instruction broken off by a correction is said again after it, whole, if
+                # the coach is still where it was (a cue to draw in is stale once holding)
+                state = self.state
+                self.voice.say_again(cut.item, lambda state=state: self.state == state)
+        for started in started_now:
             line = started.item.line
             self.outbox.append(Play(started.t, line))
             if not line.is_tone:
@@ -584,9 +606,29 @@ class Coach:
         elif self.state == "contracting":
             self.give_up()
 
+    def _urgent(self, kind: str | None) -> bool:
+        """A correction that cannot wait for the end of a sentence: it breaks off an
+        instruction, encouragement or count being spoken. The pelvis moving, bearing down, and
+        on a keep-steady exercise any rise or drop past the band (there it means the back or
+        the pelvis moved, DOMAIN.md)."""
+        return kind in URGENT_PERSIST_S or (self.exercise.target.kind == "steady"
+                                             and kind in ("too_strong", "too_weak"))
+
+    def _persistence(self, kind: str | None) -> float | None:
+        """How long a fault lasts before it is said (None: the policy's own, 1 s)."""
+        if kind in URGENT_PERSIST_S:
+            return URGENT_PERSIST_S[kind]
+        return STEADY_BAND_PERSIST_S if self._urgent(kind) else None
+
     def _correct(self, fault: str | None) -> None:
-        can_speak = not self.voice.pending(Priority.CORRECTION) and not self.voice.speaking(self.t)
-        advice = self.policy.observe(self.t, fault, can_speak)
+        urgent = self._urgent(fault)
+        can_speak = not self.voice.pending(Priority.CORRECTION) and (
+            not self.voice.speaking(self.t) or (urgent and self.voice.cuttable(self.t)))
+        if fault == "pelvis_moved" and "pelvis_moved" not in self.analyzer.compensations.active:
+            # a fast step only suspected: nothing else is corrected meanwhile, but the pelvis is
+            # named only once the step has landed away from the baseline (letting go lands there)
+            can_speak = False
+        advice = self.policy.observe(self.t, fault, can_speak, self._persistence(fault))
         if advice is None:
             return
         if advice.kind == "praise":
@@ -605,7 +647,7 @@ class Coach:
         if self.exercise.target.kind == "steady" and steady_key in self.phrases.phrases:
             key = steady_key
         self._say(key, Priority.CORRECTION, repeat=advice.repeat, still_true=still_true,
-                  on_start=announce)
+                  on_start=announce, cuts_in=self._urgent(kind))
 
     def _during_relaxing(self) -> None:
         if not self.voice.busy(self.t) and self._since("entered") >= RELAX_S:
@@ -639,6 +681,7 @@ class Coach:
             if self.exercise_index + 1 < len(self.session.exercises):
                 self.exercise_index += 1
                 self.reps_done = self.sets_done = 0
+                self.outbox += self.analyzer.finish(self.t)
                 self.analyzer = self._new_analyzer()
                 self._emit(Cue(_r(self.t), "next"))
                 self.next_exercise()
@@ -706,6 +749,7 @@ class Coach:
             self.start_off()
 
     def on_enter_done(self) -> None:
+        self.outbox += self.analyzer.finish(self.t)
         if self.abandoned:
             self._cue("done")(self.t)  # nobody is listening: no goodbye
             self.finished = True

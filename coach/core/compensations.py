@@ -20,7 +20,7 @@ import numpy as np
 
 from coach.core.events import Compensation
 from coach.core.levels import MovingMean
-from coach.core.signal import RepWindow, RestProfile
+from coach.core.signal import RepWindow, RestProfile, breath_wave
 from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, start_is_off
 
 PUSH_ON_S, PUSH_OFF_S = 0.4, 0.5
@@ -33,6 +33,8 @@ RIPPLE_EVERY_S = 0.25        # the ripple is re-measured this often
 BREATH_HOLD_BELOW = 0.35     # ripple under this share of the patient's own: not breathing
 BREATH_BACK_ABOVE = 0.6
 SETTLED_S = 1.0              # breathing is judged on windows that start this long after the band
+MOVED_BY_S = 3.0             # ... and after the patient has moved: a keep-steady hold starts in its
+                             # band, and a level that leaves it still curves for a few seconds
 LEAK_SLOPE = 0.02            # mmHg/s (1.2 mmHg a minute) of baseline drift between repetitions
 
 
@@ -204,8 +206,8 @@ class CompensationTracker:
             self._candidate = (before_t, before, t)
 
     def _breathing(self, t, raw, profile, rep) -> None:
-        """The ripple over the last breathing period, re-measured every RIPPLE_EVERY_S: the std of
-        the linearly detrended samples (a sine's std is its peak-to-peak / 2.83)."""
+        """The breath wave over the last breathing period (coach.core.signal.breath_wave),
+        re-measured every RIPPLE_EVERY_S, against the patient's own at rest."""
         window = profile.breath_period
         self._win_t.append(t)
         self._win_v.append(raw)
@@ -215,19 +217,21 @@ class CompensationTracker:
         detectable = profile.breathing_visible
         if not detectable or t < self._next_ripple or t - self._win_t[0] < 0.9 * window:
             return
-        if rep.reached_at is None or self._win_t[0] < rep.reached_at + SETTLED_S:
+        if rep.reached_at is None or self._win_t[0] < max(rep.reached_at, rep.start + MOVED_BY_S) + SETTLED_S:
             return  # the contraction still settling in the window would hide or fake a ripple
+        if self._off_last_true >= self._win_t[0]:
+            return  # off the bladder in the window: a flat line there is nobody, not a held breath
         self._next_ripple = t + RIPPLE_EVERY_S
         times = np.fromiter(self._win_t, float, len(self._win_t))
         values = np.fromiter(self._win_v, float, len(self._win_v))
         fifth = max(1, len(values) // 5)
-        if abs(values[-fifth:].mean() - values[:fifth].mean()) > max(1.0, profile.ripple):
-            return  # the level is still moving (a contraction settling): not judged now
-        trend = np.polyval(np.polyfit(times - times[0], values, 1), times - times[0])
-        # the window's variance less the white noise measured at rest: what is left is breathing
-        variance = float(np.var(values - trend)) - profile.noise_var
-        self.ripple_now = 2.0 * np.sqrt(2.0) * np.sqrt(max(variance, 0.0))
-        own = profile.ripple
+        # One breath moves the first and last fifth's means apart by at most about half its
+        # peak to peak; more is the level moving (a contraction settling, a let-go's tail), whose
+        # curve the fit's straight line cannot take, and whose rest could cancel the breath's wave.
+        if abs(values[-fifth:].mean() - values[:fifth].mean()) > max(0.5, 0.75 * profile.ripple):
+            return
+        self.ripple_now = breath_wave(times, values, profile.breath_period)
+        own = profile.breath_wave
         holding = self.breath.start is not None
         condition = self.ripple_now < (BREATH_BACK_ABOVE if holding else BREATH_HOLD_BELOW) * own
         if not holding and condition:
@@ -249,8 +253,11 @@ class CompensationTracker:
         times = np.array([b[0] for b in self._baselines])
         levels = np.array([b[1] for b in self._baselines])
         slope = float(np.polyfit(times, levels, 1)[0])
-        drop = levels[0] - levels[-1]
-        if slope < -LEAK_SLOPE and drop > max(3.0, profile.margin if profile else 2.0):
+        # the drop along the fitted line, not between two single baselines: each of those is
+        # off by a few tenths (a breath's ripple), and a 2.5 mmHg a minute leak through four
+        # repetitions drops only about 3 mmHg in all
+        drop = -slope * float(times[-1] - times[0])
+        if slope < -LEAK_SLOPE and drop > (profile.margin if profile else 2.0):
             self._emit("leak", (float(times[0]), t), t)
             self._baselines = [(t, float(levels[-1]))]  # judged anew after it is re-inflated
 
@@ -264,6 +271,20 @@ class CompensationTracker:
         self._win_t.clear()
         self._win_v.clear()
         self.ripple_now = None
+
+    def finish(self, t: float, rest_level: float | None, profile: RestProfile | None) -> None:
+        """The exercise (or the trace) ends: an episode still under way ends with it, so a
+        patient who got off the bladder after the last repetition is reported all the same.
+        `rest_level`, the level after the last repetition, is one more point for the leak: a
+        slow leak shows over the whole exercise, not only between its first and last repetition."""
+        if rest_level is not None and self._baselines:
+            self._baselines.append((t, rest_level))
+            self._check_leak(t, profile)
+        self._emit("off_pbu", self.off_pbu.close(t), t)
+
+    def on_since(self, t: float) -> bool:
+        """Was the patient on the bladder the whole time since `t`?"""
+        return self._off_last_true < t and not self.off_pbu.active
 
     def take_events(self) -> list[Compensation]:
         events, self.events = self.events, []

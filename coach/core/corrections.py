@@ -2,6 +2,9 @@
 
 - one correction at a time, and at least `min_gap_s` between corrections;
 - a fault must last `persist_s` before it is corrected (no nagging about a moment's wobble);
+  the coach may ask for less for an urgent one (the pelvis moving, bearing down: their
+  detectors have already debounced them, and a therapist watching the dial says it within
+  about a second);
 - the same fault again gets the second wording;
 - when a corrected fault is fixed, a word of praise;
 - while a fault lasts, it is corrected again after the gap: never silence when something is wrong.
@@ -33,7 +36,8 @@ class CorrectionPolicy:
         """A new repetition: forget the running fault, keep the counts (for the wording)."""
         self._fault, self._corrected = None, None
 
-    def observe(self, t: float, fault: str | None, can_speak: bool) -> Advice | None:
+    def observe(self, t: float, fault: str | None, can_speak: bool,
+                persist_s: float | None = None) -> Advice | None:
         if fault != self._fault:
             self._fault, self._fault_since = fault, t
         if not can_speak:
@@ -43,7 +47,8 @@ class CorrectionPolicy:
                 self._corrected = None
                 return Advice("praise", self._bump("praise"))
             return None
-        if t - self._fault_since >= self.persist_s and t - self._last_correction >= self.min_gap_s:
+        persist = self.persist_s if persist_s is None else persist_s
+        if t - self._fault_since >= persist and t - self._last_correction >= self.min_gap_s:
             self._last_correction = t
             self._corrected = fault
             return Advice(fault, self._bump(fault))

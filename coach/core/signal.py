@@ -24,12 +24,13 @@ class RestProfile:
     ripple: float        # mmHg, peak to peak of the breathing ripple
     noise_var: float = 0.0  # mmHg^2, the variance that is not breathing (noise, quantisation)
     quantum: float = 0.0    # mmHg, the sensor's step (0: no visible steps)
+    breath_wave: float = 0.0  # mmHg, peak to peak of the breathing wave one breath shows (breath_wave())
 
     @property
     def breathing_visible(self) -> bool:
         """Can a stop of the ripple be seen at all? It must stand clear of the noise and span a
         few of the sensor's steps (a 0.8 mmHg ripple on a 0.5 mmHg sensor cannot)."""
-        return self.ripple >= max(0.4, 4.0 * math.sqrt(self.noise_var), 3.0 * self.quantum)
+        return self.breath_wave >= max(0.4, 4.0 * math.sqrt(self.noise_var), 3.0 * self.quantum)
 
     @property
     def margin(self) -> float:
@@ -64,7 +65,37 @@ def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
     centre = values[width // 2: width // 2 + len(local)]
     noise_var = float(np.var(centre - local)) * width / max(width - 1, 1)
     return RestProfile(float(np.mean(values)), max(noise, 0.05), period, ripple, noise_var,
-                       _quantum(diffs))
+                       _quantum(diffs), _rest_breath_wave(times, values, period))
+
+
+def breath_wave(times: np.ndarray, values: np.ndarray, period: float) -> float:
+    """The breathing wave's peak to peak in a window of about one breath: the samples fitted with
+    a level, a slope and a sine and cosine of the patient's breathing period (a lock-in at the
+    one frequency breathing has). The slope takes a settling level or a leak; noise, a sensor's
+    steps and a limb's slower wobble hardly project onto the breath's own frequency. Taking the
+    variance after a straight line instead (the first way) let the line take up to 60% of one
+    breath's variance, depending on where in the breath the window began, and normal breathing
+    then looked like a breath held."""
+    x = times - times[0]
+    omega = 2.0 * math.pi / period
+    design = np.column_stack([np.ones_like(x), x, np.sin(omega * x), np.cos(omega * x)])
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return 2.0 * math.hypot(float(coef[2]), float(coef[3]))
+
+
+def _rest_breath_wave(times: np.ndarray, values: np.ndarray, period: float) -> float:
+    """The patient's own breath_wave at rest: the median over the one-breath windows of the rest
+    window (a window every half second), as the breath-hold detector will measure it."""
+    if len(times) < 8 or times[-1] - times[0] < period:
+        return 0.0
+    waves = []
+    start = times[0]
+    while start + period <= times[-1] + 1e-9:
+        inside = (times >= start) & (times < start + period)
+        if inside.sum() >= 8:
+            waves.append(breath_wave(times[inside], values[inside], period))
+        start += 0.5
+    return float(np.median(waves)) if waves else 0.0
 
 
 def _quantum(diffs: np.ndarray) -> float:
@@ -120,6 +151,7 @@ class RepWindow:
     last_t: float | None = None
     out_of_band_s: float = 0.0      # length of the current excursion out of the band
     pending_s: float = 0.0          # in-band time that may be forgiven as a glitch
+    last_off: float | None = None   # when the pressure was last off the bladder (None: not since back)
     changes: list[tuple[float, float]] = field(default_factory=list)  # (t, change) of the fast level
 
     def change_now(self, level: float) -> float:

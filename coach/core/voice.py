@@ -4,7 +4,10 @@ The coach asks to say phrases; the timeline decides when each sentence starts so
 overlaps. It is a priority queue of sentences:
 - utterances never overlap: a sentence starts only when the previous one (plus a short pause,
   kind to elderly listeners) has ended, counted with its real audio duration;
-- a more urgent utterance cuts in at the next sentence boundary, never mid-word;
+- a more urgent utterance cuts in at the next sentence boundary; only an urgent correction
+  (`cuts_in`: the pelvis moving, bearing down) breaks off an instruction, an encouragement or a
+  count-down word at once, as a therapist would (the owner may say a broken-off sentence again:
+  `take_cuts`, `say_again`);
 - an utterance that is no longer true when its turn comes (`still_true` returns False) or whose
   moment has passed (`expires_at`) is dropped, not spoken late.
 The audio adapters only play what this timeline starts, at the moment it starts.
@@ -42,6 +45,7 @@ class VoiceSettings:
 
 PAUSE_BETWEEN_SENTENCES = 0.3  # s
 PAUSE_BETWEEN_UTTERANCES = 0.6  # s
+PAUSE_AFTER_CUT = 0.2           # s: the sentence broken off fades out, then the correction
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -82,6 +86,7 @@ class Item:
     expires_at: float | None = None
     still_true: Callable[[], bool] | None = None
     on_start: Callable[[float], None] | None = None
+    cuts_in: bool = False
 
     @property
     def sound(self) -> str:
@@ -108,28 +113,62 @@ class SpeechTimeline:
     _current: Item | None = None
     _seq: itertools.count = field(default_factory=itertools.count)
     _utterances: itertools.count = field(default_factory=itertools.count)
+    _cuts: list[Started] = field(default_factory=list)
 
     def say(self, text: str, priority: Priority, *, key: str | None = None, wording: int = 0,
             expires_at: float | None = None, still_true: Callable[[], bool] | None = None,
-            on_start: Callable[[float], None] | None = None) -> int:
+            on_start: Callable[[float], None] | None = None, cuts_in: bool = False) -> int:
         """Queue an utterance (wording `wording` of phrase `key`); `on_start` is called with the
-        start time of its first sentence."""
+        start time of its first sentence. `cuts_in` (a correction only): it breaks off a less
+        urgent sentence being spoken instead of waiting for its end."""
         lines = [Line(part, key, wording, index) for index, part in enumerate(sentences(text))]
-        return self._queue_lines(lines, priority, expires_at, still_true, on_start)
+        return self._queue_lines(lines, priority, expires_at, still_true, on_start,
+                                 cuts_in and priority <= Priority.CORRECTION)
 
     def tone(self, name: str, *, on_start: Callable[[float], None] | None = None,
              expires_at: float | None = None) -> int:
         return self._queue_lines([Line(f"tone:{name}")], Priority.TONE, expires_at, None, on_start)
 
-    def _queue_lines(self, lines, priority, expires_at, still_true, on_start) -> int:
+    def _queue_lines(self, lines, priority, expires_at, still_true, on_start, cuts_in=False) -> int:
         utterance = next(self._utterances)
         for index, line in enumerate(lines):
             self._queue.append(Item(
                 line=line, duration=self.duration_of(line), priority=priority, seq=next(self._seq),
                 utterance=utterance, last_of_utterance=index == len(lines) - 1,
                 expires_at=expires_at, still_true=still_true,
-                on_start=on_start if index == 0 else None))
+                on_start=on_start if index == 0 else None, cuts_in=cuts_in and index == 0))
         return utterance
+
+    def cuttable(self, now: float) -> bool:
+        """Is a sentence being spoken that an urgent correction may break off (an instruction,
+        an encouragement, a count-down word: never a tone, a safety message or a correction)?"""
+        current = self._current
+        return self.speaking(now) and current is not None and current.priority > Priority.CORRECTION
+
+    def take_cuts(self) -> list[Started]:
+        """The sentences broken off since the last call, with the moment: the audio fades them out."""
+        cuts, self._cuts = self._cuts, []
+        return cuts
+
+    def say_again(self, item: Item, still_true: Callable[[], bool]) -> None:
+        """Queue a broken-off sentence again, whole, in its old place (before the rest of its
+        utterance), as long as `still_true` holds when its turn comes."""
+        self._queue.append(Item(item.line, item.duration, item.priority, item.seq, item.utterance,
+                                item.last_of_utterance, item.expires_at, still_true))
+
+    def _cut_in(self, now: float) -> None:
+        """An urgent correction waits: break off the sentence being spoken."""
+        urgent = [item for item in self._queue if item.cuts_in]
+        if not urgent or not self.cuttable(now):
+            return
+        first = min(urgent, key=lambda item: (item.priority, item.seq))
+        if (first.expires_at is not None and now > first.expires_at) or \
+                (first.still_true is not None and not first.still_true()):
+            return   # poll() drops it in its turn; nothing is broken off for it
+        assert self._current is not None
+        self._cuts.append(Started(now, self._current))
+        self._busy_until = now + PAUSE_AFTER_CUT
+        self._current = None
 
     def cancel(self, predicate: Callable[[Item], bool]) -> None:
         """Drop queued (not yet started) items, e.g. count-down words when a hold is broken off."""
@@ -152,6 +191,7 @@ class SpeechTimeline:
         """Start whatever is due at `now`; returns the sentences that start (at most one per call
         unless they are shorter than the step, which a tone followed by speech can be)."""
         started: list[Started] = []
+        self._cut_in(now)
         while self._queue and now >= self._busy_until:
             item = min(self._queue, key=lambda i: (i.priority, i.seq))
             self._queue.remove(item)

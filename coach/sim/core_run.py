@@ -3,7 +3,7 @@ instead of synthesised: for the tests of the core and for the benchmarks (no aud
 
 from __future__ import annotations
 
-from coach.core.coach import Coach, Play
+from coach.core.coach import Coach, Hush, Play
 from coach.core.voice import Line
 from coach.sim.patient import Behaviour, SimulatedPatient
 
@@ -23,17 +23,22 @@ class EstimatedSounds:
         return None
 
 
-def simulate(session, seed=0, behaviour=None, rate_hz=50.0, max_s=3600.0, body=None):
-    """Run a whole session through the pure core; returns (events, plays, coach)."""
+def simulate(session, seed=0, behaviour=None, rate_hz=50.0, max_s=3600.0, body=None, patients=None):
+    """Run a whole session through the pure core; returns (events, plays, coach). `patients`, a
+    list, gets the simulated patient (its fault onsets, for latency figures)."""
     coach = Coach(session, estimated_duration)
     kwargs = {"body": body} if body is not None else {}
     patient = SimulatedPatient(session, seed=seed, behaviour=behaviour or Behaviour(), **kwargs)
+    if patients is not None:
+        patients.append(patient)
     events, plays = [], []
 
     def handle(outputs):
         for output in outputs:
             if isinstance(output, Play):
                 plays.append(output)
+            elif isinstance(output, Hush):
+                continue   # no audio here: what was cut is in the plays as it was started
             else:
                 event = output.as_dict()   # the wire form, as the runner hands it on
                 events.append(event)

@@ -67,6 +67,7 @@ class SimulatedPatient:
         self.air = self.body.lying_mmhg
         self.offset = 0.0           # contraction effect, mmHg
         self.goal = 0.0
+        self.onsets: list[tuple[str, float, float]] = []   # (fault, when it began, its size in mmHg)
         self.step = 0.0             # pelvis step, mmHg
         self.breathing = 1.0        # 1 = breathing, 0 = holding the breath
         self.phase = float(self.rng.uniform(0, 2 * math.pi))
@@ -148,11 +149,13 @@ class SimulatedPatient:
                     depth = 6.0   # the back pressed into the bladder
                 elif b.pushes and "pushing" not in self.corrected:
                     depth = 5.0   # bearing down: the back is pushed into the bladder too
+                    self.onsets.append(("pushing", self.t, depth))
                 self.goal = depth
                 return
             depth = b.depth + float(self.rng.normal(0, b.depth_sd))
             if b.pushes and "pushing" not in self.corrected:
                 depth = abs(depth) * 0.6
+                self.onsets.append(("pushing", self.t, depth))
             elif b.too_strong and "too_strong" not in self.corrected:
                 depth = depth * 2.2
             self.goal = depth
@@ -241,7 +244,11 @@ class SimulatedPatient:
         into_hold = t - self.hold_started
         if (b.moves_pelvis_at is not None and into_hold >= b.moves_pelvis_at
                 and "pelvis_moved" not in self.corrected and self.step == 0.0):
-            self.step = 7.0
+            # keep steady: the back presses into the bladder; prone: the belly lifts off it, a
+            # drop past the band (a tilt landing at the baseline would look like letting go)
+            steady = self.session.exercises[self.exercise_index].target.kind == "steady"
+            self.step = 7.0 if steady else -7.0
+            self.onsets.append(("pelvis_moved", t, self.step))
         if b.lets_go_after is not None and into_hold >= b.lets_go_after:
             self.goal = 0.0
         if b.gets_off_in_rep == self.rep and self.on_pbu and into_hold >= 1.0:

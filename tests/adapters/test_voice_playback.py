@@ -1,7 +1,8 @@
 """The voice through the real audio path: PortAudio -> PulseAudio null sink -> parec.
 
-Order, no overlap, a correction cutting in at a sentence boundary, a stale correction dropped,
-equal loudness; and a sound device that disappears mid-session and comes back."""
+Order, no overlap, a correction cutting in at a sentence boundary, an urgent one breaking a
+sentence off (nothing of it is heard after the fade), a stale correction dropped, equal
+loudness; and a sound device that disappears mid-session and comes back."""
 
 from __future__ import annotations
 
@@ -50,10 +51,18 @@ def test_order_cut_in_stale_drop_and_no_overlap(pulse_server, tmp_path):
     report = json.loads(result.stdout.splitlines()[-1])
     played = report["played"]
     sounds = [p["sound"] for p in played]
-    # the correction cut in at the first sentence boundary; the stale one was never played
+    # the correction cut in at the first sentence boundary; the stale one was never played;
+    # the urgent one broke the long instruction off mid-sentence
     assert sounds == ["Zo gaat de oefening.", "tone:hold_start", "Niet persen.",
-                      "Trek uw navel rustig naar binnen.", "Uw onderrug blijft stil."]
+                      "Trek uw navel rustig naar binnen.", "Uw onderrug blijft stil.",
+                      "Schuif nu uw linkerhiel weg, en weer terug.", "Houd uw bekken stil."]
     assert report["stale"] not in sounds
+    cut = report["cuts"]
+    assert [c["sound"] for c in cut] == ["Schuif nu uw linkerhiel weg, en weer terug."]
+    for item in played:   # what was broken off lasted until the cut (and its fade-out)
+        if item["sound"] == cut[0]["sound"]:
+            assert item["t"] < cut[0]["t"] < item["t"] + item["duration"] - 0.5, "cut mid-sentence"
+            item["duration"] = cut[0]["t"] + 0.03 - item["t"]
     for before, after in zip(played, played[1:]):
         assert after["t"] >= before["t"] + before["duration"], "no overlap in the plan"
 
@@ -71,6 +80,10 @@ def test_order_cut_in_stale_drop_and_no_overlap(pulse_server, tmp_path):
         a, b = item["t"] + offset, item["t"] + offset + item["duration"]
         outside[max(0, int((a - 0.15) * 100)): int((b + 0.15) * 100)] = False
     assert outside.sum() == 0, f"sound outside the plan at {np.flatnonzero(outside)[:5] * 0.01} s"
+    # between the fade-out and the correction 0.2 s later: quiet (the sentence did not go on)
+    after_cut = next(p["t"] for p in played if p["sound"] == "Houd uw bekken stil.")
+    gap = active[int((cut[0]["t"] + offset + 0.08) * 100): int((after_cut + offset - 0.03) * 100)]
+    assert len(gap) >= 5 and gap.mean() < 0.3, f"the broken-off sentence went on: {gap}"
 
     # loudness of the sentences as played through the real path: within 2 dB of each other
     loudness = []

@@ -35,6 +35,9 @@ class Silent:
     def play(self, t, samples, requested_at=None):
         pass
 
+    def cut(self, t):
+        pass
+
     def close(self, max_wait_s=None):
         pass
 

@@ -101,7 +101,9 @@ class Client:
     def request(self, method: str, path: str, body=None, headers: dict | None = None,
                 csrf: bool = True, raw: bytes | None = None) -> Reply:
         context = ssl.create_default_context(cafile=str(self.server.cert))
-        connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=30,
+        # the timeout only stops a hung test: a take's processing (a process that imports PyAV
+        # and numpy) took over 30 s on one core shared with two other test workers
+        connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=120,
                                                  source_address=(self.source, 0))
         sent = {"Host": f"localhost:{self.server.port}"}
         if self.cookies:

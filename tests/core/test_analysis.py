@@ -148,3 +148,38 @@ def test_single_sample_spikes_never_cause_a_compensation():
             events.append(analyzer.end_rep(float(ti)).as_dict())
         events += [e.as_dict() for e in analyzer.take_events()]
     assert [e["type"] for e in events] == ["rep"] and events[0]["verdict"] == "ok"
+
+
+def test_getting_off_after_the_last_repetition_is_reported_when_the_trace_ends():
+    """`analyze` (replay) ends the episodes still under way with the trace: the pressure left
+    the bladder, inside a repetition window or not."""
+    from coach.core.analysis import replay
+
+    t, p = trace(40)
+    p = p + contraction(t, 16.0, -10.0, end=28.0)
+    p = np.where(t >= 33.0, 1.5, p)   # got off at 33 s, 3 s after the relax mark, to the end
+    cues = {int(15.0 * 50) - 1: "contract", int(30.0 * 50) - 1: "relax"}
+    rows = ((float(ti), float(pi), cues.get(i, "")) for i, (ti, pi) in enumerate(zip(t, p)))
+    events = [e.as_dict() for e in replay(Analyzer(PRONE, 10.0, "buiklig-a"), rows)]
+    off = [e for e in events if e["type"] == "compensation" and e["kind"] == "off_pbu"]
+    assert len(off) == 1 and 33.0 <= off[0]["start"] <= 33.5 and off[0]["end"] == 40.0, off
+    assert events[-1] is not None and [e["type"] for e in events].count("rep") == 1
+
+
+def test_a_steady_leak_over_a_whole_exercise_is_found():
+    """2.2 mmHg a minute through four good repetitions: under 3 mmHg from the first baseline to
+    the last (which the first rule asked for), but a straight line through them shows it."""
+    from coach.core.analysis import replay
+
+    t, p = trace(115, seed=3)
+    p = p - 2.2 / 60 * t
+    cues = {}
+    for k in range(4):
+        cue = 15.0 + 26.0 * k
+        p = p + contraction(t, cue + 1.5, -9.0, end=cue + 17.0)
+        cues[int(cue * 50) - 1] = "contract"
+        cues[int((cue + 17.5) * 50) - 1] = "relax"
+    rows = ((float(ti), float(pi), cues.get(i, "")) for i, (ti, pi) in enumerate(zip(t, p)))
+    events = [e.as_dict() for e in replay(Analyzer(PRONE, 15.0, "buiklig-a"), rows)]
+    assert [e["verdict"] for e in events if e["type"] == "rep"] == ["ok"] * 4
+    assert [e for e in events if e["type"] == "compensation" and e["kind"] == "leak"]

@@ -61,3 +61,64 @@ def test_on_start_reports_the_moment_audio_starts():
     timeline.say("Span nu aan.", Priority.INSTRUCTION, on_start=moments.append)
     run(timeline, 5)
     assert moments and moments[0] >= 1.0
+
+
+def test_an_urgent_correction_breaks_off_the_sentence_being_spoken():
+    timeline = SpeechTimeline(lengths)
+    timeline.say("Schuif uw hiel weg. Houd dit vast.", Priority.INSTRUCTION)
+    timeline.poll(0.0)  # the first sentence starts, 1 s long
+    timeline.say("Houd uw bekken stil.", Priority.CORRECTION, cuts_in=True)
+    started = run_from(timeline, 0.3, 10)
+    cuts = timeline.take_cuts()
+    assert [round(c.t, 2) for c in cuts] == [0.3] and cuts[0].item.sound == "Schuif uw hiel weg."
+    assert started[0] == (0.5, "Houd uw bekken stil."), "after a 0.2 s break, not after the sentence"
+    assert [s for _, s in started] == ["Houd uw bekken stil.", "Houd dit vast."]
+
+
+def test_a_broken_off_instruction_is_said_again_while_it_still_holds():
+    for still in (True, False):
+        timeline = SpeechTimeline(lengths)
+        timeline.say("Schuif uw hiel weg.", Priority.INSTRUCTION)
+        timeline.poll(0.0)
+        timeline.say("Houd uw bekken stil.", Priority.CORRECTION, cuts_in=True)
+        timeline.poll(0.3)
+        for cut in timeline.take_cuts():
+            timeline.say_again(cut.item, lambda still=still: still)
+        said = [s for _, s in run_from(timeline, 0.35, 10)]
+        assert said == ["Houd uw bekken stil."] + (["Schuif uw hiel weg."] if still else [])
+
+
+def test_only_an_urgent_correction_breaks_off_and_never_a_tone_or_a_safety_message():
+    for first, priority, second, cuts_in in [
+            ("Een lange zin.", Priority.INSTRUCTION, "Niet persen.", False),   # not urgent: waits
+            ("Ik meet geen druk meer.", Priority.SAFETY, "Niet persen.", True),
+            ("Nog wat meer.", Priority.CORRECTION, "Houd uw bekken stil.", True)]:
+        timeline = SpeechTimeline(lengths)
+        timeline.say(first, priority)
+        timeline.poll(0.0)
+        timeline.say(second, Priority.CORRECTION, cuts_in=cuts_in)
+        started = run_from(timeline, 0.3, 10)
+        assert not timeline.take_cuts()
+        assert started[0][0] >= 1.0, (first, started)
+    timeline = SpeechTimeline(lengths)
+    timeline.tone("hold_start")
+    timeline.poll(0.0)
+    timeline.say("Niet persen.", Priority.CORRECTION, cuts_in=True)
+    run_from(timeline, 0.3, 10)
+    assert not timeline.take_cuts()
+
+
+def test_a_correction_no_longer_true_breaks_nothing_off():
+    timeline = SpeechTimeline(lengths)
+    timeline.say("Een lange zin.", Priority.INSTRUCTION)
+    timeline.poll(0.0)
+    timeline.say("Niet persen.", Priority.CORRECTION, cuts_in=True, still_true=lambda: False)
+    assert [s for _, s in run_from(timeline, 0.3, 5)] == [] and not timeline.take_cuts()
+
+
+def run_from(timeline, start, until, step=0.05):
+    started, t = [], start
+    while t <= until:
+        started += [(round(s.t, 2), s.item.sound) for s in timeline.poll(t)]
+        t = round(t + step, 3)
+    return started

@@ -6,6 +6,8 @@ private PulseAudio server. The scenario:
   t=0.3  a correction (must cut in after the first sentence, not mid-word)
   t=0.4  a second correction that is no longer true when its turn comes (must be dropped)
   t=0.5  the hold-start tone
+  t=12   a long instruction, and at t=12.6 an urgent correction (the pelvis moved) that breaks it
+         off mid-sentence: the sink fades it out, and the correction follows 0.2 s later
 """
 
 import json
@@ -27,7 +29,8 @@ def main() -> None:
     sounds = SoundBank.synthesised(cache)
     instruction = "Zo gaat de oefening. Trek uw navel rustig naar binnen. Uw onderrug blijft stil."
     correction, stale = "Niet persen.", "Vergeet niet te ademen."
-    cache.prerender([*instruction.replace(". ", ".|").split("|"), correction, stale])
+    long_instruction, urgent = "Schuif nu uw linkerhiel weg, en weer terug.", "Houd uw bekken stil."
+    cache.prerender([*instruction.replace(". ", ".|").split("|"), correction, stale, long_instruction, urgent])
     timeline = SpeechTimeline(sounds.duration)
     sink = DeviceSink(None)
     sink.start()
@@ -37,14 +40,20 @@ def main() -> None:
         (0.3, lambda: timeline.say(correction, Priority.CORRECTION)),
         (0.4, lambda: timeline.say(stale, Priority.CORRECTION, still_true=lambda: False)),
         (0.5, lambda: timeline.tone("hold_start")),
+        (12.0, lambda: timeline.say(long_instruction, Priority.INSTRUCTION)),
+        (12.6, lambda: timeline.say(urgent, Priority.CORRECTION, cuts_in=True)),
     ]
-    played = []
+    played, cuts = [], []
     start = time.monotonic()
     while True:
         now = time.monotonic() - start
         while script and script[0][0] <= now:
             script.pop(0)[1]()
-        for started in timeline.poll(now):
+        started_now = timeline.poll(now)
+        for cut in timeline.take_cuts():
+            sink.cut(cut.t)
+            cuts.append({"t": round(cut.t, 3), "sound": cut.item.sound})
+        for started in started_now:
             sink.play(started.t, sounds.samples(started.item.line))
             played.append({"t": round(started.t, 3), "sound": started.item.sound,
                            "duration": round(sounds.duration(started.item.line), 3)})
@@ -52,7 +61,7 @@ def main() -> None:
             break
         time.sleep(0.005)
     sink.close()
-    print(json.dumps({"played": played, "stale": stale, "latency": sink.latency,
+    print(json.dumps({"played": played, "cuts": cuts, "stale": stale, "latency": sink.latency,
                       "handover_ms": [round(h * 1000, 2) for h in sink.handover_s]}))
 
 
