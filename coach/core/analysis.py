@@ -86,7 +86,7 @@ class Analyzer:
             self._history.popleft()
         if self.rep is not None and previous_t is not None:
             self._update_rep(self.rep, t, t - previous_t)
-        self.compensations.update(t, self.raw, self.fast, self.rep, self.profile)
+        self.compensations.update(t, self.raw, self.rep, self.profile)
 
     @classmethod
     def for_exercise(cls, exercise) -> Analyzer:
@@ -178,6 +178,8 @@ class Analyzer:
         rep = self.rep
         if rep is None or self.profile is None:
             return None
+        if self.raw < OFF_PBU_MMHG:
+            return None   # nobody on the bladder: no word about a level (the coach pauses for it)
         active = self.compensations.active
         for kind in ("pelvis_moved", "pushing", "breath_hold"):
             if kind in active:

@@ -332,9 +332,10 @@ class Coach:
         started_now = self.voice.poll(self.t)
         for cut in self.voice.take_cuts():
             self.outbox.append(Hush(_r(cut.t)))
-            if cut.item.priority == Priority.INSTRUCTION:
+            if cut.item.priority == Priority.INSTRUCTION and self.state != "paused":
                 # an instruction broken off by a correction is said again after it, whole, if
-                # the coach is still where it was (a cue to draw in is stale once holding)
+                # the coach is still where it was (a cue to draw in is stale once holding); one
+                # broken off by a pause is not: the exercise is taken up again after the pause
                 state = self.state
                 self.voice.say_again(cut.item, lambda state=state: self.state == state)
         for started in started_now:
@@ -705,9 +706,10 @@ class Coach:
         self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
         key = {"sensor": "sensor.lost", "therapist": "session.paused"}.get(self._pause_reason,
                                                                            "correction.off_pbu")
-        # not said (or not finished) once it is no longer true: the sensor or the patient is back
+        # not said (or not finished) once it is no longer true: the sensor or the patient is back;
+        # it breaks off a sentence under way (an instruction for a hold that has just stopped)
         self._say(key, Priority.SAFETY, on_start=self._cue("pause"),
-                  still_true=lambda: self.state == "paused")
+                  still_true=lambda: self.state == "paused", cuts_in=True)
 
     def _give_up_waiting(self) -> None:
         limit = THERAPIST_PAUSE_S if self._pause_reason == "therapist" else ABANDON_S

@@ -136,10 +136,9 @@ class CompensationTracker:
         if episode is not None:
             self.events.append(Compensation(round(t, 3), kind, round(episode[0], 3), round(episode[1], 3)))
 
-    def update(self, t: float, raw: float, fast: float, rep: RepWindow | None,
-               profile: RestProfile | None) -> None:
-        """One sample: the despiked value, the 1 s level, the running repetition and the rest
-        profile (None before they exist)."""
+    def update(self, t: float, raw: float, rep: RepWindow | None, profile: RestProfile | None) -> None:
+        """One sample: the despiked value, the running repetition and the rest profile (None
+        before they exist). The tracker keeps its own 0.3 s level (`quick`)."""
         # At most 50 Hz: 20 ms steps are plenty against onset goals of 1.5 s, and a 100 Hz
         # sensor then costs no more than a 50 Hz one.
         if t - self._last_update < UPDATE_EVERY_S:
@@ -160,10 +159,11 @@ class CompensationTracker:
             self._steady_history.popleft()
         if rep is None or profile is None:
             return
-        change = fast - rep.baseline
         direction = self.direction
         if direction != 0:
-            against = change * direction < -profile.margin
+            # on the 0.3 s level, as the coach's correction (Analyzer.fault_now): the episode
+            # starts where the patient hears about it, not half a second after
+            against = (quick - rep.baseline) * direction < -profile.margin
             self._emit("pushing", self.pushing.update(t, against), t)
         self._pelvis(t, self.quick, profile, rep)
         self._breathing(t, raw, profile, rep)

@@ -4,10 +4,10 @@ The coach asks to say phrases; the timeline decides when each sentence starts so
 overlaps. It is a priority queue of sentences:
 - utterances never overlap: a sentence starts only when the previous one (plus a short pause,
   kind to elderly listeners) has ended, counted with its real audio duration;
-- a more urgent utterance cuts in at the next sentence boundary; only an urgent correction
-  (`cuts_in`: the pelvis moving, bearing down) breaks off an instruction, an encouragement or a
-  count-down word at once, as a therapist would (the owner may say a broken-off sentence again:
-  `take_cuts`, `say_again`);
+- a more urgent utterance cuts in at the next sentence boundary; only an urgent correction or
+  a safety message (`cuts_in`: the pelvis moving, bearing down, the patient off the bladder)
+  breaks off an instruction, an encouragement or a count-down word at once, as a therapist
+  would (the owner may say a broken-off sentence again: `take_cuts`, `say_again`);
 - an utterance that is no longer true when its turn comes (`still_true` returns False) or whose
   moment has passed (`expires_at`) is dropped, not spoken late.
 The audio adapters only play what this timeline starts, at the moment it starts.
@@ -114,13 +114,14 @@ class SpeechTimeline:
     _seq: itertools.count = field(default_factory=itertools.count)
     _utterances: itertools.count = field(default_factory=itertools.count)
     _cuts: list[Started] = field(default_factory=list)
+    _current_end: float = 0.0   # when the current sentence's audio ends (the pause follows it)
 
     def say(self, text: str, priority: Priority, *, key: str | None = None, wording: int = 0,
             expires_at: float | None = None, still_true: Callable[[], bool] | None = None,
             on_start: Callable[[float], None] | None = None, cuts_in: bool = False) -> int:
         """Queue an utterance (wording `wording` of phrase `key`); `on_start` is called with the
-        start time of its first sentence. `cuts_in` (a correction only): it breaks off a less
-        urgent sentence being spoken instead of waiting for its end."""
+        start time of its first sentence. `cuts_in` (a correction or a safety message only): it
+        breaks off a less urgent sentence being spoken instead of waiting for its end."""
         lines = [Line(part, key, wording, index) for index, part in enumerate(sentences(text))]
         return self._queue_lines(lines, priority, expires_at, still_true, on_start,
                                  cuts_in and priority <= Priority.CORRECTION)
@@ -166,8 +167,9 @@ class SpeechTimeline:
                 (first.still_true is not None and not first.still_true()):
             return   # poll() drops it in its turn; nothing is broken off for it
         assert self._current is not None
-        self._cuts.append(Started(now, self._current))
-        self._busy_until = now + PAUSE_AFTER_CUT
+        if now < self._current_end:   # mid-sentence: broken off (in the pause after it, nothing is)
+            self._cuts.append(Started(now, self._current))
+        self._busy_until = min(self._busy_until, now + PAUSE_AFTER_CUT)
         self._current = None
 
     def cancel(self, predicate: Callable[[Item], bool]) -> None:
@@ -206,7 +208,7 @@ class SpeechTimeline:
             if item.last_of_utterance:
                 pause = 0.15 if item.is_tone else PAUSE_BETWEEN_UTTERANCES
             self._busy_until = start + item.duration + pause
-            self._current = item
+            self._current, self._current_end = item, start + item.duration
             started.append(Started(start, item))
             if item.on_start is not None:
                 item.on_start(start)

@@ -122,3 +122,13 @@ def run_from(timeline, start, until, step=0.05):
         started += [(round(s.t, 2), s.item.sound) for s in timeline.poll(t)]
         t = round(t + step, 3)
     return started
+
+
+def test_in_the_pause_after_a_sentence_nothing_is_broken_off_and_the_correction_comes_sooner():
+    timeline = SpeechTimeline(lengths)
+    timeline.say("Trek uw navel naar binnen.", Priority.INSTRUCTION)
+    timeline.poll(0.0)   # 1 s of audio, then a 0.6 s pause
+    timeline.say("Niet persen.", Priority.CORRECTION, cuts_in=True)
+    started = run_from(timeline, 1.1, 5)
+    assert not timeline.take_cuts(), "the sentence was whole: not cut, and not said again"
+    assert started == [(1.3, "Niet persen.")]
