@@ -55,6 +55,7 @@ def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
     smooth = np.convolve(uniform - trend, np.ones(5) / 5, mode="same")  # 0.5 s: keeps the ripple
     period = _breath_period(smooth, 0.1)
     ripple = 2.0 * math.sqrt(2.0) * float(np.std(smooth[5:-5])) if len(smooth) > 10 else 0.0
+    found = period is not None
     if period is None:
         period, ripple = DEFAULT_BREATH_PERIOD, min(ripple, 2 * noise)
     # Noise and quantisation as the breath-hold detector sees them: the variance left around a
@@ -64,8 +65,11 @@ def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
     local = np.convolve(values, np.ones(width) / width, mode="valid")
     centre = values[width // 2: width // 2 + len(local)]
     noise_var = float(np.var(centre - local)) * width / max(width - 1, 1)
+    wave = _rest_breath_wave(times, values, period)
+    if not found:   # no breathing seen: no wave either, or breath holds would be judged on a guess
+        wave = min(wave, 2 * noise)
     return RestProfile(float(np.mean(values)), max(noise, 0.05), period, ripple, noise_var,
-                       _quantum(diffs), _rest_breath_wave(times, values, period))
+                       _quantum(diffs), wave)
 
 
 def breath_wave(times: np.ndarray, values: np.ndarray, period: float) -> float:
