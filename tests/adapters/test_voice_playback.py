@@ -88,8 +88,8 @@ def test_order_cut_in_stale_drop_and_no_overlap(pulse_server, tmp_path):
     # loudness of the sentences as played through the real path: within 2 dB of each other
     loudness = []
     for item in played:
-        if item["sound"].startswith("tone:"):
-            continue
+        if item["sound"].startswith("tone:") or item["sound"] == cut[0]["sound"]:
+            continue   # a tone, or a fragment of a sentence (its loudness is the whole one's)
         a = int((item["t"] + offset) * RATE)
         segment = samples[a: a + int(item["duration"] * RATE)]
         frame_levels = levels_db(segment)
