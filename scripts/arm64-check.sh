@@ -8,9 +8,12 @@
 #   sudo scripts/arm64-check.sh clean      unmount and remove the chroot
 #
 # Chromium does not run under qemu-user, so the browser tests are skipped there, and say so
-# (RUGCOACH_NO_BROWSER). Everything else runs as on a Pi: espeak-ng, PortAudio, PulseAudio,
-# pseudo-terminals, SQLite, the daemon's life. The chroot lives in $ARM64_ROOT
-# (default /var/tmp/rugcoach-arm64); a second run reuses the base system, not the clone.
+# (RUGCOACH_NO_BROWSER). The tests' hang guards, chosen for a real machine, are stretched by
+# qemu's factor (RUGCOACH_TEST_SLOWNESS, default 10: tests/patience.py); what the product promises
+# (the watchdog's interval, a client's timeout) is not. Everything else runs as on a Pi:
+# espeak-ng, PortAudio, PulseAudio, pseudo-terminals, SQLite, the daemon's life. The chroot lives
+# in $ARM64_ROOT (default /var/tmp/rugcoach-arm64); a second run reuses the base system, not the
+# clone.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 base=${ARM64_ROOT:-/var/tmp/rugcoach-arm64}
@@ -95,7 +98,8 @@ git clone --quiet "$here" "$root/root/rugcoach"
 in_chroot() {
     chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        RUGCOACH_NO_BROWSER="Chromium does not run under qemu-user" /bin/bash -c "$1"
+        RUGCOACH_NO_BROWSER="Chromium does not run under qemu-user" \
+        RUGCOACH_TEST_SLOWNESS="${RUGCOACH_TEST_SLOWNESS:-10}" /bin/bash -c "$1"
 }
 echo "arm64-check: $(in_chroot 'uname -m; . /etc/os-release; echo $PRETTY_NAME' | tr '\n' ' ')" | tee "$log"
 in_chroot "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make git >/dev/null"

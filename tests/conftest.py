@@ -70,6 +70,11 @@ LONGEST = {
 OTHER_S = 2.0
 
 
+def pytest_configure(config):
+    """A wrong RUGCOACH_TEST_SLOWNESS is said once, before any test (tests/patience.py)."""
+    import tests.patience  # noqa: F401
+
+
 def pytest_collection_modifyitems(session, config, items):
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
 

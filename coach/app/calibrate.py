@@ -13,7 +13,7 @@ from coach.app.wiring import make_sounds
 from coach.config import calibration_store
 from coach.config.protocols import Library
 from coach.config.settings import load_config
-from coach.core.calibration import STEP_TIMEOUT_S, Calibration, CalibrationGuide
+from coach.core.calibration import DEFAULT_SPAN_MMHG, STEP_TIMEOUT_S, Calibration, CalibrationGuide
 from coach.core.events import Said
 from coach.core.voice import Priority, SpeechTimeline, sentences
 from coach.errors import UserError
@@ -83,7 +83,8 @@ class SpokenCalibration:
         self.voice = SpeechTimeline(sounds.duration)
         self._given = 0
         # every prompt ready before the first sample: nothing is synthesised between two of them
-        sounds.prepare([part for text in self.texts.values() for part in sentences(text)])
+        # (for the usual span the daemon has them all from its start: see prompt_sentences)
+        sounds.prepare(prompt_sentences(span))
         self.sink.start()
 
     @property
@@ -119,6 +120,12 @@ class SpokenCalibration:
 
     def status(self) -> dict:
         return {"step": self.guide.step, "span_mmhg": self.span}
+
+
+def prompt_sentences(span: float = DEFAULT_SPAN_MMHG) -> list[str]:
+    """The sentences the calibration's prompts are said in: the daemon synthesises them for the
+    usual span at start, so a calibration asked over the socket makes its caller wait for none."""
+    return [part for text in prompt_texts(span).values() for part in sentences(text)]
 
 
 def prompt_texts(span: float) -> dict[str, str]:

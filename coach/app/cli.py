@@ -11,6 +11,7 @@ from pathlib import Path
 
 from coach import __version__
 from coach.app.options import RunOptions
+from coach.core.calibration import DEFAULT_SPAN_MMHG
 from coach.errors import DeviceError, ProtocolError, UserError
 
 log = logging.getLogger("rugcoach")
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser("calibrate", help="calibrate the pressure sensor, guided by voice")
     calibrate.add_argument("--port", help="serial device or pyserial URL of the sensor")
     calibrate.add_argument("--unit", choices=("mmHg", "kPa", "raw"), help="what the sensor sends")
-    calibrate.add_argument("--span", type=float, default=40.0,
+    calibrate.add_argument("--span", type=float, default=DEFAULT_SPAN_MMHG,
                            help="the pressure (mmHg on the PBU's dial) to pump to in step 2")
     calibrate.add_argument("--audio", help="default, a device, wav:PATH or none")
     calibrate.add_argument("--config", help="daemon config (YAML)")

@@ -26,7 +26,7 @@ from coach.adapters.control_socket import ControlServer
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
 from coach.app.announce import Announcement
-from coach.app.calibrate import SpokenCalibration
+from coach.app.calibrate import SpokenCalibration, prompt_sentences
 from coach.app.control import Control
 from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
@@ -73,6 +73,7 @@ class Daemon:
         self.setup = setup
         self.port = port
         self.stop_requested = False
+        self.stop_signal = ""   # the signal that asked for it, told in the log by the main loop
         self.reload_requested = False
         self.watchdog = systemd.Watchdog()
         self.runner: SessionRunner | None = None
@@ -99,8 +100,10 @@ class Daemon:
         self.last_t = 0.0   # the session clock of the newest sample
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
+    # (no logging in a handler: it may interrupt a log line being written, and the stream then
+    # refuses the reentrant write with a RuntimeError; the main loop says why it stops)
     def _on_term(self, signum, _frame) -> None:
-        log.info("received %s: finishing the current sentence and stopping", signal.Signals(signum).name)
+        self.stop_signal = signal.Signals(signum).name
         self.stop_requested = True
         if self.runner is not None:
             self.runner.stop_requested = True
@@ -269,7 +272,8 @@ class Daemon:
             self.control = self._open_control()
             started = time.monotonic()
             self.sounds = make_sounds(self.setup.config)
-            new = self.sounds.prepare(self.setup.sentences(), stopped=self._stop_between_sentences)
+            new = self.sounds.prepare(self.setup.sentences() + prompt_sentences(),
+                                      stopped=self._stop_between_sentences)
             if self.stop_requested:
                 log.info("stopped during start-up, after %d sentence(s) synthesised", new)
                 return 0
@@ -295,6 +299,8 @@ class Daemon:
                 systemd.notify("STATUS=waiting for a patient")
         finally:
             systemd.notify("STOPPING=1")
+            if self.stop_signal:
+                log.info("received %s: stopping", self.stop_signal)
             if self.announcement is not None:
                 self.announcement.close()
             if self.control is not None:

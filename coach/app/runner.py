@@ -155,6 +155,7 @@ class SessionRunner:
         for item in source:
             self.heartbeat()
             if self.stop_requested:
+                log.info("asked to stop: finishing the current sentence and stopping")
                 break
             self._carry_out_asked()
             now = time.monotonic()

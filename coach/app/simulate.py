@@ -44,9 +44,8 @@ class SimulatedSource:
 
 def on_sigterm(stop: Callable[[], None]) -> None:
     """SIGTERM finishes the sentence being spoken and stops the session (a flag, no more)."""
-    def handler(signum, _frame):
-        log.info("received %s: finishing the current sentence and stopping", signal.Signals(signum).name)
-        stop()
+    def handler(_signum, _frame):
+        stop()   # no logging here: a handler may interrupt a log line being written
     signal.signal(signal.SIGTERM, handler)
 
 

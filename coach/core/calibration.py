@@ -17,6 +17,9 @@ KPA_TO_MMHG = 7.500617
 ZERO_STEADY_S = 3.0
 SPAN_STEADY_S = 5.0
 STEP_TIMEOUT_S = 120.0
+# the pressure pumped to in step 2 unless the technician names another: the middle of the PBU's
+# dial, and the pressure most exercises start from
+DEFAULT_SPAN_MMHG = 40.0
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,14 @@ from coach.app.simulate import record_simulated_session
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 PROTOCOL = ROOT / "tests" / "data" / "e2e.yaml"
 
 
 def rugcoach(state, *args, check_ok=True):
     result = subprocess.run(RUGCOACH + list(args), cwd=ROOT, capture_output=True, text=True,
-                            env=dict(os.environ, STATE_DIRECTORY=str(state)), timeout=120)
+                            env=dict(os.environ, STATE_DIRECTORY=str(state)), timeout=patience(120))
     if check_ok:
         assert result.returncode == 0, result.stderr
     return result
@@ -58,11 +59,11 @@ def test_a_backup_in_the_middle_of_a_session_restores_every_finished_repetition(
     threading.Thread(target=listen, daemon=True).start()
     sensor.start()
     try:
-        assert first.wait(120), "no repetition came"
+        assert first.wait(patience(120)), "no repetition came"
         before = len(reps)
         made = rugcoach(state, "backup", str(tmp_path / "backup.db"))   # the session goes on
         assert "Backed up" in made.stdout
-        daemon.wait(timeout=180)
+        daemon.wait(timeout=patience(180))
     finally:
         sensor.stop()
         if daemon.poll() is None:

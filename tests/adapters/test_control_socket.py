@@ -13,6 +13,7 @@ import pytest
 
 from coach.adapters.control_client import DaemonClient, NotRunning
 from coach.adapters.control_socket import MAX_FRAME, ControlServer, SocketInUse
+from tests.patience import patience
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def server(tmp_path):
 
 def serve_until(server, predicate, timeout=10.0, answer=None):
     """The main loop's side: drain the requests (answering with `answer`) until predicate()."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while time.monotonic() < deadline:
         for request in server.requests():
             if answer is not None:
@@ -43,7 +44,7 @@ def raw(server) -> socket.socket:
 
 
 def read_lines(sock, count, timeout=10.0):
-    sock.settimeout(timeout)
+    sock.settimeout(patience(timeout))
     data = b""
     while data.count(b"\n") < count:
         chunk = sock.recv(65536)
@@ -92,7 +93,7 @@ def test_twenty_subscribers_get_every_message_in_order(server):
 def test_a_client_that_never_reads_is_dropped_and_never_stalls_the_others(server):
     sleeper = subscriber(server)      # subscribes, then never reads again
     reader = subscriber(server)
-    reader.settimeout(10)
+    reader.settimeout(patience(10))
     buffer = b""
     payload = "x" * 2000
     slowest = 0.0
@@ -177,7 +178,7 @@ def test_an_endless_frame_is_refused_and_the_client_closed(server):
     sock.sendall(b"{" + b" " * (MAX_FRAME + 10))
     reply = read_lines(sock, 1)
     assert reply[0]["error"]["code"] == "frame_too_long"
-    sock.settimeout(5)
+    sock.settimeout(patience(5))
     assert sock.recv(10) == b"", "then closed"
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from coach.adapters.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, Store
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: n
 def run_simulated(state, *extra, seed=1, check=True, **kwargs):
     env = dict(os.environ, STATE_DIRECTORY=str(state))
     result = subprocess.run(RUGCOACH + ["run", "--simulate", "--audio", "none", "--seed", str(seed), *extra],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, **kwargs)
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=patience(120), **kwargs)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -59,7 +60,7 @@ def test_progress_over_sessions_is_kept_and_the_therapist_is_told(tmp_path):
     assert "criteria to move on from phase 1 are met" in results[1].stderr
     said = subprocess.run(RUGCOACH + ["run", "--simulate", "--protocol", "demo", "--audio", "none",
                                       "--events", "-", "--seed", "3"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
+                          cwd=ROOT, capture_output=True, text=True, timeout=patience(120)).stdout
     assert "fase" not in said.lower(), "the patient is never told"
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from coach.adapters.serial_sensor import WRAP, LineAssembler, SensorClock, Units, parse_line
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 
 @pytest.mark.parametrize("line,expected", [
@@ -154,7 +155,7 @@ def calibrate(tmp_path, phases, *extra):
                 writer.start()
                 break
         said.append(process.stderr.read())
-        process.wait(timeout=120)
+        process.wait(timeout=patience(120))
     finally:
         stop.set()
         if process.poll() is None:
@@ -184,7 +185,7 @@ def test_an_implausible_calibration_is_refused(tmp_path):
 
 
 def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while not condition():
         if time.monotonic() > deadline:
             return False
@@ -219,7 +220,7 @@ def test_sensor_sim_serves_the_real_serial_path_and_unplugs_on_a_signal(tmp_path
         assert again[0] < 2000, "the t_ms counter restarted with the power"
     finally:
         process.terminate()
-        process.wait(timeout=5)
+        process.wait(timeout=patience(5))
     assert process.returncode == 0
 
 

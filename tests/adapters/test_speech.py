@@ -9,6 +9,7 @@ from coach.adapters.loudness import loudness_lufs
 from coach.adapters.sounds import SoundBank
 from coach.adapters.speech import SAMPLE_RATE, EspeakSynthesizer, PhraseCache, VoiceSettings
 from coach.core.vocabulary import session_sentences
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
@@ -41,7 +42,7 @@ def test_the_configured_rate_slows_the_voice_down(tmp_path):
         out = tmp_path / f"say{rate}.wav"
         result = subprocess.run(RUGCOACH + ["say", "Trek uw navel rustig naar binnen, naar uw rug.",
                                             "--config", str(config), "--audio", f"wav:{out}"],
-                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+                                cwd=ROOT, capture_output=True, text=True, timeout=patience(60))
         assert result.returncode == 0, result.stderr
         with wave.open(str(out)) as wav:
             seconds[rate] = wav.getnframes() / wav.getframerate()

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 # slow: not in make test-fast; audio: real-time sound, run on their own after the rest (Makefile)
 pytestmark = [pytest.mark.slow, pytest.mark.audio]
@@ -33,11 +34,11 @@ def record_while(server, path, command, timeout=240):
     time.sleep(0.5)
     try:
         result = subprocess.run(command, cwd=ROOT, env=server.env, capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=patience(timeout))
         time.sleep(0.5)
     finally:
         recorder.terminate()
-        recorder.wait(timeout=5)
+        recorder.wait(timeout=patience(5))
     # parec starts when our stream connects: treat the recording as preceded by silence
     samples = np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.float32) / 32768
     return result, np.concatenate([np.zeros(int(0.5 * RATE), np.float32), samples])
@@ -118,10 +119,10 @@ def test_a_sound_device_that_disappears_and_comes_back(pulse_server, tmp_path):
     try:
         for line in process.stdout:
             events.append(json.loads(line))
-        process.wait(timeout=240)
+        process.wait(timeout=patience(240))
     finally:
         recorder.terminate()
-        recorder.wait(timeout=5)
+        recorder.wait(timeout=patience(5))
     stderr = process.stderr.read()
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr

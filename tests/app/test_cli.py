@@ -11,13 +11,14 @@ import wave
 import pytest
 
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 
 def rugcoach(*args, env=None, timeout=120):
     return subprocess.run(RUGCOACH + list(args), capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=timeout)
+                          env=env, timeout=patience(timeout))
 
 
 def assert_one_line_error(result, code, *words):
@@ -115,7 +116,7 @@ def test_no_audio_device():
 
 def test_demo_without_a_sound_card_writes_demo_wav(tmp_path):
     target = tmp_path / "demo.wav"
-    result = rugcoach("demo", "--wav", str(target), env=no_sound_env(), timeout=300)
+    result = rugcoach("demo", "--wav", str(target), env=no_sound_env(), timeout=patience(300))
     assert result.returncode == 0, result.stderr
     assert "No sound device found" in result.stderr
     assert target.exists() and target.stat().st_size > 100_000

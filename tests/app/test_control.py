@@ -17,13 +17,14 @@ from coach.app.sensor_sim import EventsFollower
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 
 def wait_for(predicate, timeout, step=0.05):
     """Until predicate() is true (the limit only stops a test that hangs)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while time.monotonic() < deadline:
         value = predicate()
         if value:
@@ -66,7 +67,7 @@ class Box:
     def stop(self):
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=patience(30))
 
     def close(self):
         if self.process is not None and self.process.poll() is None:
@@ -144,7 +145,7 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     assert client.start_session() == {"starting": True}
     # the session starts on the next sample; the subscriber sees it, then samples and status
     seen = []
-    for message in client.notifications(timeout=10):
+    for message in client.notifications(timeout=patience(10)):
         seen.append(message)
         if message["method"] == "event" and message["params"].get("state") == "inflating":
             break
@@ -194,7 +195,7 @@ def test_a_daemon_restart_is_survived_by_its_clients(box):
     client.subscribe()
     box.stop()
     with pytest.raises(NotRunning):
-        for _ in client.notifications(timeout=10):
+        for _ in client.notifications(timeout=patience(10)):
             pass
     assert box.status_command().returncode == 3, "not running: exit 3, as systemctl status"
     assert "not running" in box.status_command().stderr
@@ -228,7 +229,7 @@ def test_calibration_runs_in_the_daemon_and_rugcoach_calibrate_is_its_client(tmp
         command = subprocess.Popen(RUGCOACH + ["calibrate", "--span", "40"], cwd=ROOT, env=box.env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         said = list(command.stderr)          # the prompts as the daemon speaks them
-        command.wait(timeout=60)
+        command.wait(timeout=patience(60))
         assert command.returncode == 0, "".join(said)
         assert "Open het ventiel" in "".join(said) and "Pomp nu op tot 40" in "".join(said)
         assert "calibration stored by the service" in said[-1]
@@ -239,7 +240,7 @@ def test_calibration_runs_in_the_daemon_and_rugcoach_calibrate_is_its_client(tmp
         assert status["calibration"] is None
         # in use at once: the sensor's 41.5 is the dial's 40 now
         client.subscribe()
-        samples = next(m["params"]["samples"] for m in client.notifications(timeout=10)
+        samples = next(m["params"]["samples"] for m in client.notifications(timeout=patience(10))
                        if m["method"] == "samples")
         assert all(abs(mmhg - 40.0) < 0.2 for _, mmhg in samples), samples
         with pytest.raises(DaemonError, match="from 5 to 150"):

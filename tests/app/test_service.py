@@ -22,6 +22,7 @@ from coach.adapters.store import Store
 from coach.config.protocols import Library
 from coach.core.voice import sentences
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
@@ -66,7 +67,8 @@ def test_the_hardening_left_out_is_left_out_for_a_reason():
 def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path):
     dest = tmp_path / "root"
     env = dict(os.environ, DESTDIR=str(dest))
-    result = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=patience(600))
     assert result.returncode == 0, result.stdout + result.stderr
     installed = dest / "opt/rugcoach/venv/bin/rugcoach"
     config = dest / "etc/rugcoach/config.yaml"
@@ -89,7 +91,8 @@ def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path
     assert placed == installed and os.access(placed, os.X_OK)
     # a second install keeps the therapist's config
     config.write_text(config.read_text() + "patient: P-9\n")
-    again = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=patience(600))
     assert again.returncode == 0 and "patient: P-9" in config.read_text()
     records = dest / "var/lib/rugcoach"
     records.mkdir(parents=True, exist_ok=True)
@@ -130,11 +133,11 @@ class Notifications:
 
     def close(self):
         self._stop.set()
-        self._thread.join(timeout=2)
+        self._thread.join(timeout=patience(2))
         self.sock.close()
 
     def wait_for(self, text, timeout):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while time.monotonic() < deadline:
             if any(line == text for _, line in list(self.received)):
                 return True
@@ -156,7 +159,7 @@ def unit_seconds(name):
 
 
 def wait_until(predicate, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while time.monotonic() < deadline:
         if predicate():
             return True
@@ -216,7 +219,7 @@ def test_the_daemons_life(tmp_path):
         wait_until(lambda: False, 1.0)
         stop = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=10)
+        daemon.wait(timeout=patience(10))
         stop_s = time.monotonic() - stop
     finally:
         for process in (daemon, sim):
@@ -269,7 +272,7 @@ def test_a_sensor_not_plugged_in_yet_is_waited_for_under_systemd(tmp_path):
         # Here the daemon may still be synthesising its first sentences, which took over 30 s under
         # qemu (the arm64 check); their log is shown if it hangs.
         try:
-            daemon.wait(timeout=180)
+            daemon.wait(timeout=patience(180))
         except subprocess.TimeoutExpired:
             daemon.kill()
             raise AssertionError("no exit after SIGTERM: " + "".join(log) + daemon.stderr.read()) from None
@@ -325,7 +328,7 @@ def test_the_installed_default_config_starts_the_daemon(tmp_path):
     try:
         assert notify.wait_for("READY=1", 120), daemon.stderr.read() if daemon.poll() is not None else "no READY"
         daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        daemon.wait(timeout=patience(30))
     finally:
         sensor.stop()
         if daemon.poll() is None:
@@ -346,7 +349,7 @@ def test_a_config_error_stops_the_daemon_once_and_says_why(tmp_path):
     env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), NOTIFY_SOCKET=str(notify.path),
                INVOCATION_ID="x")
     result = subprocess.run(RUGCOACH + ["run", "--config", str(config), "--audio", "none"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=patience(60))
     assert result.returncode == 2 and "protocol 'fase9' not found" in result.stderr
     assert "Traceback" not in result.stderr
     assert wait_until(lambda: any(line.startswith("STATUS=stopped: ") and "fase9" in line

@@ -21,6 +21,7 @@ from coach.config.settings import Config
 from coach.core.voice import Line
 from coach.sim.takes import take, tone
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # real espeak-ng and real decoding
 
@@ -136,7 +137,7 @@ def test_the_record_and_the_report_say_which_voice_spoke(tmp_path, takes, librar
     env = dict(os.environ, STATE_DIRECTORY=str(state))
     result = subprocess.run(RUGCOACH + ["run", "--simulate", "--config", str(config), "--protocol", "demo",
                                         "--audio", "none", "--patient", "P-0042", "--seed", "1"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=patience(600))
     assert result.returncode == 0, result.stderr
     from coach.adapters.store import Store
     from coach.report.build import patient_page

@@ -16,6 +16,7 @@ import pytest
 
 from coach.console import certificate
 from coach.console.serve import console_dir, open_console, serve
+from tests.patience import patience
 
 
 @dataclass
@@ -60,13 +61,13 @@ class ConsoleUnderTest:
 
     def start(self) -> ConsoleUnderTest:
         self._thread.start()
-        assert self._ready.wait(30), "the console did not start"
+        assert self._ready.wait(patience(30)), "the console did not start"
         return self
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=patience(10))
 
     @property
     def url(self) -> str:
@@ -103,7 +104,7 @@ class Client:
         context = ssl.create_default_context(cafile=str(self.server.cert))
         # the timeout only stops a hung test: a take's processing (a process that imports PyAV
         # and numpy) took over 30 s on one core shared with two other test workers
-        connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=120,
+        connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=patience(120),
                                                  source_address=(self.source, 0))
         sent = {"Host": f"localhost:{self.server.port}"}
         if self.cookies:

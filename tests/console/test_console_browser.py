@@ -22,6 +22,7 @@ from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
 from tests.console.conftest import ConsoleUnderTest
 from tests.helpers.browser import launch_browser
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +74,7 @@ class Box:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=patience(20))
             except subprocess.TimeoutExpired:
                 self.process.kill()
         assert self.process.stderr is not None
@@ -104,13 +105,13 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         # 1. First start: the box is unclaimed, so the setup page; the box says the code aloud
         page.goto(console.url + "/")
         assert page.url.endswith("/setup")
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + patience(60)
         while console.console.link.status is None or console.console.link.status.get("state") != "armed":
             assert time.monotonic() < deadline, "the daemon never got armed"
             time.sleep(0.1)
         page.click("#announce")
         # the box answers once it has the sentences ready (synthesised the first time)
-        expect(page.locator("#announce-result")).to_contain_text("Luister", timeout=60_000)
+        expect(page.locator("#announce-result")).to_contain_text("Luister", timeout=patience(60_000))
         code = console.console.setup_code.get()   # what the therapist heard by the box
         page.fill("#setup-form [name=code]", code)
         page.fill("#setup-form [name=name]", "anna")
@@ -178,12 +179,12 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         expect(page.locator("#patient-next-result")).to_contain_text("Klaar: P-0042, Programma van P-0042")
         first_t = float(page.get_attribute("#chart", "data-last-t") or 0)
         box.pump_up()
-        expect(page.locator("#box-state")).to_contain_text("Sessie bezig", timeout=120_000)
+        expect(page.locator("#box-state")).to_contain_text("Sessie bezig", timeout=patience(120_000))
         expect(page.locator("#box-patient")).to_contain_text("P-0042")
-        expect(page.locator("#box-saying")).to_contain_text("“", timeout=60_000)
+        expect(page.locator("#box-saying")).to_contain_text("“", timeout=patience(60_000))
         page.screenshot(path=str(SCREENSHOTS / "console-phone.png"), full_page=True)
         page.set_viewport_size(PC)
-        expect(page.locator("#reps li")).to_have_count(2, timeout=240_000)
+        expect(page.locator("#reps li")).to_have_count(2, timeout=patience(240_000))
         later_t = float(page.get_attribute("#chart", "data-last-t") or 0)
         assert later_t > first_t + 5, "the live trace moved"
         page.screenshot(path=str(SCREENSHOTS / "console-pc.png"), full_page=True)
@@ -196,7 +197,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         assert ink > 500
 
         # 5. After the session: the patient's report inside the console, then forget them
-        expect(page.locator("#box-state")).not_to_contain_text("Sessie bezig", timeout=120_000)
+        expect(page.locator("#box-state")).not_to_contain_text("Sessie bezig", timeout=patience(120_000))
         with context.expect_page() as opened:
             page.click("#patient-report")
         report = opened.value

@@ -23,6 +23,7 @@ from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
 from tests.console.conftest import Client, ConsoleUnderTest
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,7 @@ class Daemon:
     def stop(self) -> str:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=patience(20))
         return self.process.stderr.read() if self.process is not None else ""
 
     def close(self) -> None:
@@ -94,7 +95,7 @@ def test_kill_9_of_the_console_mid_session_harms_nothing(tmp_path, library):
     try:
         daemon.start()
         cert = daemon.state / "console" / "console.crt"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + patience(60)
         while True:   # the console is up when it answers
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -104,7 +105,7 @@ def test_kill_9_of_the_console_mid_session_harms_nothing(tmp_path, library):
                 assert time.monotonic() < deadline, "the console did not start"
                 time.sleep(0.2)
         # plain HTTP only sends the browser to HTTPS
-        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=patience(10))
         plain.request("GET", "/patients?x=1", headers={"Host": f"box.local:{http_port}"})
         reply = plain.getresponse()
         assert reply.status == 301 and reply.getheader("Location") == f"https://box.local:{port}/patients?x=1"
@@ -123,11 +124,11 @@ def test_kill_9_of_the_console_mid_session_harms_nothing(tmp_path, library):
         # its connection is made on a thread of its own: on a loaded machine, later than the
         # first repetition. What counts is that it sees the session live before the kill.
         wait_for(lambda: viewer.messages, "the viewer's first message")
-        assert daemon.first_rep.wait(120), "no repetition came"
+        assert daemon.first_rep.wait(patience(120)), "no repetition came"
         assert viewer.messages, "the viewer saw the session live"
         console.send_signal(signal.SIGKILL)   # in the middle of the session
-        console.wait(timeout=10)
-        daemon.process.wait(timeout=180)      # --once: it ends with the session
+        console.wait(timeout=patience(10))
+        daemon.process.wait(timeout=patience(180))      # --once: it ends with the session
     finally:
         if console.poll() is None:
             console.kill()
@@ -170,7 +171,7 @@ def test_a_daemon_restart_shows_as_restarting_and_the_console_finds_it_again(tmp
     console = ConsoleUnderTest(daemon.state, sock).start()
     try:
         daemon.start(once=False)
-        assert daemon.started.wait(60), "the daemon never got armed"
+        assert daemon.started.wait(patience(60)), "the daemon never got armed"
         link = console.console.link
         wait_for(lambda: link.state == "up" and (link.status or {}).get("state") == "armed", "up")
         daemon.stop()
@@ -192,7 +193,7 @@ def test_a_daemon_restart_shows_as_restarting_and_the_console_finds_it_again(tmp
 
 
 def wait_for(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while not condition():
         assert time.monotonic() < deadline, f"never {what}"
         time.sleep(0.05)

@@ -18,6 +18,7 @@ from coach.console.accounts import Accounts
 from coach.console.patients import Patients
 from tests.console.conftest import ADMIN, ConsoleUnderTest
 from tests.console.test_console_process import Daemon, wait_for
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def test_report_csv_export_and_forget_of_a_patient(tmp_path, library):
     console = ConsoleUnderTest(daemon.state, sock).start()
     try:
         daemon.start(once=False)
-        assert daemon.started.wait(60), "the daemon never got armed"
+        assert daemon.started.wait(patience(60)), "the daemon never got armed"
         wait_for(lambda: console.console.link.state == "up", "up")
         admin = console.client().before_login()
         claim = {"code": console.console.setup_code.get(), "name": ADMIN[0], "password": ADMIN[1]}
@@ -99,7 +100,7 @@ def test_a_new_box_gets_the_old_ones_records_back_from_the_console(tmp_path, lib
     console = ConsoleUnderTest(daemon.state, sock).start()
     try:
         daemon.start(once=False)
-        assert daemon.started.wait(60), "the daemon never got armed"
+        assert daemon.started.wait(patience(60)), "the daemon never got armed"
         wait_for(lambda: console.console.link.state == "up", "up")
         installer = console.client().before_login()
         claim = {"code": console.console.setup_code.get(), "name": "installateur", "password": "nieuw-wachtwoord"}

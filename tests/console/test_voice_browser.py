@@ -16,6 +16,7 @@ from coach.adapters.voice_pack import VoicePack
 from coach.sim.takes import take
 from tests.console.conftest import ADMIN, ConsoleUnderTest
 from tests.helpers.browser import CHROMIUM_ARGS, launch_browser
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,7 @@ def test_a_sentence_recorded_through_the_browser_is_kept_trimmed_and_at_the_righ
         context.add_cookies([{"name": k, "value": v, "domain": "localhost", "path": "/", "secure": True,
                               "httpOnly": True, "sameSite": "Strict"} for k, v in client.cookies.items()])
         page.goto(console.url + "/")
-        expect(page.locator("#voice-sentence")).to_have_text(SENTENCE, timeout=60_000)
+        expect(page.locator("#voice-sentence")).to_have_text(SENTENCE, timeout=patience(60_000))
         expect(page.locator("#voice-count")).to_contain_text("0 van de")
         page.click("#voice-record")
         expect(page.locator("#voice-stop")).to_be_visible()
@@ -65,7 +66,7 @@ def test_a_sentence_recorded_through_the_browser_is_kept_trimmed_and_at_the_righ
         expect(page.locator("#voice-keep")).to_be_visible()
         expect(page.locator("#voice-listen")).to_be_visible()   # heard back before it is kept
         page.click("#voice-keep")
-        expect(page.locator("#voice-state")).to_contain_text("Bewaard", timeout=60_000)
+        expect(page.locator("#voice-state")).to_contain_text("Bewaard", timeout=patience(60_000))
         expect(page.locator("#voice-count")).to_contain_text("1 van de")
         assert page.locator("#voice-sentence").inner_text() != SENTENCE, "on to the next sentence"
         assert float(page.locator("#voice-progress").get_attribute("value") or 0) == 1

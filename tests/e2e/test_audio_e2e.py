@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 # slow: not in make test-fast; audio: real-time sound, run on their own after the rest (Makefile)
 pytestmark = [pytest.mark.slow, pytest.mark.audio]
@@ -43,11 +44,11 @@ def test_speech_is_heard_when_the_events_say(pulse_sink, tmp_path):
             result = subprocess.run(
                 RUGCOACH + ["run", "--simulate", "--protocol", str(ROOT / "tests/data/e2e.yaml"),
                             "--audio", "default", "--events", "-", "--seed", "4"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=patience(240))
             time.sleep(0.5)
         finally:
             recorder.terminate()
-            recorder.wait(timeout=5)
+            recorder.wait(timeout=patience(5))
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     says = [e for e in events if e["type"] == "say"]
@@ -138,12 +139,12 @@ def test_a_recorded_sentence_is_heard_in_its_own_voice_not_espeaks(pulse_sink, t
                 if len(says) == 3:
                     break
             session.terminate()   # finishes the sentence being said, then stops
-            _out, err = session.communicate(timeout=60)
+            _out, err = session.communicate(timeout=patience(60))
         finally:
             if session.poll() is None:
                 session.kill()
             recorder.terminate()
-            recorder.wait(timeout=5)
+            recorder.wait(timeout=patience(5))
     assert session.returncode == 0, err
     assert says[0]["text"] == "Goedendag."
     heard = np.frombuffer(raw.read_bytes(), dtype="<i2").astype(np.float32) / 32768

@@ -15,6 +15,7 @@ from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
 from tests.helpers.stalls import losses, reps_not_cut_by
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
@@ -49,24 +50,24 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
     sensor.start()
     faults = {}
     try:
-        assert holds.acquire(timeout=120), "the first hold never started"
+        assert holds.acquire(timeout=patience(120)), "the first hold never started"
         faults["silent"] = time.monotonic()
         sensor.silent = True                 # the sensor stops talking, the cable stays in
         time.sleep(3.0)
         faults["talks"] = time.monotonic()
         sensor.silent = False
-        assert holds.acquire(timeout=120), "no hold after the silence"
+        assert holds.acquire(timeout=patience(120)), "no hold after the silence"
         faults["unplug"] = time.monotonic()
         sensor.unplug()                      # the cable is pulled
         time.sleep(3.0)
         sensor.plug()                        # a new /dev/pts node behind the same symlink
         faults["replug"] = time.monotonic()
-        process.wait(timeout=180)
+        process.wait(timeout=patience(180))
     finally:
         sensor.stop()
         if process.poll() is None:
             process.kill()
-    listener.join(timeout=5)
+    listener.join(timeout=patience(5))
     stderr = process.stderr.read()
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr

@@ -19,6 +19,7 @@ from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
 from tests.helpers.stalls import losses, reps_not_cut_by
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
@@ -49,12 +50,12 @@ def test_a_short_session_from_a_pseudo_terminal(library, tmp_path):
     listener.start()
     sensor.start()
     try:
-        process.wait(timeout=300)
+        process.wait(timeout=patience(300))
     finally:
         sensor.stop()
         if process.poll() is None:
             process.kill()
-    listener.join(timeout=5)
+    listener.join(timeout=patience(5))
     stderr = process.stderr.read()
     assert process.returncode == 0, stderr
     told = [e for e in events if e["type"] != "clock"]

@@ -21,12 +21,13 @@ import pytest
 
 from coach.adapters.store import Store
 from tests.conftest import ROOT, RUGCOACH
+from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: not in make test-fast
 
 SPEED = 300.0          # patient seconds per wall second at most: 8 hours in 96 s on a quiet machine
 HOURS = 8.0
-WALL_LIMIT_S = 1800.0  # a machine slower than 16x real time fails (a quiet one takes 2-3 min)
+WALL_LIMIT_S = patience(1800.0)  # a machine slower than 16x real time fails (a quiet one takes 2-3 min)
 UNPLUG_AT = (0.2, 0.45, 0.7)   # shares of the 8 hours: a pulled cable, put back 3 s later
 
 
@@ -86,7 +87,7 @@ def test_eight_hours_of_sessions_back_to_back(tmp_path):
                 unplugs += 1
         wall = time.monotonic() - started
         daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=10)
+        daemon.wait(timeout=patience(10))
     finally:
         for process in (daemon, sim):
             if process.poll() is None:
