@@ -198,12 +198,27 @@ class Analyzer:
         # shows it half a second before the 1 s one does
         if direction != 0 and rep.change_now(self.compensations.quick) * direction < -margin:
             return "pushing"
+        if direction == 0 and self.far_out_of_band():
+            # a keep-steady level clearly past its band on the 0.3 s level: the back pressed
+            # down or lifted, shown half a second before the 1 s level shows it
+            return "too_strong" if rep.change_now(self.compensations.quick) > hi else "too_weak"
         if lo <= change <= hi:
             return None
         if direction == 0:
             return "too_strong" if change > hi else "too_weak"
         near_edge_short = change > hi if direction < 0 else change < lo
         return "too_weak" if near_edge_short else "too_strong"
+
+    def far_out_of_band(self) -> bool:
+        """The 0.3 s level past the band by more than breathing and noise swing it (over half
+        the ripple's peak to peak, four times the noise): the coach tells a keep-steady level
+        fault sooner then (as the urgent ones)."""
+        rep, profile = self.rep, self.profile
+        if rep is None or profile is None:
+            return False
+        lo, hi = rep.band
+        quick = rep.change_now(self.compensations.quick)
+        return quick > hi + profile.swing or quick < lo - profile.swing
 
     def settled_short(self, now: float) -> bool:
         """A contraction that went the right way, by more than breathing and noise, and stopped rising

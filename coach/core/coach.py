@@ -83,6 +83,8 @@ URGENT_PERSIST_S = {"pelvis_moved": 0.2, "pushing": 0.2}
 # A keep-steady level past its band: sooner than the policy's 1 s, but a level hovering at the
 # band's edge with its breathing is not told at every breath
 STEADY_BAND_PERSIST_S = 0.5
+# ... and one clearly past it on the 0.3 s level (Analyzer.far_out_of_band): no breath does that
+STEADY_FAR_PERSIST_S = 0.2
 ABANDON_S = 300.0       # paused this long (the patient left, the sensor stays away): end quietly
 THERAPIST_PAUSE_S = 1800.0  # a therapist's pause forgotten this long ends the session too
 
@@ -619,7 +621,9 @@ class Coach:
         """How long a fault lasts before it is said (None: the policy's own, 1 s)."""
         if kind in URGENT_PERSIST_S:
             return URGENT_PERSIST_S[kind]
-        return STEADY_BAND_PERSIST_S if self._urgent(kind) else None
+        if not self._urgent(kind):
+            return None
+        return STEADY_FAR_PERSIST_S if self.analyzer.far_out_of_band() else STEADY_BAND_PERSIST_S
 
     def _correct(self, fault: str | None) -> None:
         urgent = self._urgent(fault)

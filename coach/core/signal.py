@@ -37,6 +37,13 @@ class RestProfile:
         """The smallest change that is surely not breathing or noise (repeatability is ~1.6 mmHg)."""
         return max(2.0, 4.0 * self.noise, 0.6 * self.ripple)
 
+    @property
+    def swing(self) -> float:
+        """The most breathing, noise and the sensor's steps move a level past where it was: a
+        level farther than this past a band has left it (without the margin's 2 mmHg floor, which
+        is there for a change's size, not a level's swing)."""
+        return max(0.5, 4.0 * self.noise, 0.6 * self.ripple, self.quantum)
+
 
 def measure_rest(times: np.ndarray, values: np.ndarray) -> RestProfile:
     """Baseline, noise, breathing period and ripple from samples of a patient lying still."""
