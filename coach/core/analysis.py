@@ -196,12 +196,13 @@ class Analyzer:
         # bearing down on the 0.3 s level: a rise past the margin is no breath (the margin is
         # over half the ripple's peak to peak) and no noise (four times it), and this level
         # shows it half a second before the 1 s one does
-        if direction != 0 and rep.change_now(self.compensations.quick) * direction < -margin:
+        quick = rep.change_now(self.compensations.quick)
+        if direction != 0 and quick * direction < -margin:
             return "pushing"
         if direction == 0 and self.far_out_of_band():
             # a keep-steady level clearly past its band on the 0.3 s level: the back pressed
             # down or lifted, shown half a second before the 1 s level shows it
-            return "too_strong" if rep.change_now(self.compensations.quick) > hi else "too_weak"
+            return "too_strong" if quick > hi else "too_weak"
         if lo <= change <= hi:
             return None
         if direction == 0:
