@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from coach.errors import UserError
 
@@ -51,27 +52,27 @@ def read_index(folder: Path) -> tuple[dict[tuple[str, str], Recording], int | No
 
 
 class PackIndex:
-    """A pack as its index says it is, at the moment it was read."""
+    """A pack as its index says it is, at the moment it was read (VoicePack adds its audio)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
         self.name = folder.name
-        self._index, _stamp = read_index(folder)
+        self._index, self._loaded = read_index(folder)   # _loaded: the index file's mtime when read
 
     @classmethod
-    def named(cls, state: Path, name: str) -> PackIndex:
+    def named(cls, state: Path, name: str) -> Self:
         return cls(state / "voices" / check_pack_name(name))
 
     def recordings(self) -> list[Recording]:
         return list(self._index.values())
 
     def find(self, key: str | None, text: str) -> Recording | None:
+        """The recording of this sentence under this key; else the very same words recorded under
+        another key (the same sentence need not be recorded twice). Never other words."""
         return find(self._index, key, text)
 
 
 def find(index: dict[tuple[str, str], Recording], key: str | None, text: str) -> Recording | None:
-    """The recording of this sentence under this key; else the very same words recorded under
-    another key (the same sentence need not be recorded twice). Never other words."""
     if key is not None and (key, text) in index:
         return index[(key, text)]
     return next((r for r in index.values() if r.text == text), None)

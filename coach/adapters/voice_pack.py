@@ -22,23 +22,19 @@ from pathlib import Path
 import numpy as np
 
 from coach.adapters.speech import _quantise, _read_wav, _write_wav_atomic
-from coach.adapters.voice_index import Recording, check_pack_name, find, read_index
+from coach.adapters.voice_index import PackIndex, Recording, read_index
 from coach.core.voice import Line
 from coach.errors import UserError
 
 
-class VoicePack:
+class VoicePack(PackIndex):
     """voices/NAME/: index.json (key, sentence, file) and a 16-bit WAV per recorded sentence."""
 
     MEMORY_SENTENCES = 64   # as the phrase cache: a whole pack is not kept in memory
 
     def __init__(self, folder: Path):
-        self.folder = folder
-        self.name = folder.name
-        self._index: dict[tuple[str, str], Recording] = {}
+        super().__init__(folder)
         self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()   # the latest few
-        self._loaded: int | None = None   # the index file's mtime when read
-        self._load()
 
     def _load(self) -> None:
         loaded, stamp = read_index(self.folder)
@@ -62,18 +58,6 @@ class VoicePack:
         except UserError:
             return False   # a damaged index: the recordings read before stay in use
         return True
-
-    @classmethod
-    def named(cls, state: Path, name: str) -> VoicePack:
-        return cls(state / "voices" / check_pack_name(name))
-
-    def recordings(self) -> list[Recording]:
-        return list(self._index.values())
-
-    def find(self, key: str | None, text: str) -> Recording | None:
-        """The recording of this sentence under this key; else the very same words recorded under
-        another key (the same sentence need not be recorded twice). Never other words."""
-        return find(self._index, key, text)
 
     def audio(self, key: str | None, text: str) -> np.ndarray | None:
         recording = self.find(key, text)
