@@ -211,6 +211,8 @@ class PhraseCache:
         for text in dict.fromkeys(texts):
             if stopped():
                 break
+            if text in self._lengths and (self.directory / f"{self.key(text)}.wav").exists():
+                continue   # read and checked since start, still there: not read again before each session
             self.audio(text)
         return self.synthesised - before
 

@@ -343,6 +343,10 @@ class Daemon:
         self.heartbeat()
         return self.stop_requested
 
+    def _ping_between_sentences(self) -> bool:
+        self.watchdog.ping()
+        return False   # a SIGTERM meanwhile ends the session as soon as it has begun
+
     def _idle(self, source, watch: PresenceWatch):
         """Yield the sample at which a patient starts a session. After a session, the bladder
         must first be empty (the patient got off): one patient's inflated bladder is not the
@@ -385,7 +389,9 @@ class Daemon:
         self.session_setup = setup = self.setup
         self.session_chosen = self.chosen
         self.sounds.refresh()                   # sentences recorded in the console since the last session
-        self.sounds.prepare(setup.sentences())  # new phrases after a reload; else cached
+        # new phrases after a reload are synthesised now (seconds each on a slow box); else cached.
+        # The watchdog is fed between them, but no request is served: the session is half begun.
+        self.sounds.prepare(setup.sentences(), stopped=self._ping_between_sentences)
         audio = open_sink(self.options.audio or setup.config.audio, required=False)
         recorder = store.begin_session(setup.patient, setup.protocol, setup.exercises(), origin=begin_at)
         self.runner = runner = SessionRunner(setup.coach(self.sounds), self.sounds, audio, self.events, self.trace,
