@@ -25,6 +25,17 @@ def report(name: str, value: float, unit: str) -> None:
     print(f"{name}: {value:.4g} {unit}", flush=True)
 
 
+def bench_protocols() -> None:
+    """Reading and checking the bundled protocols and phrases: the daemon does it in its main
+    loop for each programme a therapist chooses."""
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        Library()
+        times.append((time.perf_counter() - started) * 1000)
+    report("protocols_load_median", statistics.median(times), "ms (bundled library, checked)")
+
+
 def bench_session(library: Library) -> None:
     session = library.session(exercise="buiklig-a")
     simulate(session, seed=0)  # warm up imports and caches
@@ -238,6 +249,7 @@ def bench_serial() -> None:
 
 def main() -> None:
     library = Library()
+    bench_protocols()
     bench_session(library)
     bench_analysis(library)
     bench_speech(library)
