@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from coach.adapters import speech
 from coach.adapters.loudness import loudness_lufs
 from coach.adapters.sounds import SoundBank
 from coach.adapters.speech import SAMPLE_RATE, EspeakSynthesizer, PhraseCache, VoiceSettings
@@ -105,3 +106,19 @@ def test_memory_holds_the_recent_phrases_and_every_length(engine, tmp_path):
     assert np.array_equal(first, PhraseCache(engine, VoiceSettings(), tmp_path).audio(texts[0]))
     assert all(cache.duration(text) == len(cache.audio(text)) / SAMPLE_RATE for text in texts)
     assert cache.synthesised == 0 and len(cache._memory) == 3
+
+
+def test_before_each_session_only_what_is_gone_is_made_again(engine, tmp_path, monkeypatch):
+    """The daemon prepares the programme before every session: sentences read and checked since
+    start are not read again (a whole programme from the card, each session, stalled the main
+    loop); one whose file has gone since is synthesised again before the session, not during it."""
+    texts = [f"Oefening {n}." for n in range(1, 6)]
+    cache = PhraseCache(engine, VoiceSettings(), tmp_path)
+    cache.MEMORY_PHRASES = 2
+    assert cache.prerender(texts) == 5
+    reads = []
+    read_cached = speech._read_cached
+    monkeypatch.setattr(speech, "_read_cached", lambda path: reads.append(path) or read_cached(path))
+    assert cache.prerender(texts) == 0 and reads == [], "a prepared programme was read from disk again"
+    (tmp_path / f"{cache.key(texts[1])}.wav").unlink()
+    assert cache.prerender(texts) == 1 and len(reads) == 1
