@@ -182,12 +182,16 @@ class PhraseCache:
                     "engine_version": self.synthesizer.version, "level": f"R128 {TARGET_LUFS:g} LUFS"}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
+    def path(self, text: str) -> Path:
+        """The sentence's file in the cache (it may not be there yet)."""
+        return self.directory / f"{self.key(text)}.wav"
+
     def audio(self, text: str) -> np.ndarray:
         cached = self._memory.get(text)
         if cached is not None:
             self._memory.move_to_end(text)
             return cached
-        path = self.directory / f"{self.key(text)}.wav"
+        path = self.path(text)
         samples = _read_cached(path)
         if samples is None:
             samples = self._render(text, path)
@@ -211,7 +215,7 @@ class PhraseCache:
         for text in dict.fromkeys(texts):
             if stopped():
                 break
-            if text in self._lengths and (self.directory / f"{self.key(text)}.wav").exists():
+            if text in self._lengths and self.path(text).exists():
                 continue   # read and checked since start, still there: not read again before each session
             self.audio(text)
         return self.synthesised - before

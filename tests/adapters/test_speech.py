@@ -53,7 +53,7 @@ def test_the_configured_rate_slows_the_voice_down(tmp_path):
 def test_a_damaged_cache_file_is_rebuilt_not_played(engine, tmp_path):
     cache = PhraseCache(engine, VoiceSettings(), tmp_path)
     good = cache.audio("Rust even uit.")
-    path = tmp_path / f"{cache.key('Rust even uit.')}.wav"
+    path = cache.path('Rust even uit.')
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # half-written
     fresh = PhraseCache(engine, VoiceSettings(), tmp_path)
     rebuilt = fresh.audio("Rust even uit.")
@@ -78,7 +78,7 @@ def test_all_phrases_of_the_programme_are_equally_loud(engine, tmp_path, library
 def test_a_cache_file_with_flipped_bits_is_rebuilt_not_played(engine, tmp_path):
     cache = PhraseCache(engine, VoiceSettings(), tmp_path)
     cache.audio("Nog een klein beetje.")
-    path = tmp_path / f"{cache.key('Nog een klein beetje.')}.wav"
+    path = cache.path('Nog een klein beetje.')
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # damage in the middle: the WAV header still looks fine
     path.write_bytes(bytes(data))
@@ -120,5 +120,5 @@ def test_before_each_session_only_what_is_gone_is_made_again(engine, tmp_path, m
     read_cached = speech._read_cached
     monkeypatch.setattr(speech, "_read_cached", lambda path: reads.append(path) or read_cached(path))
     assert cache.prerender(texts) == 0 and reads == [], "a prepared programme was read from disk again"
-    (tmp_path / f"{cache.key(texts[1])}.wav").unlink()
+    cache.path(texts[1]).unlink()
     assert cache.prerender(texts) == 1 and len(reads) == 1
