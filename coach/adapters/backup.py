@@ -1,12 +1,17 @@
-"""A consistent copy of the box's records, and putting one back.
+"""A consistent copy of the box's data, and putting one back: part of the records service
+(coach/adapters/records.py), covering both files.
 
-An SD card dies without warning, and with it every patient's history. `backup` uses SQLite's
-online backup API, so it can run while the daemon writes (a file copy could catch a page
-half-written, and would miss what is still in the WAL): the copy is one consistent moment,
-every repetition finished before it included. `restore` checks the file before it replaces
-anything (an SQLite database, intact, with the records' tables, from this or an older RugCoach),
-builds the new records beside the old ones and swaps them in one rename: a box is never left
-half-restored. The records replaced are kept beside them (rugcoach.db.before-restore).
+An SD card dies without warning, and with it every patient's history. A backup is one SQLite
+file: the session records (rugcoach.db) with the console's tables (accounts, access log,
+settings, patients and programmes, from console.db) beside them, as a box kept them before the
+console had a file of its own, so backups of every release restore alike. `backup` uses
+SQLite's online backup API, so it runs while the daemon writes (a file copy could catch a page
+half-written, and would miss what is still in the WAL): the records are one consistent moment,
+every repetition finished before it included. It only reads, so it runs in the process that asks
+(the console, `rugcoach backup`) and never holds up a session. `restore` checks the file before
+it replaces anything (an SQLite database, intact, with the records' tables, from this or an
+older RugCoach), builds both new files beside the old ones and swaps them in by rename. The
+files replaced are kept beside them (*.before-restore) until the next restore.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from coach.adapters.store import DB_NAME, SCHEMA_VERSION, private_files
+from coach.adapters import console_store
+from coach.adapters.state_files import CONSOLE_DB, DB_NAME, private_files
+from coach.adapters.store import SCHEMA_VERSION
 from coach.errors import UserError
 
 NEEDED_TABLES = {"sessions", "repetitions", "patients", "trace"}
@@ -54,6 +61,7 @@ def backup(state_dir: Path, out: Path) -> dict:
                 src.backup(dst)
             finally:
                 src.close()
+            _add_console_tables(Path(state_dir), dst)
             dst.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
             summary = _summary(dst)
             dst.close()
@@ -98,55 +106,118 @@ def check(path: Path) -> dict:
         raise NoBackup("damaged", f"'{path}' cannot be read as RugCoach records: {exc}") from None
 
 
+def _add_console_tables(state_dir: Path, dst: sqlite3.Connection) -> None:
+    """The console's tables copied into the backup beside the records, as they are in console.db."""
+    path = state_dir / CONSOLE_DB
+    if not path.exists():
+        return
+    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+    try:
+        src.execute("BEGIN")   # one moment of the console's data too
+        for table in console_store.LEGACY_TABLES:
+            row = src.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+            if row is None:
+                continue
+            dst.execute(f"DROP TABLE IF EXISTS {table}")
+            dst.execute(row[0])
+            columns = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+            marks = ", ".join("?" for _ in columns)
+            dst.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                            src.execute(f"SELECT {', '.join(columns)} FROM {table}"))
+        dst.commit()
+    finally:
+        src.close()
+
+
 def restore(state_dir: Path, backup_file: Path) -> dict:
-    """Replace the records in `state_dir` by the backup, all at once. The daemon and the console
-    must be stopped: refused while any process has the records open. The replaced records are
-    kept beside them."""
+    """Replace the box's data in `state_dir` (the records and the console's file) by the backup's.
+    Whoever wrote them must have closed them (the daemon asks for it between sessions, with the
+    console's connections closed; from the shell, both units stopped): refused while any process
+    has them open. The replaced files are kept beside them."""
     summary = check(backup_file)
     state_dir = Path(state_dir)
-    target = state_dir / DB_NAME
-    holders = processes_holding(target)
+    targets = [state_dir / DB_NAME, state_dir / CONSOLE_DB]
+    holders = sorted({pid for target in targets for pid in processes_holding(target)})
     if holders:
         raise UserError(f"the records are open in process {', '.join(map(str, holders))} (the coach or the "
                         "console): stop them first (sudo systemctl stop rugcoach rugcoach-console)")
     with private_files():
         state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = state_dir / (DB_NAME + ".restoring")
-        tmp.unlink(missing_ok=True)
+        new_records = state_dir / (DB_NAME + ".restoring")
+        new_console = state_dir / (CONSOLE_DB + ".restoring")
+        for tmp in (new_records, new_console):
+            tmp.unlink(missing_ok=True)
         try:
             src = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
-            dst = sqlite3.connect(tmp)
             try:
-                src.backup(dst)
+                _build_records(src, new_records)
+                _build_console(src, new_console)
             finally:
                 src.close()
-            if dst.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise UserError("the restored copy fails SQLite's integrity check: nothing was replaced")
-            dst.close()
-            _fsync(tmp)
-            if target.exists():
-                # the old records' WAL into their file first, so nothing of them is left in a
-                # -wal file that SQLite would replay onto the restored ones (or that the copy
-                # kept of them would miss)
-                old = sqlite3.connect(target)
-                try:
-                    busy = old.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-                finally:
-                    old.close()
-                if busy:
-                    raise UserError("the records are in use (the coach or the console is running): "
-                                    "stop both first; nothing was replaced")
-                kept = state_dir / (DB_NAME + ".before-restore")
-                kept.unlink(missing_ok=True)
-                os.link(target, kept)   # the old records stay, and rugcoach.db is never missing
-            for leftover in (DB_NAME + "-wal", DB_NAME + "-shm"):
-                (state_dir / leftover).unlink(missing_ok=True)
-            os.replace(tmp, target)
+            for target in targets:
+                _checkpoint_old(target)
+            for target, new in zip(targets, (new_records, new_console)):
+                _swap(state_dir, target, new)
             _fsync_dir(state_dir)
         except sqlite3.Error as exc:
-            tmp.unlink(missing_ok=True)
             raise UserError(f"the restore failed, nothing was replaced: {exc}") from None
+        finally:
+            for tmp in (new_records, new_console):
+                tmp.unlink(missing_ok=True)
     return summary
+
+
+def _build_records(src: sqlite3.Connection, path: Path) -> None:
+    """The backup's records, without the console's tables, as a file of their own."""
+    dst = sqlite3.connect(path, isolation_level=None)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA secure_delete=ON")
+        for table in console_store.LEGACY_TABLES:
+            dst.execute(f"DROP TABLE IF EXISTS {table}")
+        dst.execute("VACUUM")
+        if dst.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise UserError("the restored copy fails SQLite's integrity check: nothing was replaced")
+    finally:
+        dst.close()
+    _fsync(path)
+
+
+def _build_console(src: sqlite3.Connection, path: Path) -> None:
+    """The backup's console tables in a new console.db (none in a backup from before the console:
+    the box is then claimed anew)."""
+    dst = console_store.open_file(path)
+    try:
+        console_store.copy_tables(src, dst)
+        dst.execute("PRAGMA journal_mode=DELETE")   # one file to swap in, no WAL beside it
+    finally:
+        dst.close()
+    _fsync(path)
+
+
+def _checkpoint_old(target: Path) -> None:
+    """The old file's WAL into it first, so nothing of it is left in a -wal file that SQLite would
+    replay onto the restored one (or that the copy kept of it would miss)."""
+    if not target.exists():
+        return
+    old = sqlite3.connect(target)
+    try:
+        busy = old.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    finally:
+        old.close()
+    if busy:
+        raise UserError("the records are in use (the coach or the console is running): "
+                        "stop both first; nothing was replaced")
+
+
+def _swap(state_dir: Path, target: Path, new: Path) -> None:
+    if target.exists():
+        kept = state_dir / (target.name + ".before-restore")
+        kept.unlink(missing_ok=True)
+        os.link(target, kept)   # the old file stays, and the live one is never missing
+    for leftover in (target.name + "-wal", target.name + "-shm"):
+        (state_dir / leftover).unlink(missing_ok=True)
+    os.replace(new, target)
 
 
 def processes_holding(path: Path) -> list[int]:

@@ -29,11 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from coach.adapters import console_store
+from coach.adapters.state_files import DB_NAME, compact, private_files
 from coach.errors import UserError
+
+__all__ = ["DB_NAME", "Repetition", "SessionRecorder", "Store", "check_patient_id", "private_files"]
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "rugcoach.db"
 TRACE_FLUSH_S = 2.0     # session seconds of trace kept in memory at most between commits
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -133,22 +136,28 @@ def _backfill_summaries(db: sqlite3.Connection, state_dir: Path) -> None:
         path.rename(path.with_suffix(".jsonl.imported"))
 
 
+def _console_tables_to_their_own_file(db: sqlite3.Connection, state_dir: Path) -> None:
+    """Version 3: the console's tables (accounts, access log, settings, its patients) leave the
+    records for console.db, the console's own file: one writer per file. They are copied there
+    first (once: console_store marks it), then dropped here; the VACUUM after the migration
+    leaves nothing of them in this file."""
+    present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    legacy = [table for table in console_store.LEGACY_TABLES if table in present]
+    if not legacy:
+        return
+    console_store.connect(state_dir, records=db).close()
+    for table in legacy:
+        db.execute(f"DROP TABLE {table}")
+    log.info("the console's tables moved from the records to %s", console_store.CONSOLE_DB)
+
+
 # Each entry moves the schema one version up; never edit one that has shipped, add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection, Path], None] | None]] = [
     (_V1, None),
     (_V2, _backfill_summaries),
+    ("", _console_tables_to_their_own_file),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@contextlib.contextmanager
-def private_files():
-    """Files created inside are 0600 and folders 0700, whatever the caller's umask."""
-    old = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,8 @@ class Store:
                 self.db.execute(f"PRAGMA user_version = {version}")
             if current:
                 log.info("session records moved to schema version %d", version)
+        if current and current < target:
+            self.compact()   # what a migration dropped is not left in free pages
 
     def _close_interrupted(self) -> None:
         """Sessions still 'running' when the box starts were cut off (power, crash)."""
@@ -318,24 +329,20 @@ class Store:
         """The summaries of a patient's finished sessions, oldest first (for the phase criteria)."""
         return [s["summary"] for s in self.sessions(patient) if s["summary"] and s["status"] == "done"]
 
-    # -- the right to erasure -----------------------------------------------------------
-    def forget(self, patient: str) -> int:
-        """Remove every trace of a patient; returns how many sessions went. `secure_delete`
-        overwrites the freed pages and the WAL is truncated, so nothing is left in the file."""
+    # -- the right to erasure (coach/adapters/records.py covers both files) -----------------
+    def erase_patient(self, patient: str) -> int | None:
+        """Delete a patient and their sessions (with all that hangs on them); returns how many
+        sessions went, or None when the records never knew the patient. `secure_delete`
+        overwrites the rows; `compact` then leaves no free page and no WAL behind."""
         check_patient_id(patient)
         with self.transaction():
             count = self.db.execute("SELECT count(*) FROM sessions WHERE patient = ?", (patient,)).fetchone()[0]
             known = self.db.execute("DELETE FROM patients WHERE id = ?", (patient,)).rowcount
-        if not known:
-            raise UserError(f"no patient '{patient}' in the records", exit_code=2)
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.db.execute("VACUUM")
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        for old in (self.directory / "patients" / patient).glob("*"):
-            old.unlink()  # the first releases' JSON-lines record, if it is still there
-        with contextlib.suppress(OSError):
-            (self.directory / "patients" / patient).rmdir()
-        return count
+        return count if known else None
+
+    def compact(self) -> bool:
+        """The file rewritten without free pages, and the WAL emptied into it."""
+        return compact(self.db)
 
 
 class SessionRecorder:

@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(the right to erasure)")
     forget.add_argument("--patient", required=True)
     forget.add_argument("--yes", action="store_true", help="do not ask; needed without a terminal")
+    forget.add_argument("--socket", metavar="PATH", help="the daemon's control socket (it forgets when it runs)")
     forget.set_defaults(func=cmd_forget)
 
     voice = commands.add_parser("voice", help="the therapist's recorded sentences (voice packs)")
@@ -289,10 +290,10 @@ def cmd_console(args) -> int:
 
     if args.action == "setup-code":
         from coach.adapters.store import private_files
+        from coach.config.paths import state_dir
         from coach.console.accounts import Accounts
-        from coach.console.serve import records_path
         with private_files():
-            accounts = Accounts(records_path())
+            accounts = Accounts(state_dir())
         try:
             if accounts.count():
                 raise UserError("this box has been claimed: an admin makes new accounts in the console")
@@ -493,8 +494,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_forget(args) -> int:
+    from coach.adapters import records
+    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
     from coach.adapters.store import check_patient_id
-    from coach.app.wiring import open_store
+    from coach.config.paths import control_socket, state_dir
 
     check_patient_id(args.patient)
     if not args.yes:
@@ -506,13 +509,31 @@ def cmd_forget(args) -> int:
         if answer.strip() != args.patient:
             print("Nothing removed.", file=sys.stderr)
             return 1
-    store = open_store()
-    try:
-        count = store.forget(args.patient)
-    finally:
-        store.close()
-    print(f"Removed patient {args.patient} and {count} session(s) from the records", file=sys.stderr)
+    who = f"shell:{_login_name()}"
+    try:   # the daemon owns the records while it runs: it forgets, between sessions
+        with DaemonClient(args.socket or control_socket(), timeout=120.0) as client:
+            gone = client.call("forget", patient=args.patient, account=who)
+        print(f"The coach removed patient {args.patient} and {gone['sessions']} session(s) from the box",
+              file=sys.stderr)
+        return 0
+    except DaemonError as exc:
+        raise UserError(f"the coach refused: {exc}", exit_code=2 if exc.code == "invalid" else 1) from None
+    except NotRunning as exc:
+        if exc.exit_code == 4:   # no permission for the socket: whether it runs cannot be told
+            raise UserError(f"cannot tell whether the coach runs ({exc}); run this as the service's "
+                            "user: sudo -u rugcoach rugcoach forget ...") from None
+    gone = records.forget(state_dir(), args.patient, account=who)
+    print(f"The coach is not running: removed patient {args.patient} and {gone.sessions} session(s) "
+          f"from the files in {state_dir()} directly", file=sys.stderr)
     return 0
+
+
+def _login_name() -> str:
+    import pwd
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def cmd_sensor_sim(args) -> int:

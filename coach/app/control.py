@@ -103,6 +103,8 @@ class Owner(Protocol):
 
     def replace_records(self, backup_file: Path) -> dict: ...
 
+    def forget_patient(self, patient: str, account: str | None, address: str | None) -> Any: ...
+
 
 class Control:
     """The daemon's side of the control socket."""
@@ -257,17 +259,17 @@ class Control:
         return daemon
 
     def _forget(self, params: Params, _request: Request) -> dict:
-        """Every trace of a patient out of the records (the console asks; the daemon owns them)."""
-        params.allowed = ("patient",)
+        """Every trace of a patient off the box, in both files (the console asks; the daemon owns
+        the records). `account` and `address`: who asked, for the access log."""
+        params.allowed = ("patient", "account", "address")
         patient = params.text("patient", required=True) or ""
+        account, address = params.text("account"), params.text("address")
         params.done()
-        # Forgetting ends in a VACUUM of the whole file, which would hold up a session's coaching
+        # Forgetting ends in a VACUUM of both files, which would hold up a session's coaching
         # (and its watchdog): only between sessions.
-        daemon = self._records_between_sessions("forget")
-        with daemon.watchdog.kept_alive():   # the VACUUM of years of traces on an SD card
-            sessions = daemon.store.forget(patient)   # UserError (unknown patient): 'invalid'
-        log.info("forgot a patient and %d session(s), asked over the control socket", sessions)
-        return {"forgotten": True, "sessions": sessions}
+        gone = self._records_between_sessions("forget").forget_patient(patient, account, address)
+        log.info("forgot a patient and %d session(s), asked over the control socket", gone.sessions)
+        return {"forgotten": True, "sessions": gone.sessions, "reference": gone.reference}
 
     def _restore(self, params: Params, _request: Request) -> dict:
         """The records replaced by a backup the console received and checked. Only between

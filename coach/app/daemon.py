@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from coach import __version__
-from coach.adapters import systemd
+from coach.adapters import records, systemd
 from coach.adapters.audio import open_sink
 from coach.adapters.backup import restore
 from coach.adapters.control_socket import ControlServer
@@ -312,6 +312,20 @@ class Daemon:
             self.store.close()
         log.info("stopped after %d session(s)", self.sessions)
         return 0
+
+    def forget_patient(self, patient: str, account: str | None, address: str | None) -> records.Forgotten:
+        """Every trace of a patient off the box (the records service, both files), between
+        sessions; a next session chosen for them is unchosen (it would bring them back)."""
+        assert self.store is not None   # the control socket asks only once the store is open
+        with self.watchdog.kept_alive():   # the VACUUM of years of traces on an SD card
+            gone = records.forget(state_dir(), patient, store=self.store, account=account, address=address)
+        if self.chosen is not None and self.chosen.get("patient") == patient:
+            self.chosen = None
+            try:
+                self.setup = self._setup_from(None)
+            except UserError as exc:
+                log.error("the config's own patient and programme do not validate (%s)", str(exc).splitlines()[0])
+        return gone
 
     def replace_records(self, backup_file: Path) -> dict:
         """The records replaced by a checked backup, between sessions (the console asks): the

@@ -1,7 +1,7 @@
-"""Personal accounts and the access log, in the box's records (SQLite).
+"""Personal accounts and the access log, in the console's own file (coach/adapters/console_store.py).
 
-The console owns the tables `accounts` and `access_log`; the daemon never writes them, and the
-console never writes the daemon's (sessions, repetitions, ...): one owner per table. Passwords
+The console owns console.db; the daemon writes it only when it forgets a patient or puts a
+backup back (its records service), and the console never writes the daemon's records. Passwords
 are kept as scrypt hashes (hashlib, RFC 7914), never as text. NEN 7510 rules out shared
 accounts, so there is none: each therapist has their own, with a role (admin or therapist).
 """
@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from coach.adapters import console_store
 from coach.console import totp
 
 ROLES = ("admin", "therapist")
@@ -25,35 +26,6 @@ MAX_PASSWORD = 256
 # scrypt: 16 MiB and some 50 ms here (0.3 s on a Raspberry Pi 4) per attempt. Stored with the
 # hash, so stronger parameters later leave old hashes readable.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL CHECK (role IN ('admin', 'therapist')),
-    password TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS access_log (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    account TEXT,
-    address TEXT,
-    action TEXT NOT NULL,
-    patient TEXT,
-    outcome TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS access_log_by_patient ON access_log(patient, at);
-CREATE TABLE IF NOT EXISTS console_settings (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-# Columns added after the first console: an older box's table gains them when the console starts.
-LATER_COLUMNS = {
-    "totp_secret": "ALTER TABLE accounts ADD COLUMN totp_secret TEXT",        # NULL: no second factor
-    "totp_last": "ALTER TABLE accounts ADD COLUMN totp_last INTEGER",         # the last step used (no replay)
-}
-
 
 class AccountError(ValueError):
     """A refused account change; `field` is the form field the message belongs beside (Dutch)."""
@@ -119,16 +91,8 @@ class Accounts:
     """The accounts and the access log. One connection per console process; SQLite's WAL lets
     the daemon write its own tables meanwhile."""
 
-    def __init__(self, db_path: Path):
-        self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.execute("PRAGMA synchronous=NORMAL")   # WAL: safe, and no fsync on the event loop
-        self.db.executescript(SCHEMA)
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(accounts)")}
-        for column, sql in LATER_COLUMNS.items():
-            if column not in have:
-                self.db.execute(sql)
+    def __init__(self, state_dir: Path):
+        self.db = console_store.connect(state_dir)
         self.lock = threading.Lock()   # scrypt runs off the event loop, on a worker thread
 
     def close(self) -> None:
@@ -205,13 +169,6 @@ class Accounts:
             patient: str | None = None) -> None:
         self._execute("INSERT INTO access_log (at, account, address, action, patient, outcome) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (_now(), account, address, action, patient, outcome))
-
-    def forget_patient(self, patient: str) -> str:
-        """A forgotten patient's pseudonym out of the access log: the entries stay (NEN 7513 keeps
-        who did what, and when), naming a reference that cannot be turned back into the pseudonym."""
-        reference = "vergeten-" + hashlib.sha256(secrets.token_bytes(16) + patient.encode()).hexdigest()[:10]
-        self._execute("UPDATE access_log SET patient = ? WHERE patient = ?", (reference, patient))
-        return reference
 
     def access_log(self, limit: int = 500) -> list[dict]:
         rows = self._execute("SELECT at, account, address, action, patient, outcome FROM access_log "

@@ -156,9 +156,10 @@ class DaemonLink:
     async def stop_session(self) -> dict:
         return await self.call("stop")
 
-    async def forget(self, patient: str) -> dict:
-        # the daemon vacuums the records afterwards: years of traces take a while on an SD card
-        return await self.call_within(120.0, "forget", patient=patient)
+    async def forget(self, patient: str, account: str, address: str | None) -> dict:
+        # the daemon vacuums both files afterwards: years of traces take a while on an SD card
+        return await self.call_within(120.0, "forget", patient=patient, account=account,
+                                      **({"address": address} if address else {}))
 
     async def restore(self, path: str) -> dict:
         # the daemon copies the backup beside the records and checks it again: an SD card is slow

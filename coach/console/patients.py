@@ -1,7 +1,9 @@
 """The clinic's patients and their programmes, as the console keeps them.
 
-The console owns the table `console_patients` (the daemon's `patients`, `sessions`, ... stay the
-daemon's: it writes a patient there when a session of theirs starts). A programme is kept as the
+The console keeps them in its own file, console.db (coach/adapters/console_store.py); the daemon's
+records (`patients`, `sessions`, ...) stay the daemon's: it writes a patient there when a session
+of theirs starts. Forgetting a patient is the records service's (both files at once): `forget`
+is not here. A programme is kept as the
 text of a protocol document in the bundled format (demo.yaml: which exercises, with which doses),
 validated by the very code of `rugcoach check` before it is stored, so whatever the console saves,
 `rugcoach check` accepts, and the daemon validates it once more when the session is chosen.
@@ -18,19 +20,11 @@ from pathlib import Path
 
 import yaml
 
+from coach.adapters import console_store
 from coach.adapters.store import check_patient_id
 from coach.config.protocols import Library, load_text
 from coach.errors import ProtocolError, UserError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS console_patients (
-    pseudonym TEXT PRIMARY KEY,
-    name TEXT,
-    note TEXT,
-    programme TEXT,
-    updated TEXT NOT NULL
-);
-"""
 DOSES = ("repetitions", "hold_s", "rest_s")
 # A limb exercise's sides, as the programme editor offers them: the console's word for each, and
 # the programme's `sides` and `side_change` it stands for ("" leaves the exercise's own).
@@ -54,11 +48,8 @@ class PatientError(ValueError):
 
 
 class Patients:
-    def __init__(self, db_path: Path, library: Library | None = None):
-        self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.execute("PRAGMA synchronous=NORMAL")   # WAL: safe, and no fsync on the event loop
-        self.db.executescript(SCHEMA)
+    def __init__(self, state_dir: Path, library: Library | None = None):
+        self.db = console_store.connect(state_dir)
         self.lock = threading.Lock()
         self.library = library or Library()
 
@@ -107,11 +98,6 @@ class Patients:
         """Every patient's own programme: (pseudonym, protocol text), all of them."""
         return [(p, text) for p, text in self._rows(
             "SELECT pseudonym, programme FROM console_patients WHERE programme IS NOT NULL ORDER BY pseudonym")]
-
-    def forget(self, pseudonym: str) -> bool:
-        with self.lock:
-            gone = self.db.execute("DELETE FROM console_patients WHERE pseudonym = ?", (pseudonym,)).rowcount
-        return bool(gone)
 
     def set_programme(self, pseudonym: str, exercises: list[dict]) -> str:
         """Validate and store a patient's programme; returns its text. PatientError names the

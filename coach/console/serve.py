@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from coach.adapters.store import DB_NAME, private_files
+from coach.adapters.store import private_files
 from coach.config.paths import control_socket, state_dir
 from coach.console import certificate
 from coach.console.daemon_link import DaemonLink
@@ -26,11 +26,6 @@ log = logging.getLogger("rugcoach.console")
 def console_dir(state: Path | None = None) -> Path:
     """The console's own files (certificate, setup code) beside the records."""
     return (state or state_dir()) / "console"
-
-
-def records_path(state: Path | None = None) -> Path:
-    """The box's records: the daemon's tables and the console's (accounts, access log) together."""
-    return (state or state_dir()) / DB_NAME
 
 
 def return_big_buffers_to_the_system() -> None:

@@ -670,9 +670,12 @@ async def patient_export(request: web.Request) -> web.StreamResponse:
 
 async def patient_forget(request: web.Request) -> web.Response:
     """Every trace of a patient off the box, after the password and the patient's pseudonym are
-    typed (the confirmation names the patient). The daemon erases its records; the console its own."""
+    typed (the confirmation names the patient). The daemon's records service erases both files
+    (the records and this console's own) and writes the access log's entry."""
     console: Console = request.app[CONSOLE]
     session = login_of(request)
+    if session.role != "admin":
+        return json_error(403, "Alleen een beheerder wist een patiënt.", code="role")
     pseudonym = request.match_info["pseudonym"]
     body = await read_json(request)
     if str(body.get("confirm", "")).strip() != pseudonym:
@@ -680,23 +683,18 @@ async def patient_forget(request: web.Request) -> web.Response:
     refused = await _password_again(request, body)
     if refused is not None:
         return refused
-    sessions = 0
     try:
-        sessions = (await console.link.forget(pseudonym)).get("sessions", 0)
+        gone = await console.link.forget(pseudonym, account=session.account, address=address_of(request))
     except DaemonUnavailable:
         return json_error(503, "De box start opnieuw op. Probeer het zo nog eens.", code="restarting")
     except DaemonRefused as exc:
         if exc.code == "busy":
-            return json_error(409, "Er loopt een sessie. Wis de gegevens als het kastje vrij is.", code="busy")
-        if exc.code != "invalid":   # invalid: no sessions stored yet, only the console knows them
-            return json_error(409, "Wissen lukte niet.", code=exc.code)
-    known = console.patients.forget(pseudonym)
-    if not known and not sessions:
-        return json_error(404, "Deze patiënt bestaat niet (meer).", code="not_found")
-    console.accounts.log("forget", f"ok: {sessions} session(s)", account=session.account,
-                         address=address_of(request), patient=pseudonym)
-    reference = console.accounts.forget_patient(pseudonym)
-    return web.json_response({"forgotten": True, "sessions": sessions, "reference": reference})
+            return json_error(409, "Er loopt een sessie. Wis de gegevens als de box vrij is.", code="busy")
+        if exc.code == "invalid":
+            return json_error(404, "Deze patiënt bestaat niet (meer).", code="not_found")
+        return json_error(409, "Wissen lukte niet.", code=exc.code)
+    return web.json_response({"forgotten": True, "sessions": gone.get("sessions", 0),
+                              "reference": gone.get("reference")})
 
 
 async def exercises(request: web.Request) -> web.Response:

@@ -150,7 +150,7 @@ def test_an_update_migrates_old_records_and_loses_nothing(tmp_path):
         "next_phase_criteria_met": {"1": False}}) + "\n" + '{"date": "2025-12-02T09:0')  # cut off
 
     store = Store(tmp_path)
-    assert store.version == SCHEMA_VERSION == 2
+    assert store.version == SCHEMA_VERSION == 3
     [old] = store.sessions("P-old")
     assert [r.verdict for r in store.repetitions(old["id"])] == ["ok", "ok", "too_weak"]
     assert old["summary"] == {"exercises": {"buiklig-a": {"reps": 3, "ok": 2}}, "good_fraction": {"1": 0.667}}
@@ -159,7 +159,50 @@ def test_an_update_migrates_old_records_and_loses_nothing(tmp_path):
     assert not (legacy / "sessions.jsonl").exists() and (legacy / "sessions.jsonl.imported").exists()
     assert store.integrity() == "ok"
     store.close()
-    assert Store(tmp_path).version == 2  # opening again changes nothing
+    assert Store(tmp_path).version == 3  # opening again changes nothing
+
+
+# The console's tables as a box before console.db kept them in the records (schema 2).
+LEGACY_CONSOLE = """
+CREATE TABLE accounts (name TEXT PRIMARY KEY, role TEXT NOT NULL, password TEXT NOT NULL, created TEXT NOT NULL,
+                       totp_secret TEXT, totp_last INTEGER);
+CREATE TABLE access_log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, account TEXT, address TEXT, action TEXT NOT NULL,
+                         patient TEXT, outcome TEXT NOT NULL);
+CREATE TABLE console_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE console_patients (pseudonym TEXT PRIMARY KEY, name TEXT, note TEXT, programme TEXT, updated TEXT NOT NULL);
+INSERT INTO accounts VALUES ('anna', 'admin', 'scrypt$16384$8$1$00$00', '2026-01-01T00:00:00Z', NULL, NULL);
+INSERT INTO access_log VALUES (1, '2026-01-02T00:00:00Z', 'anna', '10.0.0.2', 'add_patient', 'P-7', 'ok');
+INSERT INTO console_settings VALUES ('totp_required', 'yes');
+INSERT INTO console_patients VALUES ('P-7', 'Mevrouw Oud', 'heup', NULL, '2026-01-02T00:00:00Z');
+"""
+
+
+@pytest.mark.parametrize("first", ["the coach", "the console"])
+def test_an_update_moves_the_consoles_tables_to_their_own_file(tmp_path, first):
+    """A box from before console.db: its accounts, access log, settings and patients move out of
+    the records into the console's own file, whichever process starts first; the records then
+    hold none of them, not even in free pages."""
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    for script, _backfill in MIGRATIONS[:2]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 2")
+    db.executescript(LEGACY_CONSOLE)
+    db.close()
+    if first == "the console":
+        from coach.console.accounts import Accounts
+        accounts = Accounts(tmp_path)
+        assert [a.name for a in accounts.all()] == ["anna"] and accounts.totp_required()
+        accounts.close()
+    store = Store(tmp_path)
+    tables = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not tables & {"accounts", "access_log", "console_settings", "console_patients"}
+    store.close()
+    assert b"Mevrouw Oud" not in (tmp_path / DB_NAME).read_bytes()
+    console = sqlite3.connect(tmp_path / "console.db")
+    assert console.execute("SELECT name, note FROM console_patients").fetchall() == [("Mevrouw Oud", "heup")]
+    assert console.execute("SELECT action, patient FROM access_log").fetchall() == [("add_patient", "P-7")]
+    assert console.execute("SELECT name FROM accounts").fetchall() == [("anna",)]
+    console.close()
 
 
 def test_a_database_from_a_newer_release_is_refused_in_one_line(tmp_path):

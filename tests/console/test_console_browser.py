@@ -226,8 +226,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
     reps = [e for e in box.events if e["type"] == "rep"]
     assert len(reps) == 2 and {r["exercise"] for r in reps} == {"buiklig-a"}, "the patient's own programme"
     from coach.console.accounts import Accounts
-    from coach.console.serve import records_path
-    accounts = Accounts(records_path(box.state))
+    accounts = Accounts(box.state)
     actions = [(e["action"], e["patient"], e["outcome"]) for e in accounts.access_log()]
     accounts.close()
     # the access log keeps who did what to the forgotten patient, under a reference, not the pseudonym

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from coach.adapters.backup import backup
-from coach.adapters.store import DB_NAME, Store
+from coach.adapters.store import Store
 from coach.app.simulate import record_simulated_session
 from coach.console.accounts import Accounts
 from coach.console.patients import Patients
@@ -73,7 +73,7 @@ def test_report_csv_export_and_forget_of_a_patient(tmp_path, library):
     finally:
         console.stop()
         daemon.close()
-    data = b"".join(p.read_bytes() for p in daemon.state.glob(DB_NAME + "*"))
+    data = b"".join(p.read_bytes() for p in daemon.state.glob("*.db*"))
     assert b"P-0042" not in data and b"P-0043" not in data, "no trace of the pseudonym in the records' files"
 
 
@@ -85,10 +85,10 @@ def test_a_new_box_gets_the_old_ones_records_back_from_the_console(tmp_path, lib
         record_simulated_session(store, "P-0042", library.session(exercise="buiklig-a"), seed=seed)
     record_simulated_session(store, "P-0043", library.session(exercise="buiklig-a"), seed=3)
     store.close()
-    accounts = Accounts(old / DB_NAME)
+    accounts = Accounts(old)
     accounts.add("anna", ADMIN[1], "admin")
     accounts.close()
-    patients = Patients(old / DB_NAME, library)
+    patients = Patients(old, library)
     patients.add("P-0042", "Jan", "")
     patients.close()
     saved = backup(old, tmp_path / "backup.db")
