@@ -70,7 +70,7 @@ class Viewers:
                     try:
                         await asyncio.wait_for(ws.receive(), 0.5)
                         self.received += 1
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
 
         async def all_of_them():

@@ -2,7 +2,8 @@
 ones included) has no cycle, and no layer imports a layer above it.
 
     base      coach, coach.errors
-    core      pure logic: imports nothing of ours but base
+    api       the control socket's typed API (pure types and the codec): base only
+    core      pure logic: imports nothing of ours but base and api
     adapters, config, sim    the edges, the files, the simulated patient: base and core only
     report    the therapist's pages: also adapters and config
     console   the therapists' HTTPS console (its own process): also adapters and config
@@ -18,7 +19,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "coach"
-LAYERS = {"base": 0, "core": 1, "adapters": 2, "config": 2, "sim": 2, "report": 3, "console": 3, "app": 4}
+LAYERS = {"base": 0, "api": 1, "core": 2, "adapters": 3, "config": 3, "sim": 3, "report": 4, "console": 4, "app": 5}
 
 
 def module_name(path: Path) -> str:

@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 
 from coach.adapters.speech import SAMPLE_RATE, write_wav
+from coach.api.status import SoundStatus
 from coach.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ class NullSink:
 
     realtime = False
 
-    def status(self) -> dict:
-        return {"device": "none", "available": True, "losses": 0}
+    def status(self) -> SoundStatus:
+        return SoundStatus("none", True, 0)
 
     def start(self) -> None:
         pass
@@ -64,8 +65,8 @@ class WavSink:
         self.path = path
         self._parts: list[tuple[int, np.ndarray]] = []
 
-    def status(self) -> dict:
-        return {"device": f"wav:{self.path}", "available": True, "losses": 0}
+    def status(self) -> SoundStatus:
+        return SoundStatus(f"wav:{self.path}", True, 0)
 
     def start(self) -> None:
         pass
@@ -257,11 +258,11 @@ class DeviceSink:
         self._available = True
         log.warning("sound is back (%s)", self.device or "default device")
 
-    def status(self) -> dict:
+    def status(self) -> SoundStatus:
         """The sound device: there or not, how often it was lost, its latency."""
-        return {"device": str(self.device) if self.device is not None else "default",
-                "available": self._available and self.stream is not None, "losses": self.lost_count,
-                "latency_ms": round(self.latency * 1000, 1)}
+        return SoundStatus(str(self.device) if self.device is not None else "default",
+                           self._available and self.stream is not None, self.lost_count,
+                           round(self.latency * 1000, 1))
 
     def idle(self) -> bool:
         with self._lock:

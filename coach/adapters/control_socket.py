@@ -31,6 +31,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coach.api.status import SocketStatus
+from coach.api.wire import encode
+
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 64 * 1024        # a request longer than this is not one of ours: the client is dropped
@@ -64,10 +67,6 @@ class _Client:
     closing: bool = False         # write what is queued, then close (a framing error)
     pending: int = 0              # its requests not answered yet
     last_seen: float = field(default_factory=time.monotonic)
-
-
-def encode(message: dict) -> bytes:
-    return (json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 class SocketInUse(OSError):
@@ -191,9 +190,8 @@ class ControlServer:
             self._out.put(("all", None, encode(message)))
             self._wake()
 
-    def status(self) -> dict:
-        return {"path": str(self.path), "clients": len(self._clients), "subscribers": self.subscribers,
-                "dropped": self.dropped}
+    def status(self) -> SocketStatus:
+        return SocketStatus(str(self.path), len(self._clients), self.subscribers, self.dropped)
 
     def _wake(self) -> None:
         if self._wake_w < 0:

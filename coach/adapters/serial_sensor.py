@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from coach.api.status import SensorStatus
 from coach.core.calibration import KPA_TO_MMHG, Calibration
 from coach.errors import DeviceError
 
@@ -288,11 +289,10 @@ class SerialSensor:
     def bad_lines(self) -> int:
         return self.assembler.bad
 
-    def status(self) -> dict:
+    def status(self) -> SensorStatus:
         """Connected or not (and why not), what came: for the console and `rugcoach status`."""
-        return {"port": self.port, "connected": self.connected, "samples": self.received,
-                "bad_lines": self.assembler.bad, "problem": self.problem,
-                "clock_restarts": self.clock.restarts}
+        return SensorStatus(self.port, self.connected, self.received, self.assembler.bad, self.problem,
+                            self.clock.restarts)
 
     def read(self, timeout: float) -> list[Reading]:
         """The next batch of readings, waiting up to `timeout`; [] if none came."""

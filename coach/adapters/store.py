@@ -26,7 +26,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from coach.adapters import console_store
@@ -49,7 +49,7 @@ def check_patient_id(patient_id: str) -> str:
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # -- the schema, as migrations ---------------------------------------------------------------

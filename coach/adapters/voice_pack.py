@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,7 @@ class VoicePack(PackIndex):
         digest = hashlib.sha256(f"{key}\n{text}".encode()).hexdigest()[:20]
         name = f"{digest}.wav"
         _write_wav_atomic(self.folder / name, _quantise(samples))
-        recording = Recording(key, text, name, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        recording = Recording(key, text, name, datetime.now(UTC).isoformat(timespec="seconds"),
                               source, round(lufs, 2))
         # another process (a second console tab, `voice import`) may have added recordings since
         # this pack was read: read them in under a lock, so neither overwrites the other's

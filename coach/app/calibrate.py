@@ -9,6 +9,8 @@ from pathlib import Path
 
 from coach.adapters.audio import open_sink
 from coach.adapters.serial_sensor import SerialSensor, Units
+from coach.api import methods as api
+from coach.api.status import CalibrationStatus
 from coach.app.wiring import make_sounds
 from coach.config import calibration_store
 from coach.config.protocols import Library
@@ -118,8 +120,8 @@ class SpokenCalibration:
             self.sink.play(started.t, self.sounds.samples(line))
             self.hear(Said(round(started.t, 3), line.text, line.key or "").as_dict())
 
-    def status(self) -> dict:
-        return {"step": self.guide.step, "span_mmhg": self.span}
+    def status(self) -> CalibrationStatus:
+        return CalibrationStatus(self.guide.step, self.span)
 
 
 def prompt_sentences(span: float = DEFAULT_SPAN_MMHG) -> list[str]:
@@ -138,9 +140,9 @@ def calibrate_through_daemon(client, span: float) -> int:
     """`rugcoach calibrate` while the service holds the sensor: a thin client of its socket.
     Prints the prompts as the daemon speaks them; exit 0 when stored, 2 when refused."""
     client.subscribe()
-    client.call("calibrate", span_mmhg=span)
+    client.call(api.CALIBRATE, api.CalibrateParams(span))
     for message in client.notifications(timeout=STEP_TIMEOUT_S * 2 + 30):
-        event = message.get("params", {}) if message.get("method") == "event" else {}
+        event = message.params if message.method == api.NOTIFY_EVENT else {}
         if event.get("type") == "say":
             print(event["text"], file=sys.stderr)
         elif event.get("type") == "daemon" and event.get("state") == "calibration_done":

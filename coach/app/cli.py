@@ -243,12 +243,13 @@ def cmd_run(args) -> int:
 
 def cmd_status(args) -> int:
     from coach.adapters.control_client import DaemonClient
+    from coach.api.wire import to_wire
     from coach.app.status_view import describe
     from coach.config.paths import control_socket
 
     with DaemonClient(args.socket or control_socket()) as client:
         status = client.status()
-    print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else describe(status))
+    print(json.dumps(to_wire(status), ensure_ascii=False, indent=2) if args.json else describe(status))
     return 0
 
 
@@ -264,17 +265,14 @@ def cmd_backup(args) -> int:
 
 def cmd_restore(args) -> int:
     from coach.adapters.backup import restore
-    from coach.adapters.control_client import DaemonClient, NotRunning
+    from coach.adapters.control_client import socket_answers
     from coach.config.paths import control_socket, state_dir
 
-    try:   # the daemon writes the records: it must not run while they are swapped under it
-        DaemonClient(args.socket or control_socket(), timeout=2.0).connect().close()
-        raise UserError("the coach is running: stop it first (sudo systemctl stop rugcoach rugcoach-console), "
-                        "then restore, then start it again")
-    except NotRunning as exc:
-        if exc.exit_code == 4:   # no permission for the socket: whether it runs cannot be told
-            raise UserError(f"cannot tell whether the coach is stopped ({exc}); run this as the service's "
-                            "user: sudo -u rugcoach rugcoach restore FILE") from None
+    # the daemon writes the records: it must not run while they are swapped under it (a running
+    # box restores from the console, which closes its own connections for the swap)
+    if socket_answers(args.socket or control_socket()):
+        raise UserError("the coach is running: restore in the console (Back-up terugzetten), or stop it first "
+                        "(sudo systemctl stop rugcoach rugcoach-console), then restore, then start it again")
     restored = restore(state_dir(), Path(args.backup))
     print(f"Restored {restored['patients']} patient(s), {restored['sessions']} session(s), "
           f"{restored['repetitions']} repetition(s) into {state_dir()}")
@@ -453,7 +451,7 @@ def cmd_calibrate(args) -> int:
     # another sensor (or no service), this command opens the port itself.
     client = DaemonClient(args.socket or control_socket(), timeout=10.0)
     try:
-        held = client.connect().status()["sensor"]["port"]
+        held = client.connect().status().sensor.port
     except NotRunning:
         held = None
     if held is not None and (args.port is None or os.path.realpath(args.port) == os.path.realpath(held)):
@@ -497,6 +495,8 @@ def cmd_forget(args) -> int:
     from coach.adapters import records
     from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
     from coach.adapters.store import check_patient_id
+    from coach.api import methods as api
+    from coach.api.wire import ErrorCode
     from coach.config.paths import control_socket, state_dir
 
     check_patient_id(args.patient)
@@ -511,13 +511,14 @@ def cmd_forget(args) -> int:
             return 1
     who = f"shell:{_login_name()}"
     try:   # the daemon owns the records while it runs: it forgets, between sessions
-        with DaemonClient(args.socket or control_socket(), timeout=120.0) as client:
-            gone = client.call("forget", patient=args.patient, account=who)
-        print(f"The coach removed patient {args.patient} and {gone['sessions']} session(s) from the box",
+        with DaemonClient(args.socket or control_socket()) as client:
+            gone = client.call(api.FORGET, api.ForgetParams(args.patient, account=who))
+        print(f"The coach removed patient {args.patient} and {gone.sessions} session(s) from the box",
               file=sys.stderr)
         return 0
     except DaemonError as exc:
-        raise UserError(f"the coach refused: {exc}", exit_code=2 if exc.code == "invalid" else 1) from None
+        raise UserError(f"the coach refused: {exc}",
+                        exit_code=2 if exc.code in (ErrorCode.INVALID, ErrorCode.NOT_FOUND) else 1) from None
     except NotRunning as exc:
         if exc.exit_code == 4:   # no permission for the socket: whether it runs cannot be told
             raise UserError(f"cannot tell whether the coach runs ({exc}); run this as the service's "

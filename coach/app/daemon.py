@@ -25,9 +25,12 @@ from coach.adapters.backup import restore
 from coach.adapters.control_socket import ControlServer
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
+from coach.api.methods import API_VERSION
+from coach.api.status import NextSession, SensorStatus, SessionInfo, SoundStatus, Status, VoiceStatus
 from coach.app.announce import Announcement
 from coach.app.calibrate import SpokenCalibration, prompt_sentences
 from coach.app.control import Control
+from coach.app.endpoints import RecordsEndpoints, RoomEndpoints, SessionEndpoints
 from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
@@ -135,22 +138,24 @@ class Daemon:
             self.events.write(event)
         self.hear(event)
 
-    def status(self) -> dict:
-        """What the box is doing: for `rugcoach status` and the console (read from the main loop)."""
+    def status(self) -> Status:
+        """What the box is doing, from each part's own status: for `rugcoach status` and the
+        console (read from the main loop; the control socket adds its own part)."""
         runner, current = self.runner, self.session_setup
-        return {"state": self.mode, "sessions": self.sessions, "last_outcome": self.last_outcome,
-                "session": {"number": self.sessions, "patient": current.patient, "programme": current.protocol}
-                if runner is not None and current is not None else None,
-                "next": {"patient": self.setup.patient, "programme": self.setup.protocol,
-                         "exercises": [exercise.id for exercise in self.setup.session.exercises],
-                         "chosen": self.chosen is not None},
-                "coach": runner.coach.status() if runner is not None else None,
-                "calibration": self.calibration.status() if self.calibration is not None else None,
-                "sensor": self.sensor.status() if self.sensor is not None else {"port": self.port, "connected": False},
-                "sound": runner.audio.status() if runner is not None else
-                {"device": self.options.audio or self.setup.config.audio, "available": None},
-                "voice": {"pack": self.setup.config.voice_pack},   # recorded sentences in use, or None
-                "version": __version__}
+        return Status(
+            api_version=API_VERSION, version=__version__, state=self.mode, sessions=self.sessions,
+            last_outcome=self.last_outcome,
+            session=SessionInfo(self.sessions, current.patient, current.protocol)
+            if runner is not None and current is not None else None,
+            next=NextSession(self.setup.patient, self.setup.protocol,
+                             [exercise.id for exercise in self.setup.session.exercises], self.chosen is not None),
+            coach=runner.coach.status() if runner is not None else None,
+            calibration=self.calibration.status() if self.calibration is not None else None,
+            sensor=self.sensor.status() if self.sensor is not None else SensorStatus(self.port, False),
+            sound=runner.audio.status() if runner is not None else
+            SoundStatus(self.options.audio or self.setup.config.audio),
+            voice=VoiceStatus(self.setup.config.voice_pack),   # recorded sentences in use, or None
+            socket=None)
 
     def _took(self, item) -> None:
         self.last_t = item[0]
@@ -350,7 +355,10 @@ class Daemon:
                         path, exc.strerror or exc)
             return None
         log.info("control socket: %s", path)
-        return Control(self, server)
+        control = Control(self, server)
+        for endpoints in (SessionEndpoints(self), RoomEndpoints(self), RecordsEndpoints(self)):
+            endpoints.register(control)
+        return control
 
     def _stop_between_sentences(self) -> bool:
         """Asked between the sentences of a long synthesis: stay responsive (watchdog, socket)."""

@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from coach.config.paths import state_dir
@@ -22,7 +22,7 @@ def save(calibration: Calibration, path: Path | None = None) -> Path:
     path = path or default_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data = {**asdict(calibration), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        data = {**asdict(calibration), "date": datetime.now(UTC).isoformat(timespec="seconds")}
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")  # 0600
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2)

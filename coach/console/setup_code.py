@@ -68,10 +68,3 @@ class SetupCode:
     def used(self) -> None:
         """The box is claimed: the code never works again."""
         self.path.unlink(missing_ok=True)
-
-
-def spoken(code: str) -> str:
-    """The code as the box says it: one digit per sentence (slow, each with its pause), twice.
-    Each digit is a sentence of its own in the phrase cache, so no code is ever stored there."""
-    digits = " ".join(f"{digit}." for digit in code)
-    return f"De code voor de console is: {digits} Ik zeg het nog een keer: {digits}"

@@ -34,7 +34,7 @@ async def _run(args: list[str], stdin: bytes | None = None) -> bytes:
         stderr=asyncio.subprocess.PIPE)
     try:
         stdout, _stderr = await asyncio.wait_for(process.communicate(stdin), PROCESS_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         process.kill()
         await process.wait()
         raise
@@ -76,7 +76,7 @@ class VoiceTakes:
             try:
                 stdout = await _run(["-m", "coach.adapters.recording", str(upload), str(upload.with_name("take.wav")),
                                      str(pack.folder), key or "", text])
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TakeRefused("Het verwerken duurde te lang. Neem een kortere opname op.") from None
         try:
             result = json.loads(stdout.decode().strip().splitlines()[-1])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from transitions import Machine
 
+from coach.api.status import CoachStatus
 from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
 from coach.core.events import Correction, Cue, Event, Said, SensorStatus, StateChanged
@@ -310,7 +311,7 @@ class Coach:
     def exercise(self) -> Exercise:
         return self.session.exercises[self.exercise_index]
 
-    def status(self) -> dict:
+    def status(self) -> CoachStatus:
         """What the coach is doing now, for the console and `rugcoach status` (no side effects)."""
         exercise = self.exercise
         rep = self.analyzer.rep
@@ -321,13 +322,13 @@ class Coach:
         band = None
         if in_rep and rep is not None:   # the target band in mmHg, for the console's chart
             band = sorted((_r(rep.baseline + rep.band[0]), _r(rep.baseline + rep.band[1])))
-        return {"state": self.state, "t": _r(self.t), "exercise": exercise.id, "title": exercise.title,
-                "exercise_number": self.exercise_index + 1, "exercises": len(self.session.exercises),
-                "repetition": (self.reps_done + (1 if in_rep else 0)) if exercise.uses_pbu else self.sets_done,
-                "repetitions": exercise.repetitions if exercise.uses_pbu else exercise.sets,
-                "hold_left_s": hold_left, "band_mmhg": band,
-                "paused": self._pause_reason if self.state == "paused" else None,
-                "finished": self.finished}
+        return CoachStatus(
+            state=self.state, t=_r(self.t), exercise=exercise.id, title=exercise.title,
+            exercise_number=self.exercise_index + 1, exercises=len(self.session.exercises),
+            repetition=(self.reps_done + (1 if in_rep else 0)) if exercise.uses_pbu else self.sets_done,
+            repetitions=exercise.repetitions if exercise.uses_pbu else exercise.sets,
+            hold_left_s=hold_left, band_mmhg=(band[0], band[1]) if band else None,
+            paused=self._pause_reason if self.state == "paused" else None, finished=self.finished)
 
     # -- outputs --------------------------------------------------------------------------
     def _flush(self) -> list:

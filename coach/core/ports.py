@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from coach.api.status import SoundStatus
 from coach.core.voice import Line
 
 
@@ -20,7 +21,7 @@ class AudioSink(Protocol):
 
     def close(self, max_wait_s: float | None = None) -> None: ...
 
-    def status(self) -> dict: ...
+    def status(self) -> SoundStatus: ...
 
 
 class Sounds(Protocol):

@@ -265,7 +265,7 @@ def test_the_reader_hands_over_batches_in_order_and_complete():
     assert [r.sensor_ms for r in got] == [1000 + 20 * i for i in range(100)]
     assert batches < 50, "read in batches, not a line at a time"
     status = sensor.status()
-    assert status["samples"] == 100 and status["bad_lines"] == 0 and status["problem"] is None
+    assert status.samples == 100 and status.bad_lines == 0 and status.problem is None
 
 
 def test_a_batch_left_by_the_idle_watch_goes_on_to_the_session():

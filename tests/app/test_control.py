@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -13,6 +14,9 @@ import pytest
 
 from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
 from coach.adapters.store import Store
+from coach.api import methods as api
+from coach.api.status import NextSession
+from coach.api.wire import ErrorCode, to_wire
 from coach.app.sensor_sim import EventsFollower
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
@@ -89,10 +93,19 @@ def _session():
 def _answers(client):
     try:
         client.connect()
-        return client.status()["state"] == "armed"
+        return client.status().state == "armed"
     except NotRunning:
         client.close()
         return False
+
+
+def raw(path, request: dict) -> dict:
+    """One request as any client could send it (no typed client stops a wrong one), its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(patience(10))
+        sock.connect(str(path))
+        sock.sendall((json.dumps(request) + "\n").encode())
+        return json.loads(sock.makefile("rb").readline())
 
 
 @pytest.fixture
@@ -116,10 +129,15 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     assert idle.returncode == 0, idle.stderr
     assert "waiting for a patient" in idle.stdout and "sensor: connected" in idle.stdout, idle.stdout
     # checked before anything changes: a clear refusal, the box as it was
-    with pytest.raises(DaemonError, match="did you mean 'next_session'"):
-        client.call("next_sesion", patient="P-7")
-    with pytest.raises(DaemonError, match="patient id"):
+    refused = raw(box.socket, {"id": 1, "method": "next_sesion", "params": {"patient": "P-7"}})
+    assert refused["error"]["code"] == "unknown_method" and "did you mean 'next_session'" in refused["error"]["message"]
+    refused = raw(box.socket, {"id": 2, "method": "next_session", "params": {"patient": 7}})
+    assert refused["error"]["code"] == "bad_argument" and refused["error"]["field"] == "patient"
+    refused = raw(box.socket, {"id": 3, "method": "next_session", "params": {"patiënt": "P-7"}})
+    assert refused["error"]["code"] == "unknown_argument" and "did you mean 'patient'" in refused["error"]["message"]
+    with pytest.raises(DaemonError, match="patient id") as bad:
         client.next_session(patient="Jan <script>")
+    assert bad.value.code is ErrorCode.INVALID and bad.value.field == "patient", "said beside the field"
     with pytest.raises(DaemonError, match="no session is under way"):
         client.pause_session()
     for path in ("/etc/passwd", "/dev/zero", "x\u0000.yaml"):   # never a file of the box: a name
@@ -128,30 +146,30 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     with pytest.raises(DaemonError, match="did you mean 'fase1'"):
         client.next_session(protocol="fase")
     with pytest.raises(DaemonError, match="records' folder"):   # a restore reads no file elsewhere
-        client.call("restore", path="/etc/passwd")
+        client.call(api.RESTORE, api.RestoreParams("/etc/passwd"))
     # a patient's own programme (as the console keeps it), checked as `rugcoach check` does
     own = "title: Eigen programma\nprogramme:\n  - exercise: ruglig-a\n    repetitions: 2\n"
     picked = client.next_session(patient="P-0005", programme=own)
-    assert picked["exercises"] == ["ruglig-a"] and picked["programme"] == "Eigen programma"
+    assert picked.exercises == ["ruglig-a"] and picked.programme == "Eigen programma"
     with pytest.raises(DaemonError, match=r"programme\[0\]\.repetitions"):
         client.next_session(patient="P-0005", programme=own.replace("repetitions: 2", "repetitions: 0"))
     with pytest.raises(DaemonError, match="not more"):
         client.next_session(protocol="demo", programme=own)
     chosen = client.next_session(patient="P-0007", protocol="demo")
-    assert chosen["patient"] == "P-0007" and chosen["exercises"] == ["buiklig-a"]
+    assert chosen.patient == "P-0007" and chosen.exercises == ["buiklig-a"]
     first = client.subscribe()
-    assert first["status"]["next"] == {"patient": "P-0007", "programme": "demo", "exercises": ["buiklig-a"],
-                                       "chosen": True}
-    assert client.start_session() == {"starting": True}
+    assert first.status.next == NextSession("P-0007", "demo", ["buiklig-a"], True)
+    assert client.start_session() == api.Starting(True)
     # the session starts on the next sample; the subscriber sees it, then samples and status
     seen = []
     for message in client.notifications(timeout=patience(10)):
         seen.append(message)
-        if message["method"] == "event" and message["params"].get("state") == "inflating":
+        if message.method == "event" and message.params.get("state") == "inflating":
             break
-    kinds = {m["method"] for m in seen}
+    kinds = {m.method for m in seen}
     assert {"event", "samples"} <= kinds, kinds
-    started = [m["params"] for m in seen if m["method"] == "event" and m["params"]["type"] == "daemon"]
+    assert [m.seq for m in seen] == sorted(m.seq for m in seen), "notifications are numbered in order"
+    started = [m.params for m in seen if m.method == "event" and m.params["type"] == "daemon"]
     assert started[0]["state"] == "session_started"
     coaching = box.status_command()
     assert coaching.returncode == 0 and "coaching" in coaching.stdout and "patient P-0007" in coaching.stdout, \
@@ -159,31 +177,31 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     assert "exercise 1 of 1 (buiklig-a)" in coaching.stdout
     # a second subscriber gets the session so far
     late = DaemonClient(box.socket).connect().subscribe()
-    assert late["session"]["events"][0]["type"] == "daemon" and late["session"]["samples"]
+    assert late.session.events[0]["type"] == "daemon" and late.session.samples
     # pause: the patient hears why; resume; stop: a kind goodbye, the record says stopped
-    assert client.pause_session() == {"paused": True}
-    assert wait_for(lambda: client.status()["coach"]["paused"] == "therapist", 10)
+    assert client.pause_session() == api.PauseState(True)
+    assert wait_for(lambda: client.status().coach.paused == "therapist", 10)
     assert wait_for(lambda: "Uw therapeut zet de oefening even stil." in box.said(), 30), box.said()
     with pytest.raises(DaemonError, match="under way"):
         client.start_session()
     with pytest.raises(DaemonError, match="under way: restore after it"):
-        client.call("restore", path=str(box.tmp / "state" / "rugcoach.db"))
-    assert client.resume_session() == {"paused": False}
-    assert wait_for(lambda: client.status()["coach"]["paused"] is None, 10)
+        client.call(api.RESTORE, api.RestoreParams(str(box.tmp / "state" / "rugcoach.db")))
+    assert client.resume_session() == api.PauseState(False)
+    assert wait_for(lambda: client.status().coach.paused is None, 10)
     assert wait_for(lambda: "We gaan weer verder." in box.said(), 30), box.said()
     client.next_session(patient="P-0008")   # chosen during the session: for the next one
-    assert client.stop_session() == {"stopping": True}
-    assert wait_for(lambda: client.status()["state"] != "in_session", 30), "the session did not end"
+    assert client.stop_session() == api.Stopping(True)
+    assert wait_for(lambda: client.status().state != "in_session", 30), "the session did not end"
     status = client.status()
-    assert status["last_outcome"] == "stopped"
-    assert status["next"]["patient"] == "P-0008" and status["next"]["chosen"], "the next one's choice stays"
+    assert status.last_outcome == "stopped"
+    assert status.next.patient == "P-0008" and status.next.chosen, "the next one's choice stays"
     assert "Uw therapeut stopt de oefening nu." in box.said()
     # the bladder is still up: "start now" does not wait for it to be let down
-    assert client.start_session() == {"starting": True}
-    assert wait_for(lambda: client.status()["state"] == "in_session", 30)
-    assert client.stop_session() == {"stopping": True}
-    assert wait_for(lambda: client.status()["state"] != "in_session", 30)
-    assert client.status()["next"]["chosen"] is False, "a therapist's choice holds for one session"
+    assert client.start_session() == api.Starting(True)
+    assert wait_for(lambda: client.status().state == "in_session", 30)
+    assert client.stop_session() == api.Stopping(True)
+    assert wait_for(lambda: client.status().state != "in_session", 30)
+    assert client.status().next.chosen is False, "a therapist's choice holds for one session"
     box.stop()
     store = Store(box.tmp / "state")
     assert [s["status"] for s in store.sessions("P-0007")] == ["stopped"]
@@ -200,9 +218,9 @@ def test_a_daemon_restart_is_survived_by_its_clients(box):
     assert box.status_command().returncode == 3, "not running: exit 3, as systemctl status"
     assert "not running" in box.status_command().stderr
     again = box.start()                 # the socket file of the old one is replaced
-    assert again.status()["state"] == "armed"
+    assert again.status().state == "armed"
     client.connect()                    # the old client reconnects
-    assert client.status()["sessions"] == 0
+    assert client.status().sessions == 0
 
 
 class Technician:
@@ -236,14 +254,43 @@ def test_calibration_runs_in_the_daemon_and_rugcoach_calibrate_is_its_client(tmp
         stored = json.loads((tmp_path / "state" / "calibration.json").read_text())
         assert abs(stored["offset"] - 1.5) < 0.1 and abs(stored["gain"] - 1.0) < 0.01
         status = client.status()
-        assert status["state"] == "waiting_empty", "the bladder is let down before the next patient"
-        assert status["calibration"] is None
+        assert status.state == "waiting_empty", "the bladder is let down before the next patient"
+        assert status.calibration is None
         # in use at once: the sensor's 41.5 is the dial's 40 now
         client.subscribe()
-        samples = next(m["params"]["samples"] for m in client.notifications(timeout=patience(10))
-                       if m["method"] == "samples")
+        samples = next(m.params.samples for m in client.notifications(timeout=patience(10))
+                       if m.method == "samples")
         assert all(abs(mmhg - 40.0) < 0.2 for _, mmhg in samples), samples
         with pytest.raises(DaemonError, match="from 5 to 150"):
-            client.call("calibrate", span_mmhg=500)
+            client.call(api.CALIBRATE, api.CalibrateParams(500))
     finally:
         box.close()
+
+
+def test_the_api_is_versioned_and_the_status_has_one_shape(box):
+    """A client of another API version is refused in one clear line, not misread; the status has
+    the same fields idle and in a session (null where they do not apply), as `status --json` shows."""
+    client = box.start()
+    refused = raw(box.socket, {"id": 1, "method": "hello", "params": {"api_version": api.API_VERSION + 1}})
+    assert refused["error"]["code"] == "version" and "update RugCoach" in refused["error"]["message"]
+
+    class FutureClient(DaemonClient):
+        def connect(self):   # says hello with a version the daemon does not speak
+            self.core.hello = lambda name: api.Hello(api.API_VERSION + 1, name)   # type: ignore[method-assign]
+            return super().connect()
+
+    with pytest.raises(DaemonError, match="API version") as wrong:
+        FutureClient(box.socket).connect()
+    assert wrong.value.code is ErrorCode.VERSION
+    shown = subprocess.run(RUGCOACH + ["status", "--json"], cwd=ROOT, env=box.env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    idle = json.loads(shown.stdout)
+    assert idle["api_version"] == api.API_VERSION and idle["state"] == "armed"
+    assert idle["session"] is None and idle["coach"] is None and idle["calibration"] is None
+    client.next_session(patient="P-0001")
+    client.start_session()
+    assert wait_for(lambda: client.status().coach is not None, 30)
+    busy = to_wire(client.status())
+    assert set(busy) == set(idle), "one shape in every state"
+    assert set(busy["sound"]) == set(idle["sound"]) and set(busy["sensor"]) == set(idle["sensor"])
+    assert busy["session"]["patient"] == "P-0001"

@@ -106,7 +106,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         page.goto(console.url + "/")
         assert page.url.endswith("/setup")
         deadline = time.monotonic() + patience(60)
-        while console.console.link.status is None or console.console.link.status.get("state") != "armed":
+        while console.console.link.status is None or console.console.link.status.state != "armed":
             assert time.monotonic() < deadline, "the daemon never got armed"
             time.sleep(0.1)
         page.click("#announce")

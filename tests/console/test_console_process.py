@@ -173,7 +173,7 @@ def test_a_daemon_restart_shows_as_restarting_and_the_console_finds_it_again(tmp
         daemon.start(once=False)
         assert daemon.started.wait(patience(60)), "the daemon never got armed"
         link = console.console.link
-        wait_for(lambda: link.state == "up" and (link.status or {}).get("state") == "armed", "up")
+        wait_for(lambda: link.state == "up" and link.status is not None and link.status.state == "armed", "up")
         daemon.stop()
         wait_for(lambda: link.state == "restarting", "restarting")
         client = console.client().before_login()
@@ -197,3 +197,52 @@ def wait_for(condition, what: str, timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"never {what}"
         time.sleep(0.05)
+
+
+def test_a_console_that_joins_mid_session_shows_what_one_there_from_the_start_shows(tmp_path, library):
+    """The session so far is the daemon's one copy: a console started before the session and one
+    started during it give their viewers the same snapshot and, after it, the same events, none
+    twice and none missing."""
+    sock = tmp_path / "rugcoach.sock"
+    daemon = Daemon(tmp_path, library, sock)
+    early = ConsoleUnderTest(daemon.state, sock).start()
+    late = None
+    try:
+        daemon.start()
+        wait_for(lambda: early.console.link.state == "up", "up")
+        admin = early.client().before_login()
+        claim = {"code": early.console.setup_code.get(), "name": "anna", "password": "een-lang-wachtwoord"}
+        assert admin.post("/api/setup", claim).status == 200
+        assert daemon.first_rep.wait(patience(120)), "no repetition came"
+        late = ConsoleUnderTest(daemon.state, sock).start()   # mid-session
+        wait_for(lambda: late.console.link.state == "up", "the late console up")
+        viewers = []
+        for console in (early, late):
+            client = console.client()
+            assert client.login("anna", "een-lang-wachtwoord").status == 200
+            viewers.append(LiveViewer(console.port, console.cert, client.cookies))
+        for viewer in viewers:
+            wait_for(lambda v=viewer: v.messages, "a snapshot")
+        daemon.process.wait(timeout=patience(180))   # --once: it ends with the session
+        wait_for(lambda: all(any(m.get("topic") == "event" and m["event"].get("state") == "session_ended"
+                                 for m in v.messages) for v in viewers), "the end seen by both")
+    finally:
+        for console in (early, late):
+            if console is not None:
+                console.stop()
+        daemon.close()
+    first = [v.messages[0] for v in viewers]
+    assert all(m["topic"] == "snapshot" for m in first)
+    assert first[0]["session"]["number"] == first[1]["session"]["number"] is not None
+    for kind in ("events", "samples"):
+        a, b = (m["session"][kind] for m in first)
+        shorter, longer = sorted((a, b), key=len)
+        assert shorter and longer[:len(shorter)] == shorter, f"the same {kind} so far, from the daemon"
+
+    def story(messages):
+        """Every event a viewer knows of: the snapshot's, then those that came after it."""
+        return messages[0]["session"]["events"] + [m["event"] for m in messages[1:] if m.get("topic") == "event"]
+
+    early_story, late_story = (story(v.messages) for v in viewers)
+    assert early_story == late_story, "the same events, none twice, none missing"
+    assert early_story == [e for e in daemon.events if e.get("type") != "clock"][-len(early_story):]

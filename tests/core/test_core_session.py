@@ -148,7 +148,7 @@ def test_the_coach_says_what_it_is_doing_without_changing_anything(library):
                 patient.hear(events[-1])
         seen.append(coach.status())
     assert events == plain, "asking for the status changed the session"
-    holding = [s for s in seen if s["state"] == "holding" and s["hold_left_s"] is not None]
-    assert holding and holding[0]["hold_left_s"] <= 5.0 and min(s["hold_left_s"] for s in holding) == 0.0
-    assert {s["repetition"] for s in holding} == {1, 2, 3} and {s["repetitions"] for s in seen} == {3}
-    assert seen[-1]["finished"] and seen[-1]["exercise"] == "buiklig-a" and seen[-1]["exercises"] == 1
+    holding = [s for s in seen if s.state == "holding" and s.hold_left_s is not None]
+    assert holding and holding[0].hold_left_s <= 5.0 and min(s.hold_left_s for s in holding) == 0.0
+    assert {s.repetition for s in holding} == {1, 2, 3} and {s.repetitions for s in seen} == {3}
+    assert seen[-1].finished and seen[-1].exercise == "buiklig-a" and seen[-1].exercises == 1

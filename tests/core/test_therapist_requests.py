@@ -80,7 +80,7 @@ def test_resume_while_the_sensor_is_away_keeps_waiting_for_it(library):
     run.take(run.coach.pause(run.t))
     run.take(run.coach.sensor_lost(run.t + 0.5))
     run.take(run.coach.resume(run.t + 1.0))
-    assert run.coach.state == "paused" and run.coach.status()["paused"] == "sensor"
+    assert run.coach.state == "paused" and run.coach.status().paused == "sensor"
     run.take(run.coach.sensor_back(run.t + 2.0))
     run.k += 100
     run.until(lambda: run.coach.state not in ("paused", "checking"))

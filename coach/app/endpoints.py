@@ -1,0 +1,234 @@
+"""The daemon's methods of the control socket (coach/api/methods.py), each registered by the part
+of the daemon whose state it touches, as Moonraker's components register their endpoints:
+Control (coach/app/control.py) only dispatches.
+
+- SessionEndpoints: the therapist's choice of the next session, and starting, pausing, resuming
+  and stopping the one under way (the daemon's choice; the runner's coach).
+- RoomEndpoints: what the box does in the room between sessions (calibrating the sensor, saying
+  the console's setup code): the daemon's mode and its speaker.
+- RecordsEndpoints: forgetting a patient and putting a backup back (the records service over
+  both files), between sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from coach.adapters.store import check_patient_id
+from coach.api import methods as api
+from coach.api.wire import ApiError, ErrorCode
+from coach.config.paths import state_dir
+from coach.config.schema import closest
+from coach.core.spoken import spoken_code
+from coach.errors import UserError
+
+log = logging.getLogger("rugcoach")
+
+MAX_PROGRAMME = 32_000   # characters of a patient's own programme (a protocol document)
+
+
+class Owner(Protocol):
+    """What the endpoints need of the daemon (coach.app.daemon.Daemon)."""
+
+    mode: str
+    setup: Any                # what the next session is coached from (its library names the programmes)
+    runner: Any               # the SessionRunner of the session under way, else None
+    sensor: Any               # the SerialSensor, once opened
+    calibration: Any          # the calibration under way, else None
+    store: Any                # the session records, once open
+    start_requested: bool
+
+    def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None,
+                    programme: str | None = None) -> Any: ...
+
+    def begin_calibration(self, span: float) -> None: ...
+
+    def announce(self, text: str) -> None: ...
+
+    def forget_patient(self, patient: str, account: str | None, address: str | None) -> Any: ...
+
+    def replace_records(self, backup_file: Path) -> dict: ...
+
+
+class Registry(Protocol):
+    def register(self, method: api.Method, handler) -> None: ...
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""
+
+
+def _text(value: str | None, field: str) -> str | None:
+    """An optional text argument, stripped; an empty one is refused (it would mean nothing)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ApiError(ErrorCode.BAD_ARGUMENT, f"'{field}' must be a non-empty string", field)
+    return value.strip()
+
+
+def _idle(daemon: Owner, what: str) -> None:
+    """Between sessions, with no calibration: else `busy` (or `starting`), saying what waits."""
+    if daemon.runner is not None or daemon.calibration is not None:
+        raise ApiError(ErrorCode.BUSY, f"a session or a calibration is under way: {what} after it")
+
+
+def _sensor_connected(daemon: Owner) -> None:
+    if daemon.mode == "starting":
+        raise ApiError(ErrorCode.STARTING, "the coach is starting (no sample from the sensor yet)")
+    if daemon.sensor is None or not daemon.sensor.status().connected:
+        raise ApiError(ErrorCode.NO_SENSOR, "the sensor is not connected")
+
+
+class SessionEndpoints:
+    def __init__(self, daemon: Owner):
+        self.daemon = daemon
+
+    def register(self, control: Registry) -> None:
+        control.register(api.NEXT_SESSION, self.next_session)
+        control.register(api.START, self.start)
+        control.register(api.PAUSE, self.pause)
+        control.register(api.RESUME, self.resume)
+        control.register(api.STOP, self.stop)
+
+    def next_session(self, params: api.NextSessionParams) -> api.NextSessionResult:
+        patient, protocol = _text(params.patient, "patient"), _text(params.protocol, "protocol")
+        exercise, programme = _text(params.exercise, "exercise"), _text(params.programme, "programme")
+        if sum(bool(x) for x in (protocol, exercise, programme)) > 1:
+            raise ApiError(ErrorCode.BAD_ARGUMENT, "give a protocol, a programme or one exercise, not more",
+                           "protocol")
+        if programme is not None and len(programme) > MAX_PROGRAMME:
+            raise ApiError(ErrorCode.BAD_ARGUMENT, f"'programme' is longer than {MAX_PROGRAMME} characters",
+                           "programme")
+        names = self.daemon.setup.library.names()
+        if protocol is not None and protocol not in names:   # never a path: nothing else on the box
+            raise ApiError(ErrorCode.UNKNOWN_PROTOCOL, f"unknown programme '{protocol}'"
+                           f"{did_you_mean(protocol, names)}; the box has: {', '.join(names)}", "protocol")
+        if patient is not None:
+            try:
+                check_patient_id(patient)
+            except UserError as exc:   # said beside the patient's field
+                raise ApiError(ErrorCode.INVALID, str(exc), "patient") from None
+        try:
+            setup = self.daemon.choose_next(patient=patient, protocol=protocol, exercise=exercise,
+                                            programme=programme)
+        except UserError as exc:   # a programme or exercise that does not validate
+            raise ApiError(ErrorCode.INVALID, str(exc), "programme" if programme else
+                           "exercise" if exercise else "protocol") from None
+        return api.NextSessionResult(setup.patient, setup.protocol, [e.id for e in setup.session.exercises])
+
+    def start(self, _params: api.NoParams) -> api.Starting:
+        daemon = self.daemon
+        if daemon.runner is not None or daemon.calibration is not None:
+            raise ApiError(ErrorCode.BUSY, "a session or a calibration is under way")
+        _sensor_connected(daemon)
+        daemon.start_requested = True   # armed, or waiting for the bladder to empty: now
+        return api.Starting(True)
+
+    def _runner(self):
+        runner = self.daemon.runner
+        if runner is None:
+            raise ApiError(ErrorCode.NO_SESSION, "no session is under way")
+        return runner
+
+    def pause(self, _params: api.NoParams) -> api.PauseState:
+        runner = self._runner()
+        if not runner.coach.can_pause:
+            raise ApiError(ErrorCode.CANNOT_PAUSE, "this part of the session cannot be paused (an exercise "
+                                                   "without the pressure cushion): stop it instead")
+        runner.ask("pause")
+        return api.PauseState(True)
+
+    def resume(self, _params: api.NoParams) -> api.PauseState:
+        runner = self._runner()
+        if not runner.coach.paused_by_therapist:
+            raise ApiError(ErrorCode.NOT_PAUSED, "the session was not paused by a therapist")
+        runner.ask("resume")
+        return api.PauseState(False)
+
+    def stop(self, _params: api.NoParams) -> api.Stopping:
+        self._runner().ask("stop")
+        return api.Stopping(True)
+
+
+class RoomEndpoints:
+    def __init__(self, daemon: Owner):
+        self.daemon = daemon
+
+    def register(self, control: Registry) -> None:
+        control.register(api.CALIBRATE, self.calibrate)
+        control.register(api.ANNOUNCE_CODE, self.announce_code)
+
+    def calibrate(self, params: api.CalibrateParams) -> api.Calibrating:
+        span = params.span_mmhg
+        if not 5.0 <= span <= 150.0:
+            raise ApiError(ErrorCode.BAD_ARGUMENT, "'span_mmhg' must be a number from 5 to 150 (40 is usual)",
+                           "span_mmhg")
+        _idle(self.daemon, "calibrate")
+        _sensor_connected(self.daemon)
+        self.daemon.begin_calibration(span)
+        return api.Calibrating(True, span)
+
+    def announce_code(self, params: api.AnnounceCodeParams) -> api.Announcing:
+        """The console's one-time setup code, said aloud in the treatment room (never in an
+        event or the log: only who stands by the box may hear it). Digits only: the socket
+        cannot make the box say anything else."""
+        code = params.code.strip()
+        if not 4 <= len(code) <= 12 or not code.isdigit() or not code.isascii():
+            raise ApiError(ErrorCode.BAD_ARGUMENT, "'code' must be 4 to 12 digits", "code")
+        _idle(self.daemon, "say the code")
+        _sensor_connected(self.daemon)   # the box speaks on its samples' clock
+        self.daemon.announce(spoken_code(code))
+        return api.Announcing(True)
+
+
+class RecordsEndpoints:
+    def __init__(self, daemon: Owner):
+        self.daemon = daemon
+
+    def register(self, control: Registry) -> None:
+        control.register(api.FORGET, self.forget)
+        control.register(api.RESTORE, self.restore)
+
+    def _between_sessions(self, what: str) -> Owner:
+        """Forgetting and restoring rewrite whole files (a VACUUM, a swap), which would hold up a
+        session's coaching and its watchdog: only between sessions, with the records open."""
+        _idle(self.daemon, what)
+        if self.daemon.store is None:
+            raise ApiError(ErrorCode.STARTING, "the coach is starting (its records are not open yet)")
+        return self.daemon
+
+    def forget(self, params: api.ForgetParams) -> api.Forgotten:
+        """Every trace of a patient off the box, in both files (the console or the shell asks;
+        the daemon owns the records). `account`, `address`: who asked, for the access log."""
+        patient = params.patient.strip()
+        try:
+            check_patient_id(patient)
+        except UserError as exc:
+            raise ApiError(ErrorCode.INVALID, str(exc), "patient") from None
+        daemon = self._between_sessions("forget")
+        try:
+            gone = daemon.forget_patient(patient, _text(params.account, "account"), _text(params.address, "address"))
+        except UserError as exc:   # the box does not know the patient
+            raise ApiError(ErrorCode.NOT_FOUND, str(exc), "patient") from None
+        log.info("forgot a patient and %d session(s), asked over the control socket", gone.sessions)
+        return api.Forgotten(True, gone.sessions, gone.reference)
+
+    def restore(self, params: api.RestoreParams) -> api.Restored:
+        """The box's data replaced by a backup the console received and checked. Only a file
+        inside the state directory (where the console puts an upload): the socket cannot make
+        the daemon read files elsewhere."""
+        daemon = self._between_sessions("restore")
+        path = Path(params.path).resolve()
+        if not path.is_relative_to(state_dir().resolve()) or not path.is_file():
+            raise ApiError(ErrorCode.BAD_ARGUMENT, "'path' must be a file in the records' folder", "path")
+        try:
+            summary = daemon.replace_records(path)
+        except UserError as exc:   # not a backup, or the records still open elsewhere
+            raise ApiError(ErrorCode.INVALID, str(exc), "path") from None
+        log.info("records restored from a backup, asked over the control socket: %d patient(s), "
+                 "%d session(s), %d repetition(s)", summary["patients"], summary["sessions"], summary["repetitions"])
+        return api.Restored(True, summary["patients"], summary["sessions"], summary["repetitions"])

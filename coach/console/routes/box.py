@@ -1,0 +1,76 @@
+"""The box now: its status, the next session's patient and programme, and start, pause, resume
+and stop, asked of the daemon (the console is a client of its socket and holds no session)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from coach.api import methods as api
+from coach.api.wire import ErrorCode, to_wire
+from coach.console.context import Console, json_error, read_json
+from coach.console.daemon_link import DaemonRefused
+from coach.console.policy import Access, NotLogged, Route, audit_of
+
+# The daemon's refusals, for the therapist (docs/api.md codes).
+REFUSALS_NL = {
+    ErrorCode.BUSY: "Er loopt al een sessie of een kalibratie.",
+    ErrorCode.STARTING: "De box start nog op: de drukmeter heeft nog niets gemeten.",
+    ErrorCode.NO_SESSION: "Er loopt nu geen sessie.",
+    ErrorCode.NO_SENSOR: "De drukmeter is niet aangesloten.",
+    ErrorCode.CANNOT_PAUSE: "Deze oefening kan niet gepauzeerd worden.",
+    ErrorCode.NOT_PAUSED: "De sessie is niet gepauzeerd.",
+    ErrorCode.UNKNOWN_PROTOCOL: "Dit programma bestaat niet op deze box.",
+    ErrorCode.INVALID: "Deze keuze is niet geldig.",
+    ErrorCode.NOT_FOUND: "Deze patiënt bestaat niet (meer).",
+    ErrorCode.BAD_ARGUMENT: "Deze waarde kan niet.",
+}
+PSEUDONYM_NL = "Gebruik een pseudoniem (zoals P-0042): 1 tot 64 letters, cijfers of . _ -, geen naam."
+
+
+def current_patient(console: Console) -> str | None:
+    status = console.link.status
+    return status.session.patient if status is not None and status.session is not None else None
+
+
+async def status(_request: web.Request, console: Console) -> web.Response:
+    status_now = console.link.status
+    return web.json_response({"link": console.link.state,
+                              "status": to_wire(status_now) if status_now is not None else None})
+
+
+async def next_session(request: web.Request, console: Console) -> web.Response:
+    body = await read_json(request)
+    patient = str(body.get("patient") or "").strip() or None
+    protocol = str(body.get("protocol") or "").strip() or None
+    audit_of(request).patient = patient
+    # a patient of the console with a programme of their own gets it, unless one is chosen here
+    own = console.patients.get(patient) if patient and not protocol else None
+    programme = own["programme"] if own else None
+    try:
+        result = await console.link.call(api.NEXT_SESSION, api.NextSessionParams(patient, protocol, None, programme))
+    except DaemonRefused as exc:
+        if exc.field == "patient" and exc.code is ErrorCode.INVALID:
+            return json_error(400, PSEUDONYM_NL, "patient", exc.code)
+        field_name = "protocol" if exc.field in ("protocol", "programme", "exercise") else "patient"
+        return json_error(400, f"{REFUSALS_NL.get(exc.code, 'Geweigerd.')} ({exc})", field_name, exc.code)
+    audit_of(request).patient = result.patient
+    return web.json_response(to_wire(result))
+
+
+def session_action(method: api.Method):
+    async def handler(request: web.Request, console: Console) -> web.Response:
+        audit_of(request).patient = current_patient(console)
+        try:
+            result = await console.link.call(method)
+        except DaemonRefused as exc:
+            return json_error(409, REFUSALS_NL.get(exc.code, "Dat kan nu niet."), code=exc.code)
+        return web.json_response(to_wire(result))
+    handler.__name__ = f"session_{method.name}"
+    return handler
+
+
+ROUTES = [
+    Route("GET", "/api/status", status, Access.LOGGED_IN, NotLogged("the box's state, polled; no record is read")),
+    Route("POST", "/api/next", next_session, Access.LOGGED_IN, "next_session"),
+] + [Route("POST", f"/api/session/{method.name}", session_action(method), Access.LOGGED_IN, method.name)
+     for method in (api.START, api.PAUSE, api.RESUME, api.STOP)]
