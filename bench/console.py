@@ -13,6 +13,7 @@ import socket
 import ssl
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,11 +22,13 @@ from types import SimpleNamespace
 
 from bench.service import _cpu_percent, _rss_mb
 from coach.config.protocols import Library
+from coach.sim.browser import CHROMIUM, CHROMIUM_ARGS
+from coach.sim.console_client import ConsoleClient as Client
 from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
-from tests.conftest import ROOT, RUGCOACH
-from tests.console.conftest import Client
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
+
+ROOT = Path(__file__).resolve().parents[1]
+RUGCOACH = [sys.executable, "-m", "coach"]
 
 WINDOW_S = 20.0      # CPU is counted in 10 ms ticks: a long window for small figures
 DELAY_S = 30.0       # of live chart to time

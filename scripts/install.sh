@@ -28,9 +28,9 @@ fi
 
 if [[ $action == uninstall ]]; then
     if [[ $systemd_running == yes ]]; then
-        systemctl disable --now rugcoach-console.service rugcoach.service || true
+        systemctl disable --now rugcoach-console.socket rugcoach-console.service rugcoach.service || true
     fi
-    rm -f "$unit_dir/rugcoach.service" "$unit_dir/rugcoach-console.service"
+    rm -f "$unit_dir/rugcoach.service" "$unit_dir/rugcoach-console.service" "$unit_dir/rugcoach-console.socket"
     rm -rf "$opt"
     [[ $systemd_running == yes ]] && systemctl daemon-reload
     if [[ ${PURGE:-no} == yes ]]; then
@@ -64,6 +64,7 @@ tar -cf - $files | tar -xf - -C "$opt/src"
 
 install -m 0644 systemd/rugcoach.service "$unit_dir/rugcoach.service"
 install -m 0644 systemd/rugcoach-console.service "$unit_dir/rugcoach-console.service"
+install -m 0644 systemd/rugcoach-console.socket "$unit_dir/rugcoach-console.socket"
 if [[ ! -e $etc/config.yaml ]]; then
     install -m 0644 systemd/config.yaml "$etc/config.yaml"
 else
@@ -84,6 +85,11 @@ fi
 
 if [[ $systemd_running == yes ]]; then
     systemctl daemon-reload
+    # systemd opens the console's ports (rugcoach-console.socket); a console of an older release
+    # bound them itself, so it stops first. The console may restart at any time: it holds no
+    # session (the daemon does).
+    systemctl stop rugcoach-console.service 2>/dev/null || true
+    systemctl enable --now rugcoach-console.socket
     systemctl enable --now rugcoach.service rugcoach-console.service
     echo "RugCoach is installed and running: systemctl status rugcoach rugcoach-console"
     echo "The console: https://$(hostname).local/ (or the box's address) in a browser in the practice."

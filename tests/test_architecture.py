@@ -132,3 +132,22 @@ def test_events_are_built_in_one_place():
                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                 if re.search(r"""\{\s*["']type["']\s*:""", line)]
     assert builders == []
+
+
+def test_the_daemons_side_never_imports_the_console():
+    """The console is a client of the daemon's socket (as Moonraker is of klippy): nothing the
+    daemon runs imports it. Only the command line that starts the console does."""
+    daemons_side = [f"{a} -> {b}" for a, targets in graph().items() for b in targets
+                    if b.startswith("coach.console") and area(a) in ("core", "api", "adapters", "config", "sim")
+                    or b.startswith("coach.console") and area(a) == "app" and a != "coach.app.cli"]
+    assert daemons_side == []
+
+
+def test_the_benchmarks_do_not_import_the_tests():
+    """bench/ measures the product with its own harness (coach/sim), not the tests' fixtures."""
+    found = [f"{path.relative_to(ROOT)}: {name}" for path in (ROOT / "bench").rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.ImportFrom | ast.Import)
+             for name in ([node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names])
+             if name.split(".")[0] == "tests"]
+    assert found == []

@@ -73,3 +73,22 @@ class Watchdog:
         if now - self._last >= self.interval:
             self._last = now
             notify("WATCHDOG=1")
+
+
+LISTEN_FDS_START = 3   # sd_listen_fds(3): the first socket systemd passes
+
+
+def listening_sockets() -> list[socket.socket]:
+    """The sockets systemd opened for this service (socket activation: $LISTEN_FDS, for this
+    process's $LISTEN_PID), in the order its .socket unit lists them; [] outside it. They are
+    taken once: the variables are cleared, so a child never thinks they are its own."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return []
+    count = int(os.environ.get("LISTEN_FDS", "0") or 0)
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    found = []
+    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + count):
+        os.set_inheritable(fd, False)
+        found.append(socket.socket(fileno=fd))
+    return found

@@ -23,26 +23,26 @@ T = TypeVar("T")
 
 
 class ErrorCode(enum.StrEnum):
-    """Every way the daemon refuses a request (docs/api.md lists them with their meaning)."""
+    """Every way the daemon refuses a request (MEANINGS says each one's, for docs/api.md)."""
 
-    BAD_FRAME = "bad_frame"              # not one JSON object on one line
-    FRAME_TOO_LONG = "frame_too_long"    # a frame over the socket's limit
-    BAD_REQUEST = "bad_request"          # an id, method or params of the wrong kind
-    VERSION = "version"                  # the client speaks another version of the API
+    BAD_FRAME = "bad_frame"
+    FRAME_TOO_LONG = "frame_too_long"
+    BAD_REQUEST = "bad_request"
+    VERSION = "version"
     UNKNOWN_METHOD = "unknown_method"
     UNKNOWN_ARGUMENT = "unknown_argument"
     MISSING_ARGUMENT = "missing_argument"
-    BAD_ARGUMENT = "bad_argument"        # of the wrong type or out of range
+    BAD_ARGUMENT = "bad_argument"
     UNKNOWN_PROTOCOL = "unknown_protocol"
-    INVALID = "invalid"                  # a patient id, programme or backup that does not validate
-    NOT_FOUND = "not_found"              # no such patient on the box
-    BUSY = "busy"                        # a session or a calibration is under way
-    STARTING = "starting"                # the coach has no sample (or no records) yet
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    BUSY = "busy"
+    STARTING = "starting"
     NO_SENSOR = "no_sensor"
     NO_SESSION = "no_session"
     CANNOT_PAUSE = "cannot_pause"
     NOT_PAUSED = "not_paused"
-    INTERNAL = "internal"                # the daemon's fault; its log says why
+    INTERNAL = "internal"
 
     @classmethod
     def of(cls, text: object) -> ErrorCode:
@@ -50,6 +50,28 @@ class ErrorCode(enum.StrEnum):
             return cls(text)
         except ValueError:
             return cls.INTERNAL
+
+
+MEANINGS = {
+    ErrorCode.BAD_FRAME: "not one JSON object on one line (the connection goes on)",
+    ErrorCode.FRAME_TOO_LONG: "a frame over 64 KiB; the connection is then closed",
+    ErrorCode.BAD_REQUEST: "an `id`, `method` or `params` of the wrong kind",
+    ErrorCode.VERSION: "the client says another `api_version` in `hello`: update RugCoach",
+    ErrorCode.UNKNOWN_METHOD: "with \"did you mean ...?\"",
+    ErrorCode.UNKNOWN_ARGUMENT: "an argument the method does not have, with \"did you mean ...?\"",
+    ErrorCode.MISSING_ARGUMENT: "a required argument left out",
+    ErrorCode.BAD_ARGUMENT: "an argument of the wrong type, or out of its range",
+    ErrorCode.UNKNOWN_PROTOCOL: "not one of the box's programmes (a path is never taken), with \"did you mean ...?\"",
+    ErrorCode.INVALID: "a patient id, programme or backup that does not validate (the checks of `rugcoach check`)",
+    ErrorCode.NOT_FOUND: "no such patient on the box",
+    ErrorCode.BUSY: "a session or a calibration is under way",
+    ErrorCode.STARTING: "the coach has no sample from the sensor (or no records) yet",
+    ErrorCode.NO_SENSOR: "the sensor is not connected",
+    ErrorCode.NO_SESSION: "the request needs a session under way",
+    ErrorCode.CANNOT_PAUSE: "this part of the session has no pause (an exercise without the cushion)",
+    ErrorCode.NOT_PAUSED: "`resume` without a therapist's pause",
+    ErrorCode.INTERNAL: "the coach could not do it; its log says why (the coach goes on)",
+}
 
 
 class ApiError(Exception):
@@ -196,7 +218,7 @@ def type_name(kind: Any) -> str:
         return typing.cast(type, kind).__name__
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
-        return " | ".join("null" if a is type(None) else type_name(a) for a in typing.get_args(kind))
+        return " or ".join("null" if a is type(None) else type_name(a) for a in typing.get_args(kind))
     if origin in (list, tuple):
         args = [a for a in typing.get_args(kind) if a is not Ellipsis]
         return f"[{', '.join(type_name(a) for a in args)}]" if origin is tuple and len(args) > 1 \
@@ -204,5 +226,5 @@ def type_name(kind: Any) -> str:
     if origin is dict or kind is dict:
         return "object"
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return " | ".join(f'"{m.value}"' for m in kind)
+        return " or ".join(f'"{m.value}"' for m in kind)
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(kind, str(kind))

@@ -262,9 +262,11 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", None)   # None where PyYAML was buil
 def load_nodes(text: str, filename: str) -> yaml.Node | None:
     """Compose YAML into nodes (keeping line numbers); a syntax error becomes a one-line problem.
 
-    Where the parser names the construct it was in (a flow sequence opened with '[' but never
+    Where the parser names a flow construct it was in (a flow sequence opened with '[' but never
     closed, say), the line given is where that construct starts: the parser itself gives up
-    lines further on, often at the end of the file, which is not where the therapist should look."""
+    lines further on, often at the end of the file, which is not where the therapist should look.
+    In a block mapping or sequence, the line given is the one that breaks it, with the block's
+    first line as context."""
     from coach.errors import ProtocolError
 
     if _FAST_LOADER is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
@@ -282,6 +284,14 @@ def load_nodes(text: str, filename: str) -> yaml.Node | None:
         context_line = exc.context_mark.line + 1 if exc.context_mark else None
         if context_line is not None and problem_line is not None and context_line < problem_line:
             construct = str(exc.context).removeprefix("while parsing ")
+            if construct.startswith(("a block", "a node")):
+                # A block mapping or sequence ends where the indentation does: the parser's
+                # complaint is at the line that breaks it (a stray '- ', a wrong indent), and the
+                # mapping's first line only says which one it broke.
+                raise ProtocolError([f"{filename}:{problem_line}: not valid YAML: {exc.problem} (in {construct} "
+                                     f"that starts at line {context_line})"]) from None
+            # a flow collection or a quoted text opened and never closed: the parser gives up
+            # lines further on, often at the end of the file; where it was opened is the fault
             raise ProtocolError([f"{filename}:{context_line}: not valid YAML: {construct} that starts here "
                                  f"is not complete ({exc.problem} at line {problem_line})"]) from None
         line = problem_line or context_line or 1

@@ -12,7 +12,8 @@
    first part of a multipart form), with the login's back-off, before the handler runs;
 7. the handler, with the Console; a daemon that does not answer is a 503 "restarting";
 8. the access log (NEN 7513): the route's declared action, with the outcome ("ok", or
-   "refused: CODE") and the patient (the path's pseudonym, or what the handler names).
+   "refused: CODE") and the patient (what the handler names, or the path's pseudonym when the
+   request was served).
 
 A route without a declaration cannot be added (tests/console/test_routes.py lists them all).
 """
@@ -245,7 +246,10 @@ def _logged(request: web.Request, route: Route, response):
         outcome = "ok" if status < 400 else f"refused: {_code_of(response) or status}"
     session = request[LOGIN]
     account = audit.account if audit.account is not None else (session.account if session is not None else None)
-    patient = audit.patient if audit.patient is not None else request.match_info.get("pseudonym")
+    # The path's pseudonym only when the request was served: a refused one (a patient not on the
+    # box, or no longer) must not write a forgotten pseudonym back into the log.
+    patient = audit.patient if audit.patient is not None else \
+        request.match_info.get("pseudonym") if status < 400 else None
     request.app[CONSOLE].accounts.log(route.audit, outcome, account=account, address=address_of(request),
                                       patient=patient)
     return response

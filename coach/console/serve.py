@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from coach.adapters import systemd
 from coach.adapters.store import private_files
 from coach.config.paths import control_socket, state_dir
 from coach.console import certificate
@@ -66,14 +67,21 @@ async def serve(console: Console, host: str | None, port: int, http_port: int | 
     console.link.start()
     runner = web.AppRunner(make_app(console), access_log=None)
     await runner.setup()
-    sites = [web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)]
-    redirect = None
-    if http_port:
-        redirect_application = redirect_app()
-        redirect_application[HTTPS_PORT] = port
-        redirect = web.AppRunner(redirect_application, access_log=None)
-        await redirect.setup()
-        sites.append(web.TCPSite(redirect, host, http_port, reuse_address=True))
+    redirect_application = redirect_app()
+    redirect_application[HTTPS_PORT] = port
+    redirect = web.AppRunner(redirect_application, access_log=None)
+    await redirect.setup()
+    inherited = systemd.listening_sockets()
+    if inherited:
+        # Socket activation (rugcoach-console.socket): systemd binds 443 and 80, so this process
+        # needs no capability at all. The one on the HTTPS port serves the console; the others
+        # send the browser there.
+        sites = [web.SockSite(runner, sock, ssl_context=context) if sock.getsockname()[1] == port
+                 else web.SockSite(redirect, sock) for sock in inherited]
+    else:
+        sites = [web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)]
+        if http_port:
+            sites.append(web.TCPSite(redirect, host, http_port, reuse_address=True))
     try:
         for site in sites:
             await site.start()
@@ -93,6 +101,5 @@ async def serve(console: Console, host: str | None, port: int, http_port: int | 
     await stop.wait()
     await console.link.close()
     await runner.cleanup()
-    if redirect is not None:
-        await redirect.cleanup()
+    await redirect.cleanup()
     console.data.close()

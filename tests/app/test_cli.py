@@ -168,6 +168,9 @@ SHORT_EXERCISE = """exercises:
     # where the broken construct starts, not where the parser gave up
     ("exercises: [\n  buiklig-a,\n  buiklig-b\n\nprogramme:\n  - exercise: buiklig-a\n",
      [":1: not valid YAML: a flow sequence that starts here is not complete", "at line 5"]),
+    # in a block mapping, the line that breaks it, with the mapping's first line as context
+    ("title: x\nphrases:\n  welcome: \"Hallo\"\n  contract: \"Span aan.\"\n  - [unclosed\n  relax: \"Ontspan.\"\n",
+     [":5: not valid YAML: expected <block end>, but found '-' (in a block mapping that starts at line 3)"]),
 ])
 def test_check_reports_every_problem_with_file_and_line(tmp_path, content, expected):
     path = tmp_path / "mijn.yaml"

@@ -1,13 +1,10 @@
 """The console under test: the real HTTPS server (the very app `rugcoach console` serves, with a
 certificate made by the same code), on its own thread and event loop, on a clock the test
-moves. And a small HTTPS client that keeps cookies as a browser does."""
+moves. And a small HTTPS client that keeps cookies as a browser does (coach/sim/console_client.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import http.client
-import json
-import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 
 from coach.console import certificate
 from coach.console.serve import console_dir, open_console, serve
+from coach.sim.console_client import ConsoleClient
 from tests.patience import patience
 
 
@@ -79,84 +77,10 @@ class ConsoleUnderTest:
 
 
 @dataclass
-class Reply:
-    status: int
-    headers: dict
-    body: bytes
+class Client(ConsoleClient):
+    """The console's client, with the tests' patience (stretched on a slow machine)."""
 
-    @property
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Client:
-    """HTTPS with the box's certificate checked (as a therapist's browser does after the
-    fingerprint check), and cookies kept like a browser's."""
-
-    server: ConsoleUnderTest
-    cookies: dict = field(default_factory=dict)
-    csrf: str = ""
-    source: str = "127.0.0.1"
-
-    def request(self, method: str, path: str, body=None, headers: dict | None = None,
-                csrf: bool = True, raw: bytes | None = None) -> Reply:
-        context = ssl.create_default_context(cafile=str(self.server.cert))
-        # the timeout only stops a hung test: a take's processing (a process that imports PyAV
-        # and numpy) took over 30 s on one core shared with two other test workers
-        connection = http.client.HTTPSConnection("localhost", self.server.port, context=context, timeout=patience(120),
-                                                 source_address=(self.source, 0))
-        sent = {"Host": f"localhost:{self.server.port}"}
-        if self.cookies:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
-        if csrf and self.csrf and method != "GET":
-            sent["X-CSRF-Token"] = self.csrf
-        sent.update(headers or {})
-        connection.request(method, path, body=data, headers=sent)
-        response = connection.getresponse()
-        reply = Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                cookie = value.split(";")[0]
-                key, _, val = cookie.partition("=")
-                if "max-age=0" in value.lower() or val in ("", '""'):
-                    self.cookies.pop(key, None)
-                else:
-                    self.cookies[key] = val
-        connection.close()
-        return reply
-
-    def post_form(self, path: str, fields: list[tuple[str, bytes, str | None]]) -> Reply:
-        """A multipart form, as a browser sends one with a file: (name, value, filename or None)."""
-        boundary = "rugcoach-test-boundary"
-        body = b""
-        for name, value, filename in fields:
-            disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-            body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
-        body += f"--{boundary}--\r\n".encode()
-        kind = f"multipart/form-data; boundary={boundary}"
-        return self.request("POST", path, raw=body, headers={"Content-Type": kind})
-
-    def get(self, path: str, **kw) -> Reply:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, body=None, **kw) -> Reply:
-        return self.request("POST", path, body if body is not None else {}, **kw)
-
-    def before_login(self) -> Client:
-        self.csrf = self.get("/api/csrf").json["csrf"]
-        return self
-
-    def login(self, name: str, password: str, code: str | None = None) -> Reply:
-        self.before_login()
-        reply = self.post("/api/login", {"name": name, "password": password, **({"code": code} if code else {})})
-        if reply.status == 200:
-            self.csrf = self.get("/api/me").json["csrf"]
-        return reply
+    timeout: float = field(default_factory=lambda: patience(120))
 
 
 @pytest.fixture

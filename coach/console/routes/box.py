@@ -42,7 +42,6 @@ async def next_session(request: web.Request, console: Console) -> web.Response:
     body = await read_json(request)
     patient = str(body.get("patient") or "").strip() or None
     protocol = str(body.get("protocol") or "").strip() or None
-    audit_of(request).patient = patient
     # a patient of the console with a programme of their own gets it, unless one is chosen here
     own = console.patients.get(patient) if patient and not protocol else None
     programme = own["programme"] if own else None
@@ -53,7 +52,7 @@ async def next_session(request: web.Request, console: Console) -> web.Response:
             return json_error(400, PSEUDONYM_NL, "patient", exc.code)
         field_name = "protocol" if exc.field in ("protocol", "programme", "exercise") else "patient"
         return json_error(400, f"{REFUSALS_NL.get(exc.code, 'Geweigerd.')} ({exc})", field_name, exc.code)
-    audit_of(request).patient = result.patient
+    audit_of(request).patient = result.patient   # checked by the daemon: a pseudonym, never a typed name
     return web.json_response(to_wire(result))
 
 
