@@ -61,7 +61,8 @@ def reference() -> str:
     lines += ["### Notifications", "", "`{\"method\": NAME, \"params\": ..., \"seq\": N}`, to subscribers; `seq` "
               "counts up by one per notification.", "", "| name | params |", "| --- | --- |"]
     for name, kind in api.NOTIFICATIONS.items():
-        lines.append(f"| `{name}` | {'an event object (CONTRACT.md section 5)' if kind is dict else f'`{kind.__name__}`'} |")
+        shape = "an event object (CONTRACT.md section 5)" if kind is dict else f"`{kind.__name__}`"
+        lines.append(f"| `{name}` | {shape} |")
         if kind is not dict:
             types.setdefault(kind.__name__, kind)
             _nested(kind, types)
