@@ -147,6 +147,19 @@ class Restored:
 
 
 @dataclass(frozen=True)
+class BackupParams:
+    path: str                       # the file to write: in the state directory, not there yet
+
+
+@dataclass(frozen=True)
+class BackupMade:
+    path: str
+    patients: int
+    sessions: int
+    repetitions: int
+
+
+@dataclass(frozen=True)
 class Samples:
     samples: list[tuple[float, float]] = field(default_factory=list)
 
@@ -180,13 +193,17 @@ ANNOUNCE_CODE = Method("announce_code", AnnounceCodeParams, Announcing,
 FORGET = Method("forget", ForgetParams, Forgotten,
                 "Every trace of a patient off the box, in the records and the console's data, between "
                 "sessions. `not_found` when the box does not know the patient.", timeout_s=120.0)
+BACKUP = Method("backup", BackupParams, BackupMade,
+                "A consistent copy of the box's records and console data (SQLite's online backup), "
+                "written to `path` in the state directory, made beside the coaching (also during a "
+                "session: it only reads). One at a time.", timeout_s=600.0)
 RESTORE = Method("restore", RestoreParams, Restored,
                  "Replace the box's records and console data by a checked backup (a file in the state "
                  "directory), between sessions, the console's connections closed.", timeout_s=600.0)
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     HELLO, STATUS, SUBSCRIBE, SNAPSHOT, METHODS_LIST, NEXT_SESSION, START, PAUSE, RESUME, STOP,
-    CALIBRATE, ANNOUNCE_CODE, FORGET, RESTORE)}
+    CALIBRATE, ANNOUNCE_CODE, FORGET, BACKUP, RESTORE)}
 
 # Notifications to subscribers: {"method": NAME, "params": ..., "seq": N}
 NOTIFY_SAMPLES = "samples"   # Samples: [t, mmHg] pairs, 10 times a second

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from coach import __version__
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     backup = commands.add_parser("backup", help="a consistent copy of the records (while the coach runs)")
     backup.add_argument("out", help="the backup file to write (or a folder: a dated name is made in it)")
+    backup.add_argument("--socket", metavar="PATH", help="the daemon's control socket (it backs up when it runs)")
     backup.set_defaults(func=cmd_backup)
     restore = commands.add_parser("restore", help="put a backup's records back (the coach and console stopped)")
     restore.add_argument("backup", help="a file made by 'rugcoach backup' or the console")
@@ -254,12 +256,39 @@ def cmd_status(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from coach.adapters.backup import backup
-    from coach.config.paths import state_dir
+    import shutil
+    import tempfile
 
-    made = backup(state_dir(), Path(args.out))
-    print(f"Backed up {made['patients']} patient(s), {made['sessions']} session(s), "
-          f"{made['repetitions']} repetition(s) to {made['path']}")
+    from coach.adapters.backup import backup
+    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
+    from coach.api import methods as api
+    from coach.config.paths import control_socket, state_dir
+
+    out = Path(args.out)
+    if out.is_dir():
+        out = out / f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
+    if not out.parent.exists():
+        raise UserError(f"cannot write the backup '{out}': folder '{out.parent}' does not exist")
+    try:   # the daemon owns the records while it runs: it makes the backup, beside the coaching
+        with DaemonClient(args.socket or control_socket()) as client, \
+                tempfile.TemporaryDirectory(dir=state_dir(), prefix="backup-tmp-") as folder:
+            made = client.call(api.BACKUP, api.BackupParams(str(Path(folder) / "backup.db")))
+            try:
+                shutil.copyfile(made.path, out)
+            except OSError as exc:
+                raise UserError(f"cannot write the backup '{out}': {exc.strerror}") from None
+        print(f"The coach backed up {made.patients} patient(s), {made.sessions} session(s), "
+              f"{made.repetitions} repetition(s) to {out}")
+        return 0
+    except DaemonError as exc:
+        raise UserError(f"the coach refused: {exc}") from None
+    except NotRunning as exc:
+        if exc.exit_code == 4:
+            raise UserError(f"cannot tell whether the coach runs ({exc}); run this as the service's "
+                            "user: sudo -u rugcoach rugcoach backup ...") from None
+    made = backup(state_dir(), out)
+    print(f"The coach is not running: backed up {made['patients']} patient(s), {made['sessions']} session(s), "
+          f"{made['repetitions']} repetition(s) from the files to {made['path']}")
     return 0
 
 

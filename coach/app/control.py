@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -24,7 +25,7 @@ from coach.adapters.control_socket import ControlServer, Request
 from coach.api import methods as api
 from coach.api.status import Status
 from coach.api.wire import ApiError, ErrorCode, from_wire, to_wire
-from coach.app.endpoints import did_you_mean
+from coach.config.schema import closest
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
@@ -58,10 +59,23 @@ class Owner(Protocol):
     def status(self) -> Status: ...
 
 
+def did_you_mean(word: str, choices) -> str:
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""
+
+
 @dataclass(frozen=True)
 class Registered:
     method: api.Method
     handler: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Later:
+    """A handler's answer that a worker thread is still making (a backup): the main loop replies
+    when the future is done, and never waits for it."""
+
+    future: Future
 
 
 class Control:
@@ -74,6 +88,7 @@ class Control:
         self._last_status_check = 0.0
         self._last_status: Status | None = None
         self.handlers: dict[str, Registered] = {}
+        self._later: list[tuple[Request, Registered, Future]] = []
         self.register(api.HELLO, self._hello)
         self.register(api.STATUS, self._status)
         self.register(api.SUBSCRIBE, self._snapshot)
@@ -92,6 +107,8 @@ class Control:
         """Answer what came in; send the samples and a changed status when due."""
         for request in self.server.requests():
             self._answer(request)
+        if self._later:
+            self._answer_finished()
         if not self.server.has_subscribers:
             self.live.batch.clear()
             return
@@ -141,6 +158,9 @@ class Control:
                                                          f"{did_you_mean(request.method, self.handlers)}")
             params = from_wire(entry.method.params, request.params)
             result = entry.handler(params)
+            if isinstance(result, Later):
+                self._later.append((request, entry, result.future))
+                return
             if not isinstance(result, entry.method.result):
                 raise TypeError(f"{entry.method.name} answered {type(result).__name__}")
         except ApiError as exc:
@@ -160,6 +180,29 @@ class Control:
             self.server.subscribe(request.client, answer)
         else:
             self.server.reply(request.client, answer)
+
+    def _answer_finished(self) -> None:
+        """Reply to the requests whose work on a worker thread is done."""
+        waiting = []
+        for request, entry, future in self._later:
+            if not future.done():
+                waiting.append((request, entry, future))
+                continue
+            try:
+                result = future.result()
+                if not isinstance(result, entry.method.result):
+                    raise TypeError(f"{entry.method.name} answered {type(result).__name__}")
+                answer = {"id": request.id, "result": to_wire(result)}
+            except ApiError as exc:
+                answer = {"id": request.id, "error": exc.to_wire()}
+            except UserError as exc:
+                answer = {"id": request.id, "error": ApiError(ErrorCode.INVALID, str(exc)).to_wire()}
+            except Exception:
+                log.exception("control socket: the request '%s' failed", request.method)
+                answer = {"id": request.id, "error": ApiError(
+                    ErrorCode.INTERNAL, "the coach could not do this (its log says why)").to_wire()}
+            self.server.reply(request.client, answer)
+        self._later = waiting
 
     def _hello(self, params: api.Hello) -> api.Welcome:
         from coach import __version__

@@ -13,14 +13,16 @@ Control (coach/app/control.py) only dispatches.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from coach.adapters import backup
 from coach.adapters.store import check_patient_id
 from coach.api import methods as api
 from coach.api.wire import ApiError, ErrorCode
+from coach.app.control import Later, did_you_mean
 from coach.config.paths import state_dir
-from coach.config.schema import closest
 from coach.core.spoken import spoken_code
 from coach.errors import UserError
 
@@ -54,11 +56,6 @@ class Owner(Protocol):
 
 class Registry(Protocol):
     def register(self, method: api.Method, handler) -> None: ...
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = closest(word, choices)
-    return f" (did you mean '{close}'?)" if close else ""
 
 
 def _text(value: str | None, field: str) -> str | None:
@@ -186,11 +183,19 @@ class RoomEndpoints:
 
 
 class RecordsEndpoints:
+    """Forget, backup and restore: the records service (coach/adapters/records.py) over both of
+    the box's files. A backup only reads, so it is made on a worker thread, beside the coaching
+    (also during a session); forgetting and restoring rewrite the files, so they wait for a
+    moment without a session, and for a backup being made."""
+
     def __init__(self, daemon: Owner):
         self.daemon = daemon
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup")
+        self.backup_running: Future | None = None
 
     def register(self, control: Registry) -> None:
         control.register(api.FORGET, self.forget)
+        control.register(api.BACKUP, self.backup)
         control.register(api.RESTORE, self.restore)
 
     def _between_sessions(self, what: str) -> Owner:
@@ -199,7 +204,29 @@ class RecordsEndpoints:
         _idle(self.daemon, what)
         if self.daemon.store is None:
             raise ApiError(ErrorCode.STARTING, "the coach is starting (its records are not open yet)")
+        if self.backup_running is not None and not self.backup_running.done():
+            raise ApiError(ErrorCode.BUSY, f"a backup is being made: {what} after it")
         return self.daemon
+
+    def backup(self, params: api.BackupParams):
+        """A consistent copy of both files, written on the worker thread with connections of its
+        own (the daemon's store is the main loop's): answered when it is done."""
+        if self.backup_running is not None and not self.backup_running.done():
+            raise ApiError(ErrorCode.BUSY, "a backup is being made already", "path")
+        out = Path(params.path)
+        folder = out.parent.resolve()
+        if not folder.is_relative_to(state_dir().resolve()) or out.exists() or not folder.is_dir():
+            raise ApiError(ErrorCode.BAD_ARGUMENT, "'path' must be a new file in a folder of the records' folder",
+                           "path")
+
+        def make() -> api.BackupMade:
+            made = backup.backup(state_dir(), folder / out.name)
+            log.info("backup made, asked over the control socket: %d session(s), %d repetition(s)",
+                     made["sessions"], made["repetitions"])
+            return api.BackupMade(made["path"], made["patients"], made["sessions"], made["repetitions"])
+
+        self.backup_running = self.worker.submit(make)
+        return Later(self.backup_running)
 
     def forget(self, params: api.ForgetParams) -> api.Forgotten:
         """Every trace of a patient off the box, in both files (the console or the shell asks;

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from coach.adapters.backup import backup, check
+from coach.adapters.backup import check
 from coach.adapters.store import Store
 from coach.console.accounts import Account, Accounts
 from coach.console.patients import Patients
@@ -57,13 +57,12 @@ class PatientStore(Protocol):
 
 class RecordReader(Protocol):
     """The session records, read only: the daemon that coached the sessions writes them (and
-    forgets and restores them, asked over its socket). Each call may block: the web layer runs
+    forgets, backs up and restores them, asked over its socket). Each call may block: the web layer runs
     it on a worker thread. UserError when a patient has no session stored."""
 
     def report_page(self, pseudonym: str, name: str | None) -> str: ...
     def repetitions_csv(self, pseudonym: str) -> str: ...
     def export(self, pseudonym: str, out: Path) -> Path: ...
-    def backup(self, out: Path) -> dict: ...
     def check_backup(self, path: Path) -> dict: ...
 
 
@@ -90,9 +89,6 @@ class LocalRecords:
 
     def export(self, pseudonym: str, out: Path) -> Path:
         return Path(str(self._read(lambda store: export_patient(store, pseudonym, out), pseudonym)))
-
-    def backup(self, out: Path) -> dict:
-        return backup(self.state_dir, out)
 
     def check_backup(self, path: Path) -> dict:
         return check(path)

@@ -62,7 +62,7 @@ def test_a_backup_in_the_middle_of_a_session_restores_every_finished_repetition(
         assert first.wait(patience(120)), "no repetition came"
         before = len(reps)
         made = rugcoach(state, "backup", str(tmp_path / "backup.db"))   # the session goes on
-        assert "Backed up" in made.stdout
+        assert "The coach backed up" in made.stdout, "the daemon made it, beside the session"
         daemon.wait(timeout=patience(180))
     finally:
         sensor.stop()

@@ -77,6 +77,42 @@ def test_report_csv_export_and_forget_of_a_patient(tmp_path, library):
     assert b"P-0042" not in data and b"P-0043" not in data, "no trace of the pseudonym in the records' files"
 
 
+def test_an_admin_downloads_a_consistent_backup_made_by_the_daemon(tmp_path, library):
+    from coach.adapters.backup import check
+    sock = tmp_path / "rugcoach.sock"
+    daemon = Daemon(tmp_path, library, sock, pumps=False)
+    store = Store(daemon.state)
+    record_simulated_session(store, "P-0042", library.session(exercise="buiklig-a"), seed=2)
+    stored = sum(len(store.repetitions(s["id"])) for s in store.sessions("P-0042"))
+    store.close()
+    console = ConsoleUnderTest(daemon.state, sock).start()
+    try:
+        daemon.start(once=False)
+        assert daemon.started.wait(patience(60)), "the daemon never got armed"
+        wait_for(lambda: console.console.link.state == "up", "up")
+        admin = console.client().before_login()
+        claim = {"code": console.console.setup_code.get(), "name": ADMIN[0], "password": ADMIN[1]}
+        assert admin.post("/api/setup", claim).status == 200
+        admin.csrf = admin.get("/api/me").json["csrf"]
+        admin.post("/api/patients", {"pseudonym": "P-0042", "name": "Jan"})
+        reply = admin.post("/api/backup", {"my_password": ADMIN[1]})
+        assert reply.status == 200 and reply.body.startswith(b"SQLite format 3\x00")
+        assert "attachment" in reply.headers["content-disposition"]
+        copy = tmp_path / "downloaded.db"
+        copy.write_bytes(reply.body)
+        assert check(copy)["repetitions"] == stored > 0 and check(copy)["patients"] == 1
+        assert ("backup", f"ok: 1 sessions, {stored} repetitions") in {
+            (e["action"], e["outcome"]) for e in console.console.accounts.access_log()}
+        assert not list(daemon.state.glob("console-tmp-*")), "nothing of it left on the box"
+    finally:
+        console.stop()
+        daemon.close()
+    import sqlite3
+    kept = sqlite3.connect(copy)
+    assert kept.execute("SELECT name FROM console_patients").fetchall() == [("Jan",)], "the console's data too"
+    kept.close()
+
+
 def test_a_new_box_gets_the_old_ones_records_back_from_the_console(tmp_path, library):
     # the old box: two patients' sessions, the clinic's accounts, a patient's programme
     old = tmp_path / "old"

@@ -17,7 +17,6 @@ from coach.api.wire import ErrorCode
 from coach.console.context import COOKIE, TEMP_PREFIX, Console, json_error
 from coach.console.daemon_link import DaemonRefused
 from coach.console.policy import FORM, Access, Route, audit_of
-from coach.errors import UserError
 
 log = logging.getLogger("rugcoach.console")
 
@@ -33,20 +32,23 @@ NO_BACKUP_NL = {
 
 
 async def backup_download(request: web.Request, console: Console) -> web.StreamResponse:
-    """A consistent backup of the box's data (SQLite's online backup, while the box runs)."""
+    """A consistent backup of the box's data, made by the daemon's records service (SQLite's
+    online backup, beside the coaching) into a folder of this console's, then streamed."""
     loop = asyncio.get_running_loop()
     name = f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
     with tempfile.TemporaryDirectory(dir=console.state_dir, prefix=TEMP_PREFIX) as folder:
         try:
-            made = await loop.run_in_executor(None, console.records.backup, Path(folder) / name)
-        except UserError as exc:
+            made = await console.link.call(api.BACKUP, api.BackupParams(str(Path(folder) / name)))
+        except DaemonRefused as exc:
+            if exc.code is ErrorCode.BUSY:
+                return json_error(409, "Er wordt al een back-up gemaakt. Probeer het zo nog eens.", code="busy")
             log.error("backup failed: %s", exc)
             return json_error(500, "De back-up is mislukt. Probeer het opnieuw.", code="backup")
-        audit_of(request).outcome = f"ok: {made['sessions']} sessions, {made['repetitions']} repetitions"
+        audit_of(request).outcome = f"ok: {made.sessions} sessions, {made.repetitions} repetitions"
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream",
                                                "Content-Disposition": f'attachment; filename="{name}"'})
         await response.prepare(request)
-        with open(made["path"], "rb") as file:   # streamed: years of traces need not fit in memory
+        with open(made.path, "rb") as file:   # streamed: years of traces need not fit in memory
             while chunk := await loop.run_in_executor(None, file.read, 1 << 20):
                 await response.write(chunk)
         await response.write_eof()
