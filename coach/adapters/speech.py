@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import wave
 import zlib
 from collections import OrderedDict
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 22050        # espeak-ng's native rate; tones and the output stream use it too
 PEAK_DBFS = -1.0
-WAV_HEADER_BYTES = 44      # what pyttsx3 leaves when espeak-ng returned no audio
 
 
 class Synthesizer(Protocol):
@@ -119,10 +119,25 @@ class EspeakSynthesizer:
         self._apply(settings)
         for _attempt in range(3):
             self._save(text, path)
-            if path.exists() and path.stat().st_size > WAV_HEADER_BYTES:  # else: no audio at all
+            if self._whole(path):
                 return
             log.debug("espeak-ng returned no audio for %r; trying again", text)
         raise UserError(f"the speech engine produced no audio for '{text}'")
+
+    @staticmethod
+    def _whole(path: Path, patience_s: float = 2.0) -> bool:
+        """Whether `path` is a complete WAV with audio. pyttsx3 writes the file from espeak-ng's
+        thread (opened empty, then the header, then the audio), which on a loaded machine can
+        still be under way when espeak-ng says it is idle: seen once in a loaded run, a sentence
+        refused as "no audio" that was being written. So the file is given a moment to be whole
+        before the sentence is synthesised again (a WAV of only a header: espeak-ng said nothing)."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            if _read_wav(path) is not None:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def _save(self, text: str, path: Path) -> None:
         """Synthesise `text` into `path`, complete when this returns.
