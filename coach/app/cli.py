@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("out", help="the backup file to write (or a folder: a dated name is made in it)")
     backup.add_argument("--socket", metavar="PATH", help="the daemon's control socket (it backs up when it runs)")
     backup.set_defaults(func=cmd_backup)
-    restore = commands.add_parser("restore", help="put a backup's records back (the coach and console stopped)")
+    restore = commands.add_parser("restore", help="put a backup's records back (between sessions, the console stopped)")
     restore.add_argument("backup", help="a file made by 'rugcoach backup' or the console")
     restore.add_argument("--socket", metavar="PATH", help="the daemon's control socket, to check it is stopped")
     restore.set_defaults(func=cmd_restore)
@@ -293,18 +293,38 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from coach.adapters.backup import restore
-    from coach.adapters.control_client import socket_answers
+    import shutil
+    import tempfile
+
+    from coach.adapters.backup import check, restore
+    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning, socket_answers
+    from coach.api import methods as api
     from coach.config.paths import control_socket, state_dir
 
-    # the daemon writes the records: it must not run while they are swapped under it (a running
-    # box restores from the console, which closes its own connections for the swap)
-    if socket_answers(args.socket or control_socket()):
-        raise UserError("the coach is running: restore in the console (Back-up terugzetten), or stop it first "
-                        "(sudo systemctl stop rugcoach rugcoach-console), then restore, then start it again")
-    restored = restore(state_dir(), Path(args.backup))
-    print(f"Restored {restored['patients']} patient(s), {restored['sessions']} session(s), "
-          f"{restored['repetitions']} repetition(s) into {state_dir()}")
+    path = args.socket or control_socket()
+    if socket_answers(path):
+        # The daemon owns the records while it runs: it swaps the backup in, between sessions,
+        # from a copy in the records' folder (the only place it reads a backup from).
+        check(Path(args.backup))   # a bad file is refused here, in one line, before anything
+        try:
+            with DaemonClient(path) as client, \
+                    tempfile.TemporaryDirectory(dir=state_dir(), prefix="restore-tmp-") as folder:
+                copy = Path(folder) / "restore.db"
+                shutil.copyfile(args.backup, copy)
+                restored = client.call(api.RESTORE, api.RestoreParams(str(copy)))
+        except NotRunning as exc:
+            raise UserError(f"the coach is running but does not answer ({exc}): stop it first (sudo systemctl "
+                            "stop rugcoach rugcoach-console), then restore, then start it again") from None
+        except DaemonError as exc:
+            raise UserError(f"the coach refused: {exc} (the console holds the box's data while it runs: restore "
+                            "in the console, Back-up terugzetten, or stop it: sudo systemctl stop "
+                            "rugcoach-console)") from None
+        print(f"The coach restored {restored.patients} patient(s), {restored.sessions} session(s), "
+              f"{restored.repetitions} repetition(s)")
+        return 0
+    made = restore(state_dir(), Path(args.backup))
+    print(f"The coach is not running: restored {made['patients']} patient(s), {made['sessions']} session(s), "
+          f"{made['repetitions']} repetition(s) into the files in {state_dir()}")
     return 0
 
 

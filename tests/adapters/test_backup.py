@@ -71,7 +71,7 @@ def test_a_backup_in_the_middle_of_a_session_restores_every_finished_repetition(
     assert daemon.returncode == 0, daemon.stderr.read()
     assert len(reps) == 2
     restored = rugcoach(fresh, "restore", str(tmp_path / "backup.db"), "--socket", str(tmp_path / "none.sock"))
-    assert "Restored" in restored.stdout
+    assert "not running: restored" in restored.stdout
     new, old = Store(fresh), Store(state)
     try:
         sessions = new.sessions("P-0007")
@@ -113,16 +113,22 @@ def test_a_bad_file_is_refused_with_its_reason_and_nothing_is_replaced(tmp_path,
     assert check(good)["repetitions"] > 0
 
 
-def test_restore_refuses_while_the_coach_runs(tmp_path):
+def test_restore_refuses_while_a_coach_that_does_not_answer_runs(tmp_path, library):
+    state = tmp_path / "box"
+    store = Store(state)
+    record_simulated_session(store, "P-0001", library.session(exercise="buiklig-a"), seed=1)
+    store.close()
+    good = tmp_path / "good.db"
+    rugcoach(state, "backup", str(good), "--socket", str(tmp_path / "none.sock"))
     path = tmp_path / "live.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)   # accepts, never answers: a hung coach
     server.bind(str(path))
     server.listen(1)
     try:
-        result = rugcoach(tmp_path / "box", "restore", str(tmp_path / "x.db"), "--socket", str(path), check_ok=False)
+        result = rugcoach(state, "restore", str(good), "--socket", str(path), check_ok=False)
     finally:
         server.close()
-    assert result.returncode == 1 and "stop it first" in result.stderr
+    assert result.returncode == 1 and "does not answer" in result.stderr and "stop it first" in result.stderr
 
 
 def test_restore_refuses_while_a_process_has_the_records_open(tmp_path, library):
@@ -143,4 +149,4 @@ def test_restore_refuses_while_a_process_has_the_records_open(tmp_path, library)
         holder.wait()
     assert result.returncode == 1 and f"process {holder.pid}" in result.stderr, result.stderr
     restored = rugcoach(state, "restore", str(good), "--socket", str(tmp_path / "none.sock"))
-    assert "Restored" in restored.stdout and (state / (DB_NAME + ".before-restore")).exists()
+    assert "not running: restored" in restored.stdout and (state / (DB_NAME + ".before-restore")).exists()

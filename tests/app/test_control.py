@@ -294,3 +294,16 @@ def test_the_api_is_versioned_and_the_status_has_one_shape(box):
     assert set(busy) == set(idle), "one shape in every state"
     assert set(busy["sound"]) == set(idle["sound"]) and set(busy["sensor"]) == set(idle["sensor"])
     assert busy["session"]["patient"] == "P-0001"
+
+
+def test_the_shell_backs_up_and_restores_through_the_running_coach(box):
+    """The daemon owns the records while it runs: `rugcoach backup` and `restore` ask it (and say
+    so), and it goes on coaching afterwards."""
+    client = box.start()
+    out = box.tmp / "backup.db"
+    made = subprocess.run(RUGCOACH + ["backup", str(out)], cwd=ROOT, env=box.env, capture_output=True, text=True)
+    assert made.returncode == 0 and "The coach backed up" in made.stdout, made.stderr
+    put = subprocess.run(RUGCOACH + ["restore", str(out)], cwd=ROOT, env=box.env, capture_output=True, text=True)
+    assert put.returncode == 0 and "The coach restored" in put.stdout, put.stderr
+    assert (box.tmp / "state" / "rugcoach.db.before-restore").exists()
+    assert client.status().state == "armed", "the coach goes on"
