@@ -14,8 +14,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coach.config.schema import Boolean, ListOf, MapOf, Number, Problems, Record, Tagged, Text, decode_text, load_nodes
-from coach.core.protocol import Exercise, PhraseBook, Session, Target
+from coach.config.schema import (
+    Boolean,
+    ByVariant,
+    ListOf,
+    MapOf,
+    Number,
+    OneOf,
+    Problems,
+    Record,
+    Tagged,
+    Text,
+    decode_text,
+    load_nodes,
+)
+from coach.core.protocol import (
+    DEFAULT_VARIANT,
+    VARIANT_NAMES,
+    Exercise,
+    PhraseBook,
+    Session,
+    Target,
+    merge_phrases,
+    variant_key,
+)
 from coach.core.vocabulary import SIDES, phrase_keys
 from coach.errors import ProtocolError, UserError
 
@@ -23,7 +45,10 @@ POSITIONS = ("prone", "supine", "sitting", "standing")
 PLACEMENTS = ("under_belly", "under_low_back", "low_back")
 
 SENTENCES = ListOf(Text(), min_items=1)
-PHRASES = MapOf(SENTENCES, keys=phrase_keys(), keys_are="phrase key")
+# a key's wordings, or its wordings per position: {buik: ..., rug: ..., zit: ..., staan: ...,
+# geen: ...} with `standaard` for the positions not named
+PHRASES = MapOf(OneOf(SENTENCES, ByVariant(SENTENCES, VARIANT_NAMES, DEFAULT_VARIANT, len(VARIANT_NAMES) - 1)),
+                keys=phrase_keys(), keys_are="phrase key")
 
 TARGET = Record({
     "kind": (Text(choices=("change", "steady")), True),
@@ -139,6 +164,18 @@ class ProtocolFile:
         return problems
 
 
+def flat_phrases(checked: Mapping[str, list | dict]) -> dict[str, tuple[str, ...]]:
+    """A checked `phrases:` section as the core keeps it: a key's wordings, or each position's
+    under `key@position` (coach.core.protocol.variant_key)."""
+    flat: dict[str, tuple[str, ...]] = {}
+    for key, value in checked.items():
+        if isinstance(value, dict):
+            flat.update({variant_key(key, variant): tuple(texts) for variant, texts in value.items()})
+        else:
+            flat[key] = tuple(value)
+    return flat
+
+
 def bundled_dir() -> Path:
     """The protocols/ folder shipped with the code (override with RUGCOACH_PROTOCOLS)."""
     env = os.environ.get("RUGCOACH_PROTOCOLS")
@@ -168,7 +205,7 @@ def load_text(text: str, path: Path) -> ProtocolFile:
     if problems.items:
         raise ProtocolError(problems.items)
     result = ProtocolFile(path=path, title=data.get("title") or "")
-    result.phrases = {k: tuple(v) for k, v in (data.get("phrases") or {}).items()}
+    result.phrases = flat_phrases(data.get("phrases") or {})
     exercise_nodes = _child(root, "exercises")
     for index, raw in enumerate(data.get("exercises") or []):
         if raw["id"] in result.exercises:
@@ -216,7 +253,7 @@ def _exercise(raw: dict) -> Exercise:
             start_pressure=0.0, target=Target("steady", 0.0, 1.0), hold_s=0.0,
             repetitions=int(raw.get("repetitions", 1)), rest_s=float(raw["rest_s"]),
             setup=tuple(raw["setup"]), instructions=tuple(raw["instructions"]),
-            phrases={k: tuple(v) for k, v in raw["phrases"].items()}, kind=kind,
+            phrases=flat_phrases(raw["phrases"]), kind=kind,
             seconds_per_rep=float(raw.get("seconds_per_rep", 0.0)),
             duration_s=float(raw.get("duration_s", 0.0)), sets=int(raw["sets"]),
             metronome=bool(raw["metronome"]))
@@ -231,7 +268,7 @@ def _exercise(raw: dict) -> Exercise:
         setup=tuple(raw["setup"]), instructions=tuple(raw["instructions"]),
         contract_timeout_s=float(raw["contract_timeout_s"]),
         start_tolerance=float(raw["start_tolerance"]),
-        phrases={k: tuple(v) for k, v in raw["phrases"].items()},
+        phrases=flat_phrases(raw["phrases"]),
         sides=tuple(raw["sides"]), side_change=raw["side_change"],
     )
 
@@ -256,7 +293,7 @@ class Library:
         self.phrases: dict[str, tuple[str, ...]] = {}
         self.exercises: dict[str, Exercise] = {}
         for loaded in self.files.values():
-            self.phrases.update(loaded.phrases)
+            self.phrases = merge_phrases(self.phrases, loaded.phrases)
             self.exercises.update(loaded.exercises)
 
     def names(self) -> list[str]:

@@ -150,12 +150,48 @@ class MapOf(Spec):
             key = str(_scalar(key_node))
             if self.keys and key not in self.keys:
                 hint = _did_you_mean(key, self.keys)
-                problems.add(key_node, _join(path, key), f"unknown {self.keys_are}{hint} "
-                             "(the coach only says the keys of protocols/phrases.yaml)")
+                known = ("the coach only says the keys of protocols/phrases.yaml" if self.keys_are == "phrase key"
+                         else f"one of: {', '.join(self.keys)}")
+                problems.add(key_node, _join(path, key), f"unknown {self.keys_are}{hint} ({known})")
                 bad = True
                 continue
             out[key] = self.value.check(value_node, _join(path, key), problems)
         return None if bad or any(v is None for v in out.values()) else out
+
+
+@dataclass
+class OneOf(Spec):
+    """A value of the first shape, or (a mapping) of the second: a phrase's wordings, or its
+    wordings per position."""
+
+    plain: Spec
+    mapping: Spec
+
+    def check(self, node, path, problems):
+        spec = self.mapping if isinstance(node, yaml.MappingNode) else self.plain
+        return spec.check(node, path, problems)
+
+
+@dataclass
+class ByVariant(Spec):
+    """Values per variant (a phrase per position): only the named variants, and either the
+    default one or at least `complete` of them, so no position is left without words."""
+
+    value: Spec
+    variants: tuple[str, ...]
+    default: str
+    complete: int
+
+    def check(self, node, path, problems):
+        out = MapOf(self.value, keys=self.variants, keys_are="position").check(node, path, problems)
+        if out is None:
+            return None
+        if self.default not in out and len(out) < self.complete:
+            missing = [v for v in self.variants if v not in out and v != self.default]
+            problems.add(node, path, f"no wording for {', '.join(missing)}: name them, or give '{self.default}' "
+                                     "for the positions not named")
+            return None
+        return out
 
 
 @dataclass

@@ -76,6 +76,7 @@ CHECK_S = 1.0           # after a pause, this long at the start pressure before 
 INFLATE_HINT_GAP_S = 3.0
 LITTLE_ZONE_MMHG = 15.0  # this far below the start pressure: "a little more" (gentle squeezes)
 RELAX_S = 2.0
+GET_IN_POSITION_S = 8.0  # without the cushion: quiet after the position is named, before "Begin maar"
 COUNT_AHEAD_S = 0.3     # "Drie." starts this long before 3 s remain: the word itself takes ~0.4 s
 COUNT_LATE_S = 0.7      # a count word not started within this is dropped: never said after its second
 # Said after this long (see Coach._urgent): their detectors have debounced them already (a step
@@ -198,6 +199,9 @@ class Coach:
         self._settled: str = "waiting"      # the state before the current one began (after_state_change)
         self._paused_from: str = "waiting"  # the state a pause interrupted
         self._welcomed = False
+        self._position: str | None = None   # the position the pain sentence was last said for
+        self._last_verdict: str | None = None   # the last repetition's, for the words after it
+        self._helps = 0                     # "show how" hints in this repetition
 
     # -- inputs ---------------------------------------------------------------------------
     def begin(self, t: float) -> list:
@@ -366,11 +370,12 @@ class Coach:
 
     def _wording(self, key: str, repeat: int = 0) -> tuple[str, int]:
         """The text of phrase `key` for its `repeat`-th saying, and which wording that is: the
-        exercise's own wordings first, else the phrase book's (the last one repeats)."""
-        wordings = self.exercise.phrases.get(key) or self.phrases.phrases.get(key)
+        exercise's own wordings first, else the phrase book's for the patient's position. The
+        wordings are said in turn, so nothing said every repetition sounds the same each time."""
+        wordings = self.exercise.phrases.get(key) or self.phrases.wordings(key, self.exercise.position)
         if not wordings:
             return self.phrases.get(key, repeat), 0   # the book's own answer for a missing key
-        index = min(repeat, len(wordings) - 1)
+        index = repeat % len(wordings)
         return wordings[index], index
 
     def _text(self, key: str, repeat: int = 0, **values) -> str:
@@ -384,9 +389,13 @@ class Coach:
 
     def _hint(self, key: str, priority: Priority = Priority.INSTRUCTION, **kw) -> None:
         """Say `key`, using its next wording each time it is repeated."""
+        self._say(key, priority, repeat=self._turn(key), **kw)
+
+    def _turn(self, key: str) -> int:
+        """How often `key` was said in this session: its next wording."""
         count = self._counter.get(key, 0)
         self._counter[key] = count + 1
-        self._say(key, priority, repeat=count, **kw)
+        return count
 
     def _new_analyzer(self) -> Analyzer:
         return Analyzer.for_exercise(self.exercise)
@@ -401,15 +410,26 @@ class Coach:
         if self.exercise_index == 0 and not self._welcomed:
             self._welcomed = True
             self._say("welcome")
+        # Pain means stop: said at the start and at every new position (an exercise without the
+        # cushion is a position of its own: a ball, a bridge, one leg).
+        position = self.exercise.position
+        if position != self._position or position == "free":
+            self._position = position
+            self._hint("safety.pain")
+        if not self.exercise.uses_pbu and self.exercise.id not in self._instructed:
+            # Without the cushion, what to do comes first and the position last, with time to
+            # get into it: nobody holds a plank on a ball through the instructions.
+            self._instruct()
         for index, sentence in enumerate(self.exercise.setup):
             self.voice.say(sentence, Priority.INSTRUCTION, key=f"setup.{self.exercise.id}", wording=index)
 
     def _during_positioning(self) -> None:
-        if not self.voice.busy(self.t):
-            if self.exercise.uses_pbu:
-                self.positioned()
-            else:
-                self.no_pbu()
+        if self.voice.busy(self.t):
+            return
+        if self.exercise.uses_pbu:
+            self.positioned()
+        elif self.t - self.voice.idle_since() >= GET_IN_POSITION_S:
+            self.no_pbu()
 
     def on_enter_inflating(self) -> None:
         self._counter.pop("inflate.more", None)
@@ -460,12 +480,17 @@ class Coach:
             self.rest_measured()
 
     def on_enter_instructing(self) -> None:
-        if self.exercise.id in self._instructed:
-            return
+        if self.exercise.id not in self._instructed:
+            self._instruct()
+
+    def _instruct(self) -> None:
+        """What to do, once per exercise, and what the tones mean: the hold's start and end with
+        the cushion, the beat of a metronome without it (a set without one has no tones)."""
         self._instructed.add(self.exercise.id)
         for index, sentence in enumerate(self.exercise.instructions):
             self.voice.say(sentence, Priority.INSTRUCTION, key=f"instruction.{self.exercise.id}", wording=index)
-        self._say("explain.tones")
+        if self.exercise.uses_pbu or self.exercise.metronome:
+            self._say("explain.tones")
 
     def _during_instructing(self) -> None:
         if not self.voice.busy(self.t):
@@ -476,7 +501,7 @@ class Coach:
 
     # -- exercises without the PBU: by count and tempo, or by time -------------------------
     def on_enter_moving(self) -> None:
-        self._set = MovingSet(self.exercise)
+        self._set = MovingSet(self.exercise, first=self.sets_done == 0)
         self._carry_out(self._set.opening(self.t))
 
     def _during_moving(self) -> None:
@@ -489,7 +514,7 @@ class Coach:
             if beat.tone:
                 self.voice.tone(beat.key, expires_at=beat.expires_at)
             else:
-                self._say(beat.key, beat.priority, expires_at=beat.expires_at)
+                self._hint(beat.key, beat.priority, expires_at=beat.expires_at)
 
     def _finish_set(self) -> None:
         self.sets_done += 1
@@ -497,8 +522,10 @@ class Coach:
 
     def on_enter_contracting(self) -> None:
         self.policy.reset()
-        self._counter.pop("contract.help", None)
-        self._say("contract", on_start=self._begin_rep)
+        self._helps = 0
+        if self.reps_done == self.exercise.repetitions - 1 and self.reps_done > 0:
+            self._say("rest.last")   # said as it comes, not before the rest's silence
+        self._hint("contract", on_start=self._begin_rep)
 
     def _begin_rep(self, t: float) -> None:
         self._cue("contract")(t)
@@ -513,9 +540,11 @@ class Coach:
             self.voice.tone("hold_start")
             side = self.exercise.side_for(self.reps_done + 1)
             # drawn in and holding: then the limb moves, e.g. "Til nu uw linkerarm op."
-            words = ["hold.start"] + ([f"side.{side}"] if side is not None else [])
-            for key in words:
-                self._say(key, on_start=self._hold_clock_after(key) if key == words[-1] else None)
+            words = [("hold.start", self._turn("hold.start"))] + (
+                [(f"side.{side}", self._turn(f"side.{side}"))] if side is not None else [])
+            for key, turn in words:
+                last = (key, turn) == words[-1]
+                self._say(key, repeat=turn, on_start=self._hold_clock_after(key, turn) if last else None)
             self.reached_band()
             return
         fault = self.analyzer.fault_now()
@@ -523,10 +552,10 @@ class Coach:
             fault = None   # still drawing in, or not at all yet: not a word about the depth
         self._correct(fault if fault in ("pushing", "too_strong", "breath_hold", "too_weak") else None)
         waited = self._since("cue")
-        helps = self._counter.get("contract.help", 0)
-        if waited > self.exercise.contract_timeout_s * (helps + 1):
-            if helps < 1:
-                self._hint("contract.help")
+        if waited > self.exercise.contract_timeout_s * (self._helps + 1):
+            if self._helps < 1:
+                self._helps += 1
+                self._hint("contract.help")   # its wordings in turn, repetition after repetition
             else:
                 self._end_hold(tone=False)  # let go kindly; judged too_weak or pushing
 
@@ -541,9 +570,10 @@ class Coach:
         A contraction to a change counts from reaching the band, as the seeds time it."""
         return self.exercise.target.kind == "steady" or bool(self.exercise.sides)
 
-    def _hold_clock_after(self, key: str) -> Callable[[float], None]:
-        length = sum(self.voice.duration_of(Line(part, key, 0, index))
-                     for index, part in enumerate(sentences(self._text(key))))
+    def _hold_clock_after(self, key: str, turn: int = 0) -> Callable[[float], None]:
+        text, wording = self._wording(key, turn)
+        length = sum(self.voice.duration_of(Line(part, key, wording, index))
+                     for index, part in enumerate(sentences(text)))
 
         def start(t: float) -> None:
             self._mark.hold_clock = t + length
@@ -597,13 +627,15 @@ class Coach:
         self.voice.cancel(lambda item: item.priority >= Priority.ENCOURAGEMENT)
         if tone:
             self.voice.tone("hold_end", on_start=self._end_rep)
-            self._say("relax")
+            self._hint("relax")
         else:
-            self._say("relax", on_start=self._end_rep)
+            self._hint("relax", on_start=self._end_rep)
 
     def _end_rep(self, t: float) -> None:
         self._cue("relax")(t)
-        self._emit(self.analyzer.end_rep(t))
+        rep = self.analyzer.end_rep(t)
+        self._last_verdict = rep.verdict
+        self._emit(rep)
         self.reps_done += 1
         if self.state == "holding":
             self.hold_done()
@@ -650,7 +682,7 @@ class Coach:
 
         key = f"correction.{kind}"
         steady_key = f"correction.steady.{kind}"  # a rise or drop means other things there
-        if self.exercise.target.kind == "steady" and steady_key in self.phrases.phrases:
+        if self.exercise.target.kind == "steady" and self.phrases.wordings(steady_key, self.exercise.position):
             key = steady_key
         self._say(key, Priority.CORRECTION, repeat=advice.repeat, still_true=still_true,
                   on_start=announce, cuts_in=self._urgent(kind))
@@ -662,15 +694,15 @@ class Coach:
     def on_enter_resting(self) -> None:
         if not self.exercise.uses_pbu:
             last = self.sets_done >= self.exercise.sets
-            self._say("exercise.done" if last else "move.set_done", on_start=self._cue("rest"))
+            self._hint("exercise.done" if last else "move.set_done", on_start=self._cue("rest"))
             return
         remaining = self.exercise.repetitions - self.reps_done
         if remaining <= 0:
             self._say("exercise.done", on_start=self._cue("rest"))
-        elif remaining == 1:
-            self._say("rest.last", on_start=self._cue("rest"))
-        else:
-            self._say("rest", on_start=self._cue("rest"))
+            return
+        # a good repetition is praised; after one that did not go well, a kind word to go on
+        self._hint("rest.good" if self._last_verdict == "ok" else "rest", on_start=self._cue("rest"))
+        if remaining > 1:   # before the last one, "Nu de laatste keer." comes as it begins
             self._say("rest.remaining", values={"n": remaining})
 
     def _during_resting(self) -> None:

@@ -74,22 +74,57 @@ class Exercise:
         return replace(self, **{k: v for k, v in dose.items() if v is not None})
 
 
+# A phrase may be worded per position: a seated patient does not "lie still", and a patient lying
+# face down gets up by rolling onto the side first. The phrase book's variants are named in
+# Dutch, as the therapist who edits it reads them; `geen` is for the exercises without the
+# cushion (phases 2 and 3), `standaard` for every position a key does not name.
+VARIANTS = {"prone": "buik", "supine": "rug", "sitting": "zit", "standing": "staan", "free": "geen"}
+DEFAULT_VARIANT = "standaard"
+VARIANT_NAMES = (*VARIANTS.values(), DEFAULT_VARIANT)
+
+
+def variant_key(key: str, variant: str) -> str:
+    """How a position's wording of `key` is kept in the book: `rest.measure@zit`."""
+    return f"{key}@{variant}"
+
+
+def base_key(key: str) -> str:
+    return key.split("@", 1)[0]
+
+
+def merge_phrases(book: Mapping[str, tuple[str, ...]], overrides: Mapping[str, tuple[str, ...]]
+                  ) -> dict[str, tuple[str, ...]]:
+    """`overrides` over `book`: a key given anew (plain or by position) replaces every wording of
+    it, so an older position's wording never outlives the therapist's new one."""
+    replaced = {base_key(key) for key in overrides}
+    return {**{k: v for k, v in book.items() if base_key(k) not in replaced}, **overrides}
+
+
 @dataclass(frozen=True)
 class PhraseBook:
-    """Every sentence the coach can say, by key; each key has one or more wordings.
-
-    The second wording is used when the same correction repeats, so the patient does not hear
-    the same words over and over.
-    """
+    """Every sentence the coach can say, by key; each key has one or more wordings, said in
+    turn (so the patient does not hear the same words over and over), and may be worded per
+    position (`VARIANTS`)."""
 
     phrases: Mapping[str, tuple[str, ...]]
 
-    def get(self, key: str, repeat: int = 0) -> str:
-        wordings = self.phrases[key]
-        return wordings[min(repeat, len(wordings) - 1)]
+    def wordings(self, key: str, position: str | None = None) -> tuple[str, ...]:
+        """The wordings of `key` for a patient in `position` (prone, supine, sitting, standing,
+        free): that position's own, else the default ones; () when the book has none."""
+        if position is not None:
+            own = self.phrases.get(variant_key(key, VARIANTS.get(position, "geen")))
+            if own:
+                return own
+        return self.phrases.get(variant_key(key, DEFAULT_VARIANT)) or self.phrases.get(key) or ()
+
+    def get(self, key: str, repeat: int = 0, position: str | None = None) -> str:
+        wordings = self.wordings(key, position)
+        if not wordings:
+            raise KeyError(key)
+        return wordings[repeat % len(wordings)]
 
     def merged(self, overrides: Mapping[str, tuple[str, ...]]) -> PhraseBook:
-        return PhraseBook({**self.phrases, **overrides})
+        return PhraseBook(merge_phrases(self.phrases, overrides))
 
     def all_texts(self) -> list[str]:
         return [text for wordings in self.phrases.values() for text in wordings]

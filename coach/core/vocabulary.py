@@ -13,15 +13,15 @@ from coach.core.protocol import PhraseBook, Session
 from coach.core.voice import Line, sentences
 
 FIXED = (
-    "welcome",
+    "welcome", "safety.pain",
     "inflate.start", "inflate.more", "inflate.little", "inflate.too_much", "inflate.good",
     "rest.measure", "explain.tones",
     "contract", "contract.help", "hold.start", "hold.encourage", "relax",
-    "rest", "rest.remaining", "rest.last", "exercise.done", "session.done", "praise",
+    "rest", "rest.good", "rest.remaining", "rest.last", "exercise.done", "session.done", "praise",
     "session.paused", "session.resumed", "session.stopped",
     "sensor.lost", "sensor.back",
     "calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed",
-    "move.begin", "move.ten_left", "move.stop", "move.set_done",
+    "move.begin", "move.again", "move.ten_left", "move.stop", "move.set_done",
 )
 SIDES = ("links", "rechts")
 COUNT_DOWN = (1, 2, 3)          # count.1 .. count.3 at the end of a hold

@@ -43,7 +43,12 @@ class VoiceSettings:
     volume: float = 1.0      # 0-1, applied after normalisation
 
 
-PAUSE_BETWEEN_SENTENCES = 0.3  # s
+# Between two sentences: 0.6 s, twice what it was. Older listeners follow slow speech best with
+# time at sentence boundaries to take a sentence in before the next one comes (the coach's
+# speaking rate of 135 words a minute alone does not give that time), and it is the pause a
+# therapist leaves between two instructions. Between utterances the same: a correction that waits
+# for the end of a sentence comes no later than before.
+PAUSE_BETWEEN_SENTENCES = 0.6  # s
 PAUSE_BETWEEN_UTTERANCES = 0.6  # s
 PAUSE_AFTER_CUT = 0.2           # s: the sentence broken off fades out, then the correction
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coach.core.protocol import Session
+from coach.core.protocol import Session, base_key
 from coach.core.voice import sentences
 
 SELF_PUMP_MMHG = 30.0   # a patient who starts by themselves pumps to about here, then waits
@@ -91,8 +91,8 @@ class SimulatedPatient:
         books = [self.session.phrases.phrases] + [e.phrases for e in self.session.exercises]
         endings: dict[str, set[str]] = {}
         for book in books:
-            for key, wordings in book.items():
-                endings.setdefault(key, set()).update(sentences(text)[-1] for text in wordings)
+            for key, wordings in book.items():   # a position's wording is heard under its key
+                endings.setdefault(base_key(key), set()).update(sentences(text)[-1] for text in wordings)
         return endings
 
     def hear(self, event: dict) -> None:

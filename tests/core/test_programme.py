@@ -28,10 +28,10 @@ def test_a_patient_who_does_it_right_is_never_corrected(library, exercise_id):
     assert not of_type(events, "correction")
     assert not of_type(events, "compensation")
     texts = [e["text"] for e in of_type(events, "say")]
-    if exercise.sides:
-        said = [t for t in texts if t in {exercise.phrases[f"side.{s}"][0] for s in exercise.sides}]
-        expected = [exercise.phrases[f"side.{exercise.side_for(n)}"][0]
-                    for n in range(1, exercise.repetitions + 1)]
+    if exercise.sides:   # each side's words in turn: any of its wordings names it
+        side_of = {text: side for side in exercise.sides for text in exercise.phrases[f"side.{side}"]}
+        said = [side_of[t] for t in texts if t in side_of]
+        expected = [exercise.side_for(n) for n in range(1, exercise.repetitions + 1)]
         assert said == expected, "the sides in turn (or in halves), each announced"
 
 
@@ -42,7 +42,9 @@ def test_a_back_pressed_into_the_bladder_gets_the_supine_and_sitting_wording(lib
     corrections = of_type(events, "correction")
     assert corrections and corrections[0]["kind"] == "too_strong"
     said = [e["text"] for e in of_type(events, "say")]
-    assert "Duw uw rug niet in het kussen." in said, "a rise means something else here than prone"
+    position = session.exercises[0].position
+    steady = {sentences(w)[0] for w in session.phrases.wordings("correction.steady.too_strong", position)}
+    assert steady & set(said), "a rise means something else here than prone: the back, worded for the position"
     assert coach.finished
 
 
@@ -86,7 +88,8 @@ def test_a_patient_who_errs_is_corrected_in_time_and_the_session_ends(library, f
     if fault == "pushing" and exercise_id in STEADY:
         # bearing down presses the back into the bladder: the keep-steady wording, which says so
         assert kinds[:1] == ["too_strong"], kinds
-        first_sentences = {sentences(w)[0] for w in session.phrases.phrases["correction.steady.too_strong"]}
+        first_sentences = {sentences(w)[0] for w in
+                           session.phrases.wordings("correction.steady.too_strong", exercise.position)}
         assert first_sentences & set(said), "the keep-steady wording"
         assert sum(r["verdict"] == "ok" for r in reps) >= exercise.repetitions - 1, "heard and fixed"
         return
@@ -116,7 +119,7 @@ def test_a_limb_hold_lasts_its_time_after_the_limb_was_told_to_move(library, exe
     session = library.session(exercise=exercise_id)
     exercise = session.exercises[0]
     events, plays, _ = simulate(session, seed=2)
-    sides = {exercise.phrases[f"side.{s}"][0] for s in exercise.sides}
+    sides = {text for s in exercise.sides for text in exercise.phrases[f"side.{s}"]}
     ends = [e["t"] for e in of_type(events, "cue") if e["cue"] == "relax"]
     told = [e["t"] for e in of_type(events, "say") if e["text"] in sides]
     assert len(told) == len(ends) == exercise.repetitions
@@ -162,17 +165,21 @@ def test_a_time_guided_exercise_runs_to_the_end_with_its_counts_and_tempo(librar
                      {session.phrases.get(f"n.{n}") for n in range(1, 31)}]
             one_set = [session.phrases.get(f"n.{n}") for n in range(1, exercise.repetitions + 1)]
             assert words == one_set * exercise.sets, "counted 1..N in every set"
-    else:
-        begins = [s["t"] for s in says if s["text"] == "Begin maar."]
-        stops = [s["t"] for s in says if s["text"] == "Stop maar."]
+    else:   # the start and stop words are worded in turn
+        begins = [s["t"] for s in says if s.get("key") == "move.begin"]
+        stops = [s["t"] for s in says if s.get("key") == "move.stop"]
         assert len(begins) == len(stops) == exercise.sets
         for begin, stop in zip(begins, stops):
-            # the set's time runs from the end of "Begin maar." (about 1.5 s with its pause)
-            assert 0.0 <= stop - begin - exercise.duration_s < 2.5
+            # the set's time runs from the end of the start word (about 1.5 to 2.5 s with its pause)
+            assert 0.0 <= stop - begin - exercise.duration_s < 3.0
         if exercise.duration_s > 20:
-            assert sum(s["text"] == "Nog tien seconden." for s in says) == exercise.sets
+            assert sum(s.get("key") == "move.ten_left" for s in says) == exercise.sets
         texts = [s["text"] for s in says]
         assert not any(a == b for a, b in zip(texts, texts[1:])), "no sentence twice in a row"
+    begins = [s["t"] for s in says if s.get("key") == "move.begin"]
+    assert len(begins) == exercise.sets, "every set has a start word"
+    quiet = [s["t"] for s in says if s.get("key", "").startswith("setup.")]
+    assert begins[0] - quiet[-1] >= 8.0, "time to get into position before the first set"
 
 
 def test_a_timed_exercise_with_a_metronome_ticks_every_second(library):

@@ -96,5 +96,5 @@ def test_asked_twice_the_pause_is_said_once_and_stop_ends_kindly(library):
     assert [e for e in run.events if e["type"] == "rep"], "the interrupted repetition was recorded"
     run.take(run.coach.stop(run.t))
     run.until(lambda: run.coach.finished)
-    assert run.said()[-2:] == ["Uw therapeut stopt de oefening nu.", "Dank u wel."]
+    assert run.said()[-3:] == ["Uw therapeut stopt de oefening nu.", "Dank u wel.", "Rol eerst op uw zij."]
     assert run.coach.stopped and run.coach.state == "done"
