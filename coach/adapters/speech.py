@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from coach.adapters import pronunciation
 from coach.adapters.loudness import TARGET_LUFS, loudness_lufs
 from coach.core.voice import VoiceSettings
 from coach.errors import UserError
@@ -68,7 +69,7 @@ class EspeakSynthesizer:
         except ImportError as exc:  # pragma: no cover - a broken install
             raise UserError(f"speech engine not installed ({exc}); run 'make demo' to set up") from None
         self._pyttsx3 = pyttsx3
-        self.version = f"pyttsx3-{getattr(pyttsx3, '__version__', '2')}/{_espeak_version()}"
+        self.version = f"pyttsx3-{getattr(pyttsx3, '__version__', '2')}/{_espeak_version()}/{pronunciation.VERSION}"
         self._engine: Any = None   # a pyttsx3 engine, started on the first sentence to synthesise
         self._synchronize = None
         self._voices: dict = {}
@@ -85,6 +86,7 @@ class EspeakSynthesizer:
             from pyttsx3.drivers import _espeak
             self._synchronize = _espeak.Synchronize
             self._espeak = _espeak
+            _read_phonemes(_espeak)
         except (ImportError, AttributeError):  # pragma: no cover - a pyttsx3 without it
             self._synchronize = None
             self._espeak = None
@@ -117,8 +119,9 @@ class EspeakSynthesizer:
 
     def synthesize(self, text: str, settings: VoiceSettings, path: Path) -> None:
         self._apply(settings)
+        spoken = pronunciation.spoken_form(text) if self._espeak is not None else text
         for _attempt in range(3):
-            self._save(text, path)
+            self._save(spoken, path)
             if self._whole(path):
                 return
             log.debug("espeak-ng returned no audio for %r; trying again", text)
@@ -160,6 +163,21 @@ class EspeakSynthesizer:
             self._engine.runAndWait()
             if self._synchronize is not None:
                 self._synchronize()
+
+
+def _read_phonemes(espeak) -> None:
+    """Make espeak-ng read `[[...]]` as its own phoneme codes (coach/adapters/pronunciation.py).
+    pyttsx3 synthesises through `_espeak.Synth` without the PHONEMES flag; this process has one
+    engine, so the flag is added there once, for every sentence."""
+    original = espeak.Synth
+    if getattr(original, "reads_phonemes", False):
+        return
+
+    def synth(text, *args, flags=0, **kwargs):
+        return original(text, *args, flags=flags | espeak.PHONEMES, **kwargs)
+
+    synth.reads_phonemes = True   # type: ignore[attr-defined]
+    espeak.Synth = synth
 
 
 def _espeak_version() -> str:

@@ -110,7 +110,7 @@ class Accounts:
         name = check_name(name)
         check_password(password, name)
         if role not in ROLES:
-            raise AccountError("role", "Kies admin of therapeut.")
+            raise AccountError("role", "Kies beheerder of therapeut.")
         try:
             self._execute("INSERT INTO accounts (name, role, password, created) VALUES (?, ?, ?, ?)",
                             (name, role, hash_password(password), _now()))

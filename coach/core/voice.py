@@ -50,6 +50,9 @@ class VoiceSettings:
 # for the end of a sentence comes no later than before.
 PAUSE_BETWEEN_SENTENCES = 0.6  # s
 PAUSE_BETWEEN_UTTERANCES = 0.6  # s
+# A correction or a safety message is about what the patient does now: after a whole sentence it
+# waits only this long, not the listener's pause (it tells what to do, not the next instruction).
+PAUSE_BEFORE_CORRECTION = 0.3  # s
 PAUSE_AFTER_CUT = 0.2           # s: the sentence broken off fades out, then the correction
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -162,6 +165,12 @@ class SpeechTimeline:
         self._queue.append(Item(item.line, item.duration, item.priority, item.seq, item.utterance,
                                 item.last_of_utterance, item.expires_at, still_true))
 
+    def _correction_after_short_pause(self) -> None:
+        """A correction queued after a whole sentence starts PAUSE_BEFORE_CORRECTION after it."""
+        if self._current is None or not any(item.priority <= Priority.CORRECTION for item in self._queue):
+            return
+        self._busy_until = min(self._busy_until, self._current_end + PAUSE_BEFORE_CORRECTION)
+
     def _cut_in(self, now: float) -> None:
         """An urgent correction waits: break off the sentence being spoken."""
         urgent = [item for item in self._queue if item.cuts_in]
@@ -199,6 +208,7 @@ class SpeechTimeline:
         unless they are shorter than the step, which a tone followed by speech can be)."""
         started: list[Started] = []
         self._cut_in(now)
+        self._correction_after_short_pause()
         while self._queue and now >= self._busy_until:
             item = min(self._queue, key=lambda i: (i.priority, i.seq))
             self._queue.remove(item)

@@ -18,7 +18,34 @@ const COACH_STATES = {
   resting: "rust", moving: "oefening zonder kussen", paused: "gepauzeerd", checking: "beginstand controleren",
   done: "klaar",
 };
-const VERDICTS = { ok: "goed", too_weak: "te zwak", too_strong: "te sterk", pushing: "duwen", not_held: "niet vastgehouden" };
+const VERDICTS = { ok: "goed", too_weak: "te zwak", too_strong: "te sterk", pushing: "persen", not_held: "niet vastgehouden" };
+// the access log's actions and outcomes, kept in the log as codes (docs/begrippen.md), read in Dutch
+const LOG_ACTIONS = {
+  login: "inloggen", logout: "uitloggen", setup: "box in gebruik nemen", setup_code_spoken: "code uitgesproken",
+  add_patient: "patiënt toegevoegd", view_patient: "patiënt bekeken", set_programme: "programma gewijzigd",
+  view_report: "rapport bekeken", download_csv: "herhalingen gedownload", export: "patiënt geëxporteerd",
+  forget: "patiënt gewist", next_session: "volgende sessie gekozen", start: "sessie gestart", pause: "gepauzeerd",
+  resume: "verder gegaan", stop: "sessie gestopt", live_view: "live meegekeken", read_access_log: "logboek gelezen",
+  add_account: "account gemaakt", totp_on: "tweestapsverificatie aan", totp_off: "tweestapsverificatie uit",
+  totp_rule: "tweestapsverificatie verplicht of niet", totp_reset: "tweestapsverificatie gewist",
+  backup: "back-up gemaakt", restore: "back-up teruggezet", voice_take: "zin ingesproken",
+};
+const LOG_OUTCOMES = {
+  ok: "gelukt", opened: "geopend", required: "verplicht", optional: "vrij", "wrong code": "verkeerde code",
+  "wrong code: a new code made": "verkeerde code; er is een nieuwe code gemaakt",
+  "wrong name or password": "verkeerde naam of wachtwoord", "password right, code asked": "wachtwoord goed, code gevraagd",
+  "wrong one-time code": "verkeerde eenmalige code", "refused: back-off": "geweigerd: te veel pogingen",
+  "refused: role": "geweigerd: deze rol mag dit niet",
+};
+function logOutcome(value) {
+  if (LOG_OUTCOMES[value]) return LOG_OUTCOMES[value];
+  if (value.startsWith("ok: ")) return `gelukt (${value.slice(4)})`;
+  if (value.startsWith("refused: ")) return `geweigerd (${LOG_OUTCOMES[value.slice(9)] || value.slice(9)})`;
+  return value;
+}
+// the compensations, by the guide's words (docs/begrippen.md)
+const COMPENSATIONS = { breath_hold: "adem ingehouden", pushing: "persen", pelvis_moved: "bekken bewogen",
+  leak: "kussen loopt leeg", off_pbu: "van het kussen af" };
 const PAUSES = { off_pbu: "patiënt van het kussen", sensor: "drukmeter weg", therapist: "door de therapeut" };
 
 async function api(method, path, body) {
@@ -464,7 +491,10 @@ async function showAdmin() {
       const row = document.createElement("tr");
       for (const key of ["at", "account", "address", "action", "patient", "outcome"]) {
         const cell = document.createElement("td");
-        cell.textContent = entry[key] == null ? "" : String(entry[key]);
+        const value = entry[key] == null ? "" : String(entry[key]);
+        cell.textContent = key === "action" ? (LOG_ACTIONS[value] || value)
+          : key === "outcome" ? logOutcome(value) : value;
+        cell.title = value;   // the stored words, for whoever audits the log
         row.append(cell);
       }
       body.append(row);
@@ -696,7 +726,7 @@ function takeEvent(event) {
     $("#reps").append(li);
   }
   const warning = event.type === "sensor" ? (event.status === "lost" ? "Drukmeter weg" : "Drukmeter terug")
-    : event.type === "compensation" ? `Compensatie: ${event.kind}` : null;
+    : event.type === "compensation" ? `Compensatie: ${COMPENSATIONS[event.kind] || "onbekend"}` : null;
   if (warning) {
     const li = document.createElement("li");
     li.textContent = `${formatTime(event.t)} ${warning}`;
