@@ -66,7 +66,8 @@ async def voice_take(request: web.Request, console: Console) -> web.Response:
         return json_error(500, "De zinnen konden niet geladen worden. Probeer het opnieuw.", "take", "voice")
     line = next(((key, said) for key, said in lines if said == text), None)
     if line is None:
-        return json_error(400, "Deze zin hoort niet (meer) bij een programma. Laad de pagina opnieuw.", "take", "unknown")
+        return json_error(400, "Deze zin hoort niet (meer) bij een programma. Laad de pagina opnieuw.",
+                          "take", "unknown")
     part = await reader.next()
     if not isinstance(part, BodyPartReader) or part.name != "file":
         return json_error(400, "Er is geen opname meegestuurd.", "take")
