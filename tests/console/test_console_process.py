@@ -99,8 +99,14 @@ def test_kill_9_of_the_socket_activated_console_mid_session_harms_nothing(tmp_pa
         daemon.start()
         cert = daemon.state / "console" / "console.crt"
         deadline = time.monotonic() + patience(60)
-        with socket.create_connection(("127.0.0.1", port), timeout=patience(10)):
-            pass   # the first connection starts the console
+        while True:   # systemd-socket-activate listens once it has started; the first connection starts the console
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=patience(10)):
+                    break
+            except ConnectionRefusedError:
+                assert console.poll() is None, console.stderr.read()
+                assert time.monotonic() < deadline, "the sockets were never opened"
+                time.sleep(0.1)
         while not cert.exists():   # it makes its certificate first; what came meanwhile waits in the backlog
             assert console.poll() is None, console.stderr.read()
             assert time.monotonic() < deadline, "the console did not start"
