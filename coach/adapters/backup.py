@@ -55,16 +55,18 @@ def backup(state_dir: Path, out: Path) -> dict:
             src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10.0)
             dst = sqlite3.connect(tmp)
             try:
-                # In one step: one read transaction, a single moment of the records. (In steps,
-                # SQLite starts over whenever the daemon commits, every 2 s in a session, and
-                # never finishes.) A WAL reader does not hold the writer up.
-                src.backup(dst)
+                try:
+                    # In one step: one read transaction, a single moment of the records. (In steps,
+                    # SQLite starts over whenever the daemon commits, every 2 s in a session, and
+                    # never finishes.) A WAL reader does not hold the writer up.
+                    src.backup(dst)
+                finally:
+                    src.close()
+                _add_console_tables(Path(state_dir), dst)
+                dst.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
+                summary = _summary(dst)
             finally:
-                src.close()
-            _add_console_tables(Path(state_dir), dst)
-            dst.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
-            summary = _summary(dst)
-            dst.close()
+                dst.close()
             _fsync(tmp)
             os.replace(tmp, out)
         except sqlite3.Error as exc:

@@ -93,6 +93,9 @@ class DaemonClient:
         except ApiError as exc:
             self.close()
             raise DaemonError(refused_hello(exc)) from None
+        except NotRunning:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:

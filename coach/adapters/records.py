@@ -44,15 +44,25 @@ def new_reference(patient: str) -> str:
     return "vergeten-" + hashlib.sha256(secrets.token_bytes(16) + patient.encode()).hexdigest()[:10]
 
 
+# Folders of whole copies of the box's data on their way somewhere (a backup, an upload to
+# restore) that a killed command left behind: a forgotten patient is in them too.
+COPY_FOLDERS = ("backup-tmp-*", "restore-tmp-*")
+EXPORT_FOLDERS = "console-tmp-*"   # the console's exports on their way out
+
+
 def files_named_after(state_dir: Path, patient: str) -> list[Path]:
-    """Files and folders in the state directory whose name is the patient's, or an export's or
-    a CSV's of them (never a prefix match: a pseudonym may be as short as 'db')."""
-    names = {patient, f"rugcoach-export-{patient}", f"export-{patient}.zip", f"{patient}-repetitions.csv"}
-    found = []
-    for path in sorted(Path(state_dir).rglob("*"), key=lambda p: len(p.parts)):
-        if path.name in names and not any(parent in found for parent in path.parents):
-            found.append(path)
-    return found
+    """What in the state directory holds the patient under their name: the first releases'
+    records (patients/ID), an export left there (rugcoach-export-ID), an export or report on its
+    way out of the console, and leftover copies of the whole data. Only these places: a
+    pseudonym may be any name ('console', 'patients'), and the box's own files are never touched."""
+    state_dir = Path(state_dir)
+    found = [state_dir / "patients" / patient, state_dir / f"rugcoach-export-{patient}"]
+    names = {patient, f"export-{patient}.zip", f"herhalingen-{patient}.csv"}
+    for folder in state_dir.glob(EXPORT_FOLDERS):
+        found += [path for path in folder.iterdir() if path.name in names]
+    for pattern in COPY_FOLDERS:
+        found += list(state_dir.glob(pattern))
+    return [path for path in found if path.exists() or path.is_symlink()]
 
 
 def forget(state_dir: Path, patient: str, store: Store | None = None, account: str | None = None,
@@ -78,13 +88,14 @@ def forget(state_dir: Path, patient: str, store: Store | None = None, account: s
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-        emptied = records.compact() and compact(console)
-        if not emptied:   # a reader held on for 30 s: its pages go at the next checkpoint
-            log.warning("forget: a reader kept part of the old records in a WAL file; they go at the next checkpoint")
+        # the access log's line first: the erasure is done, whatever the rewriting below meets
         with console_store.transaction(console):
             console.execute("INSERT INTO access_log (at, account, address, action, patient, outcome) "
                             "VALUES (?, ?, ?, 'forget', ?, ?)",
                             (console_store.now(), account, address, reference, f"ok: {sessions or 0} session(s)"))
+        emptied = [records.compact(), compact(console)]   # both, whatever the first one met
+        if not all(emptied):   # a reader held on for 30 s: its pages go at the next checkpoint
+            log.warning("forget: a reader kept part of the old data in a WAL file; it goes at the next checkpoint")
     finally:
         console.close()
         if own_store:

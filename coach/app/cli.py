@@ -260,7 +260,8 @@ def cmd_backup(args) -> int:
     import tempfile
 
     from coach.adapters.backup import backup
-    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
+    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning, socket_answers
+    from coach.adapters.store import private_files
     from coach.api import methods as api
     from coach.config.paths import control_socket, state_dir
 
@@ -269,23 +270,25 @@ def cmd_backup(args) -> int:
         out = out / f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
     if not out.parent.exists():
         raise UserError(f"cannot write the backup '{out}': folder '{out.parent}' does not exist")
-    try:   # the daemon owns the records while it runs: it makes the backup, beside the coaching
-        with DaemonClient(args.socket or control_socket()) as client, \
-                tempfile.TemporaryDirectory(dir=state_dir(), prefix="backup-tmp-") as folder:
-            made = client.call(api.BACKUP, api.BackupParams(str(Path(folder) / "backup.db")))
-            try:
-                shutil.copyfile(made.path, out)
-            except OSError as exc:
-                raise UserError(f"cannot write the backup '{out}': {exc.strerror}") from None
+    path = args.socket or control_socket()
+    if socket_answers(path):   # the daemon owns the records while it runs: it makes the backup
+        try:
+            with DaemonClient(path) as client, \
+                    tempfile.TemporaryDirectory(dir=state_dir(), prefix="backup-tmp-") as folder:
+                made = client.call(api.BACKUP, api.BackupParams(str(Path(folder) / "backup.db")))
+                with private_files():   # health data and password hashes: 0600, as the coach made it
+                    try:
+                        shutil.copyfile(made.path, out)
+                        os.chmod(out, 0o600)
+                    except OSError as exc:
+                        raise UserError(f"cannot write the backup '{out}': {exc.strerror}") from None
+        except DaemonError as exc:
+            raise UserError(f"the coach refused: {exc}") from None
+        except NotRunning as exc:
+            raise UserError(f"the coach runs but does not answer ({exc}); try again in a moment") from None
         print(f"The coach backed up {made.patients} patient(s), {made.sessions} session(s), "
               f"{made.repetitions} repetition(s) to {out}")
         return 0
-    except DaemonError as exc:
-        raise UserError(f"the coach refused: {exc}") from None
-    except NotRunning as exc:
-        if exc.exit_code == 4:
-            raise UserError(f"cannot tell whether the coach runs ({exc}); run this as the service's "
-                            "user: sudo -u rugcoach rugcoach backup ...") from None
     made = backup(state_dir(), out)
     print(f"The coach is not running: backed up {made['patients']} patient(s), {made['sessions']} session(s), "
           f"{made['repetitions']} repetition(s) from the files to {made['path']}")
@@ -542,7 +545,7 @@ def cmd_export(args) -> int:
 
 def cmd_forget(args) -> int:
     from coach.adapters import records
-    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
+    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning, socket_answers
     from coach.adapters.store import check_patient_id
     from coach.api import methods as api
     from coach.api.wire import ErrorCode
@@ -559,19 +562,19 @@ def cmd_forget(args) -> int:
             print("Nothing removed.", file=sys.stderr)
             return 1
     who = f"shell:{_login_name()}"
-    try:   # the daemon owns the records while it runs: it forgets, between sessions
-        with DaemonClient(args.socket or control_socket()) as client:
-            gone = client.call(api.FORGET, api.ForgetParams(args.patient, account=who))
+    path = args.socket or control_socket()
+    if socket_answers(path):   # the daemon owns the records while it runs: it forgets, between sessions
+        try:
+            with DaemonClient(path) as client:
+                gone = client.call(api.FORGET, api.ForgetParams(args.patient, account=who))
+        except DaemonError as exc:
+            raise UserError(f"the coach refused: {exc}",
+                            exit_code=2 if exc.code in (ErrorCode.INVALID, ErrorCode.NOT_FOUND) else 1) from None
+        except NotRunning as exc:   # it runs, but does not answer: never the files under it
+            raise UserError(f"the coach runs but does not answer ({exc}); try again in a moment") from None
         print(f"The coach removed patient {args.patient} and {gone.sessions} session(s) from the box",
               file=sys.stderr)
         return 0
-    except DaemonError as exc:
-        raise UserError(f"the coach refused: {exc}",
-                        exit_code=2 if exc.code in (ErrorCode.INVALID, ErrorCode.NOT_FOUND) else 1) from None
-    except NotRunning as exc:
-        if exc.exit_code == 4:   # no permission for the socket: whether it runs cannot be told
-            raise UserError(f"cannot tell whether the coach runs ({exc}); run this as the service's "
-                            "user: sudo -u rugcoach rugcoach forget ...") from None
     gone = records.forget(state_dir(), args.patient, account=who)
     print(f"The coach is not running: removed patient {args.patient} and {gone.sessions} session(s) "
           f"from the files in {state_dir()} directly", file=sys.stderr)

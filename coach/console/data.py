@@ -64,6 +64,7 @@ class RecordReader(Protocol):
     def repetitions_csv(self, pseudonym: str) -> str: ...
     def export(self, pseudonym: str, out: Path) -> Path: ...
     def check_backup(self, path: Path) -> dict: ...
+    def knows(self, pseudonym: str) -> bool: ...
 
 
 class LocalRecords:
@@ -92,6 +93,17 @@ class LocalRecords:
 
     def check_backup(self, path: Path) -> dict:
         return check(path)
+
+    def knows(self, pseudonym: str) -> bool:
+        """Whether the records hold the patient (a forgotten one: no more)."""
+        try:
+            store = Store.reader(self.state_dir)
+        except UserError:
+            return False
+        try:
+            return any(p["id"] == pseudonym for p in store.patients())
+        finally:
+            store.close()
 
 
 @dataclass

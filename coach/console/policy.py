@@ -246,10 +246,15 @@ def _logged(request: web.Request, route: Route, response):
         outcome = "ok" if status < 400 else f"refused: {_code_of(response) or status}"
     session = request[LOGIN]
     account = audit.account if audit.account is not None else (session.account if session is not None else None)
-    # The path's pseudonym only when the request was served: a refused one (a patient not on the
-    # box, or no longer) must not write a forgotten pseudonym back into the log.
-    patient = audit.patient if audit.patient is not None else \
-        request.match_info.get("pseudonym") if status < 400 else None
+    # The path's pseudonym only when the request was served and the box still knows the patient:
+    # a refused request, or one that ended after the patient was forgotten (a long export), must
+    # not write a forgotten pseudonym back into the log.
+    patient = audit.patient
+    if patient is None and status < 400:
+        named = request.match_info.get("pseudonym")
+        console = request.app[CONSOLE]
+        patient = named if named and (console.patients.get(named) is not None or console.records.knows(named)) \
+            else None
     request.app[CONSOLE].accounts.log(route.audit, outcome, account=account, address=address_of(request),
                                       patient=patient)
     return response

@@ -18,9 +18,9 @@ from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
 from coach.core.events import Correction, Cue, Event, Said, SensorStatus, StateChanged
 from coach.core.moving import Beat, MovingSet
-from coach.core.protocol import Exercise, Session
+from coach.core.protocol import Exercise, PhraseBook, Session
 from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, leak_level, start_is_off
-from coach.core.voice import Line, Priority, SpeechTimeline, sentences
+from coach.core.voice import PAUSE_BETWEEN_SENTENCES, Line, Priority, SpeechTimeline, sentences
 
 STATES = [
     "waiting",         # no session yet (the daemon waits for a patient)
@@ -372,7 +372,8 @@ class Coach:
         """The text of phrase `key` for its `repeat`-th saying, and which wording that is: the
         exercise's own wordings first, else the phrase book's for the patient's position. The
         wordings are said in turn, so nothing said every repetition sounds the same each time."""
-        wordings = self.exercise.phrases.get(key) or self.phrases.wordings(key, self.exercise.position)
+        wordings = (PhraseBook(self.exercise.phrases).wordings(key, self.exercise.position)
+                    or self.phrases.wordings(key, self.exercise.position))
         if not wordings:
             return self.phrases.get(key, repeat), 0   # the book's own answer for a missing key
         index = repeat % len(wordings)
@@ -572,8 +573,9 @@ class Coach:
 
     def _hold_clock_after(self, key: str, turn: int = 0) -> Callable[[float], None]:
         text, wording = self._wording(key, turn)
-        length = sum(self.voice.duration_of(Line(part, key, wording, index))
-                     for index, part in enumerate(sentences(text)))
+        parts = sentences(text)
+        length = sum(self.voice.duration_of(Line(part, key, wording, index)) for index, part in enumerate(parts))
+        length += PAUSE_BETWEEN_SENTENCES * (len(parts) - 1)   # the words end after their pauses
 
         def start(t: float) -> None:
             self._mark.hold_clock = t + length
@@ -700,8 +702,10 @@ class Coach:
         if remaining <= 0:
             self._say("exercise.done", on_start=self._cue("rest"))
             return
-        # a good repetition is praised; after one that did not go well, a kind word to go on
-        self._hint("rest.good" if self._last_verdict == "ok" else "rest", on_start=self._cue("rest"))
+        # a good repetition is praised; after one that did not go well, a kind word to go on (once:
+        # a repetition cut off by a pause has no verdict of its own, and gets no praise)
+        verdict, self._last_verdict = self._last_verdict, None
+        self._hint("rest.good" if verdict == "ok" else "rest", on_start=self._cue("rest"))
         if remaining > 1:   # before the last one, "Nu de laatste keer." comes as it begins
             self._say("rest.remaining", values={"n": remaining})
 

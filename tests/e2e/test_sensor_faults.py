@@ -90,7 +90,7 @@ def test_silence_and_unplug_are_noticed_and_the_session_goes_on(library, tmp_pat
         assert any(start <= lost and end <= back for start, end in sensor.stalls), \
             f"a sensor lost at {lost} that neither a fault nor a stall explains: {sensor.stalls}"
     says = [e["text"] for _, e in events if e["type"] == "say"]
-    assert "Even geduld." in says and "De meter doet het weer." in says
+    assert "Even geduld." in says and "De meter werkt weer." in says
     # the session was kept: the interrupted holds were recorded and done again, to the end
     told = [e for _, e in events]
     reps = reps_not_cut_by(told, losses(told))
