@@ -129,3 +129,13 @@ def test_pain_means_stop_at_the_start_and_at_every_new_position(library):
     new_position = [i == 0 or positions[i] != positions[i - 1] for i in range(len(positions))]
     assert said[0], "pain means stop: said at the start"
     assert said == new_position, "and at every new position, only there"
+
+
+def test_what_comes_every_repetition_has_three_wordings_or_more(library):
+    every_rep = ("contract", "hold.start", "hold.encourage", "relax", "rest", "rest.good", "move.begin",
+                 "move.set_done")
+    few = [key for key in every_rep if len(library.phrases[key]) < 3]
+    for exercise in library.exercises.values():
+        few += [f"{exercise.id}.{key}" for key, wordings in exercise.phrases.items()
+                if key.split("@")[0] in (*every_rep, "side.links", "side.rechts") and len(wordings) < 3]
+    assert few == []
