@@ -222,6 +222,18 @@ def _swap(state_dir: Path, target: Path, new: Path) -> None:
     os.replace(new, target)
 
 
+def put_back(state_dir: Path) -> None:
+    """Undo a restore: the files it replaced (kept as *.before-restore) back in their place."""
+    state_dir = Path(state_dir)
+    for name in (DB_NAME, CONSOLE_DB):
+        kept = state_dir / (name + ".before-restore")
+        if kept.exists():
+            for leftover in (name + "-wal", name + "-shm"):
+                (state_dir / leftover).unlink(missing_ok=True)
+            os.replace(kept, state_dir / name)
+    _fsync_dir(state_dir)
+
+
 def processes_holding(path: Path) -> list[int]:
     """The processes that have `path` (or its -wal) open, as far as this user may see."""
     wanted = {str(path), str(path) + "-wal"}

@@ -21,7 +21,7 @@ from pathlib import Path
 from coach import __version__
 from coach.adapters import records, systemd
 from coach.adapters.audio import open_sink
-from coach.adapters.backup import restore
+from coach.adapters.backup import put_back, restore
 from coach.adapters.control_socket import ControlServer
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
@@ -340,9 +340,18 @@ class Daemon:
         self.store.close()
         try:
             with self.watchdog.kept_alive():   # copying and checking a big backup takes a while
-                return restore(state_dir(), backup_file)
-        finally:
+                summary = restore(state_dir(), backup_file)
+        except BaseException:
+            self.store = open_store()   # refused: the records as they were
+            raise
+        try:
             self.store = open_store()
+        except UserError as exc:   # restored records that do not open (a migration that fails)
+            log.error("the restored records cannot be opened (%s): the replaced ones are put back", exc)
+            put_back(state_dir())
+            self.store = open_store()
+            raise UserError(f"the backup's records could not be opened ({exc}); the box's own are back") from None
+        return summary
 
     def _open_control(self) -> Control | None:
         """The control socket; without it the box still coaches (only the console is blind)."""

@@ -42,6 +42,7 @@ class Console:
     throttle: LoginThrottle = field(init=False)
     last_announce: float = float("-inf")
     restoring: bool = False   # records being swapped: the console's own connections are closed
+    in_flight: int = 0        # requests being answered (a restore waits for them before it closes the data)
     restore_lock: asyncio.Lock = field(init=False)   # one restore at a time
     voice_pack_seen: str | None = None   # the daemon's voice pack, as its status said last
     reopen: Callable[[], ConsoleData] | None = None   # the data opened again, after a restore

@@ -76,6 +76,7 @@ class Route:
     password: bool = False      # the account's own password again, before the handler
     enrolment: bool = False     # open to an account that must still set up its two-step login
     refusal: str = "Alleen een beheerder mag dit."   # said to a therapist on an ADMIN route
+    lasting: bool = False       # stays open (the live view): not waited for by a restore
 
 
 @dataclass
@@ -175,6 +176,8 @@ async def enforce(request: web.Request, handler):
         refused = await _password_again(request, console)
         if refused is not None:
             return _logged(request, route, refused)
+    counted = not route.lasting
+    console.in_flight += counted
     try:
         response = await handler(request)
     except DaemonUnavailable:
@@ -182,6 +185,8 @@ async def enforce(request: web.Request, handler):
     except web.HTTPException as exc:
         _logged(request, route, exc)
         raise
+    finally:
+        console.in_flight -= counted
     return _logged(request, route, response)
 
 

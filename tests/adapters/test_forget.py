@@ -33,3 +33,20 @@ def test_a_pseudonym_named_like_the_boxs_own_files_forgets_only_the_patient(tmp_
     kept = Store.reader(tmp_path)
     assert [p["id"] for p in kept.patients()] == ["P-keep"]
     kept.close()
+
+
+def test_a_restore_can_be_put_back(tmp_path, library):
+    """The daemon puts the replaced files back when the restored records do not open."""
+    from coach.adapters.backup import backup, put_back, restore
+    box, other = tmp_path / "box", tmp_path / "other"
+    for state, patient in ((box, "P-here"), (other, "P-there")):
+        store = Store(state)
+        record_simulated_session(store, patient, library.session(exercise="buiklig-a"), seed=1)
+        store.close()
+    made = backup(other, tmp_path / "other.db")
+    restore(box, made["path"])
+    assert [p["id"] for p in Store.reader(box).patients()] == ["P-there"]
+    put_back(box)
+    kept = Store.reader(box)
+    assert [p["id"] for p in kept.patients()] == ["P-here"] and kept.integrity() == "ok"
+    kept.close()

@@ -21,6 +21,7 @@ from coach.console.policy import FORM, Access, Route, audit_of
 log = logging.getLogger("rugcoach.console")
 
 SPARE_BYTES = 64 * 1024 * 1024   # room left on the card after a restore's copies
+IN_FLIGHT_WAIT_S = 10.0          # requests under way (a report, a login) finish before the data is closed
 
 NO_BACKUP_NL = {
     "unreadable": "Dit bestand is niet te lezen.",
@@ -103,7 +104,11 @@ async def restore_upload(request: web.Request, console: Console) -> web.Response
 async def _swap_records(console: Console, upload: Path) -> web.Response | None:
     """The daemon swaps the box's data while this console's connections to it are closed (the
     swap refuses while anyone holds them); other requests meanwhile are asked to wait."""
-    console.restoring = True
+    console.restoring = True   # new requests are asked to wait; those under way finish first
+    for _ in range(int(IN_FLIGHT_WAIT_S / 0.05)):
+        if console.in_flight <= 1:   # this restore's own request
+            break
+        await asyncio.sleep(0.05)
     console.data.close()
     try:
         await console.link.call(api.RESTORE, api.RestoreParams(str(upload)))

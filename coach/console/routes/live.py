@@ -49,4 +49,4 @@ async def live(request: web.Request, console: Console) -> web.StreamResponse:
 
 # A GET, so CSRF's token is not asked: the handler checks the Origin itself (a browser sends one
 # with every WebSocket).
-ROUTES = [Route("GET", "/api/live", live, Access.LOGGED_IN, "live_view")]
+ROUTES = [Route("GET", "/api/live", live, Access.LOGGED_IN, "live_view", lasting=True)]
