@@ -17,12 +17,11 @@ offers a claimed box to be claimed again).
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 from pathlib import Path
 
-from coach.adapters.state_files import CONSOLE_DB, DB_NAME, private_files
+from coach.adapters.state_files import CONSOLE_DB, DB_NAME, private_files, transaction
 from coach.errors import UserError
 
 __all__ = ["CONSOLE_DB", "LEGACY_TABLES", "SCHEMA_VERSION", "connect", "erase_patient", "now",
@@ -116,17 +115,6 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             for statement in filter(str.strip, MIGRATIONS[version - 1].split(";")):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {version}")
-
-
-@contextlib.contextmanager
-def transaction(db: sqlite3.Connection):
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def take_legacy_tables(db: sqlite3.Connection, state_dir: Path, records: sqlite3.Connection | None = None) -> None:

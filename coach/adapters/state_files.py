@@ -17,6 +17,18 @@ CONSOLE_DB = "console.db"
 
 
 @contextlib.contextmanager
+def transaction(db: sqlite3.Connection):
+    """One write transaction on `db` (an autocommit connection), taken at once (IMMEDIATE)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextlib.contextmanager
 def private_files():
     """Files created inside are 0600 and folders 0700, whatever the caller's umask."""
     old = os.umask(0o077)

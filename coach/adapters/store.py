@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from coach.adapters import console_store
-from coach.adapters.state_files import DB_NAME, compact, private_files
+from coach.adapters.state_files import DB_NAME, compact, private_files, transaction
 from coach.errors import UserError
 
 __all__ = ["DB_NAME", "Repetition", "SessionRecorder", "Store", "check_patient_id", "private_files"]
@@ -248,15 +248,8 @@ class Store:
         with self.transaction():
             self.db.execute("UPDATE sessions SET status = 'interrupted' WHERE status = 'running'")
 
-    @contextlib.contextmanager
     def transaction(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return transaction(self.db)
 
     read_only = False
 

@@ -260,7 +260,7 @@ def cmd_backup(args) -> int:
     import tempfile
 
     from coach.adapters.backup import backup
-    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning, socket_answers
+    from coach.adapters.control_client import socket_answers
     from coach.adapters.store import private_files
     from coach.api import methods as api
     from coach.config.paths import control_socket, state_dir
@@ -270,22 +270,20 @@ def cmd_backup(args) -> int:
         out = out / f"rugcoach-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
     if not out.parent.exists():
         raise UserError(f"cannot write the backup '{out}': folder '{out.parent}' does not exist")
+    def through_the_coach(client):   # the coach writes the copy into its folder; out of it, it is ours
+        with tempfile.TemporaryDirectory(dir=state_dir(), prefix="backup-tmp-") as folder:
+            made = client.call(api.BACKUP, api.BackupParams(str(Path(folder) / "backup.db")))
+            with private_files():   # health data and password hashes: 0600, as the coach made it
+                try:
+                    shutil.copyfile(made.path, out)
+                    os.chmod(out, 0o600)
+                except OSError as exc:
+                    raise UserError(f"cannot write the backup '{out}': {exc.strerror}") from None
+        return made
+
     path = args.socket or control_socket()
     if socket_answers(path):   # the daemon owns the records while it runs: it makes the backup
-        try:
-            with DaemonClient(path) as client, \
-                    tempfile.TemporaryDirectory(dir=state_dir(), prefix="backup-tmp-") as folder:
-                made = client.call(api.BACKUP, api.BackupParams(str(Path(folder) / "backup.db")))
-                with private_files():   # health data and password hashes: 0600, as the coach made it
-                    try:
-                        shutil.copyfile(made.path, out)
-                        os.chmod(out, 0o600)
-                    except OSError as exc:
-                        raise UserError(f"cannot write the backup '{out}': {exc.strerror}") from None
-        except DaemonError as exc:
-            raise UserError(f"the coach refused: {exc}") from None
-        except NotRunning as exc:
-            raise UserError(f"the coach runs but does not answer ({exc}); try again in a moment") from None
+        made = _ask_the_coach(path, through_the_coach)
         print(f"The coach backed up {made.patients} patient(s), {made.sessions} session(s), "
               f"{made.repetitions} repetition(s) to {out}")
         return 0
@@ -300,7 +298,7 @@ def cmd_restore(args) -> int:
     import tempfile
 
     from coach.adapters.backup import check, restore
-    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning, socket_answers
+    from coach.adapters.control_client import socket_answers
     from coach.api import methods as api
     from coach.config.paths import control_socket, state_dir
 
@@ -309,19 +307,19 @@ def cmd_restore(args) -> int:
         # The daemon owns the records while it runs: it swaps the backup in, between sessions,
         # from a copy in the records' folder (the only place it reads a backup from).
         check(Path(args.backup))   # a bad file is refused here, in one line, before anything
-        try:
-            with DaemonClient(path) as client, \
-                    tempfile.TemporaryDirectory(dir=state_dir(), prefix="restore-tmp-") as folder:
+
+        def through_the_coach(client):
+            with tempfile.TemporaryDirectory(dir=state_dir(), prefix="restore-tmp-") as folder:
                 copy = Path(folder) / "restore.db"
                 shutil.copyfile(args.backup, copy)
-                restored = client.call(api.RESTORE, api.RestoreParams(str(copy)))
-        except NotRunning as exc:
-            raise UserError(f"the coach is running but does not answer ({exc}): stop it first (sudo systemctl "
-                            "stop rugcoach rugcoach-console), then restore, then start it again") from None
-        except DaemonError as exc:
-            raise UserError(f"the coach refused: {exc} (the console holds the box's data while it runs: restore "
-                            "in the console, Back-up terugzetten, or stop it: sudo systemctl stop "
-                            "rugcoach-console)") from None
+                return client.call(api.RESTORE, api.RestoreParams(str(copy)))
+
+        restored = _ask_the_coach(
+            path, through_the_coach,
+            refused_hint=" (the console holds the box's data while it runs: restore in the console, Back-up "
+                         "terugzetten, or stop it: sudo systemctl stop rugcoach-console)",
+            silent_hint="stop it first (sudo systemctl stop rugcoach rugcoach-console), then restore, then "
+                        "start it again")
         print(f"The coach restored {restored.patients} patient(s), {restored.sessions} session(s), "
               f"{restored.repetitions} repetition(s)")
         return 0
@@ -545,7 +543,7 @@ def cmd_export(args) -> int:
 
 def cmd_forget(args) -> int:
     from coach.adapters import records
-    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning, socket_answers
+    from coach.adapters.control_client import socket_answers
     from coach.adapters.store import check_patient_id
     from coach.api import methods as api
     from coach.api.wire import ErrorCode
@@ -564,14 +562,8 @@ def cmd_forget(args) -> int:
     who = f"shell:{_login_name()}"
     path = args.socket or control_socket()
     if socket_answers(path):   # the daemon owns the records while it runs: it forgets, between sessions
-        try:
-            with DaemonClient(path) as client:
-                gone = client.call(api.FORGET, api.ForgetParams(args.patient, account=who))
-        except DaemonError as exc:
-            raise UserError(f"the coach refused: {exc}",
-                            exit_code=2 if exc.code in (ErrorCode.INVALID, ErrorCode.NOT_FOUND) else 1) from None
-        except NotRunning as exc:   # it runs, but does not answer: never the files under it
-            raise UserError(f"the coach runs but does not answer ({exc}); try again in a moment") from None
+        gone = _ask_the_coach(path, lambda client: client.call(api.FORGET, api.ForgetParams(args.patient, account=who)),
+                              usage_codes=(ErrorCode.INVALID, ErrorCode.NOT_FOUND))
         print(f"The coach removed patient {args.patient} and {gone.sessions} session(s) from the box",
               file=sys.stderr)
         return 0
@@ -579,6 +571,22 @@ def cmd_forget(args) -> int:
     print(f"The coach is not running: removed patient {args.patient} and {gone.sessions} session(s) "
           f"from the files in {state_dir()} directly", file=sys.stderr)
     return 0
+
+
+def _ask_the_coach(path, ask, refused_hint: str = "", silent_hint: str = "try again in a moment",
+                   usage_codes: tuple = ()):
+    """`ask(client)` of the coach that answers on `path`: it owns the records while it runs, so
+    what it refuses, or a silence, is said in one line and the files are never touched under it.
+    A refusal with a code in `usage_codes` exits 2 (the command was given wrong), else 1."""
+    from coach.adapters.control_client import DaemonClient, DaemonError, NotRunning
+    try:
+        with DaemonClient(path) as client:
+            return ask(client)
+    except DaemonError as exc:
+        raise UserError(f"the coach refused: {exc}{refused_hint}",
+                        exit_code=2 if exc.code in usage_codes else 1) from None
+    except NotRunning as exc:
+        raise UserError(f"the coach runs but does not answer ({exc}); {silent_hint}") from None
 
 
 def _login_name() -> str:
