@@ -8,4 +8,17 @@ Layout (functional core, thin edges):
   coach/app/       wiring: the session runner (clock, main loop) and the command line.
 """
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The release, and the commit `make install` installed (it writes coach/VERSION): two
+    installs from two commits are two versions, as `rugcoach status` and the console show."""
+    from pathlib import Path
+
+    try:
+        return (Path(__file__).with_name("VERSION").read_text(encoding="utf-8").strip() or "0.1.0")
+    except OSError:
+        return "0.1.0"
+
+
+__version__ = _version()

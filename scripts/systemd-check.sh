@@ -12,14 +12,21 @@
 # no restart in 3 minutes; a kill -STOP is recovered
 # by the watchdog; a simulated patient on a pty completes a session and the guide's report command
 # shows it; a broken config then a fixed one heals with reload and with restart (no reset-failed);
-# a ttyACM node made after the unit started is not refused by its device rules; `make uninstall`
-# keeps the records. Works on a host without systemd or D-Bus (nsenter, not machinectl).
-# Every run starts from the same pristine root: --volatile=overlay puts a tmpfs over it, so
-# nothing a run does stays. The apt and pip caches are kept in $CACHE.
+# a ttyACM node made after the unit started is not refused by its device rules; the setup code is
+# said on a box without a sensor; a card that fills up mid-session (a small tmpfs over the state
+# directory) is waited out, the session finished and everything written once there is room; a
+# second `make install` from a newer commit during a session restarts both units after it, on the
+# new version; a reboot (poweroff, then boot of the same root) brings both units back with the
+# records intact; `make uninstall` keeps the records. Works on a host without systemd or D-Bus
+# (nsenter, not machinectl).
+# Every run starts from the same pristine root: a copy of it (reflinked where the filesystem can)
+# that lives through the run's reboot and is removed at the end. The apt and pip caches are kept
+# in $CACHE.
 set -euo pipefail
 SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 BASE=${BASE:-/var/tmp/rugcoach-systemd}
 ROOT=${ROOT:-$BASE/root}
+RUN_ROOT=$BASE/run-root-$$
 CACHE=${CACHE:-$BASE/cache}
 KEEP=${KEEP:-no}
 [[ $(id -u) == 0 ]] || { echo "systemd-check: run as root (sudo)" >&2; exit 1; }
@@ -74,18 +81,36 @@ if [[ ! -d /run/systemd/system ]]; then
     cg=$cg2/rugcoach-check-$$; mkdir "$cg"; echo $$ >"$cg/cgroup.procs"
 fi
 log=$BASE/console.log
-# setsid: a ^C is for this script (its trap powers the container off), not for systemd-nspawn,
-# which would halt the container under a running `make install`.
-# --system-call-filter=bpf is what makes systemd's DevicePolicy/DeviceAllow work inside: without
-# it nspawn's seccomp filter refuses bpf(), and systemd silently runs units without device rules.
-SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid systemd-nspawn --boot --register=no --keep-unit \
-    --system-call-filter=bpf --capability=CAP_BPF,CAP_PERFMON \
-    --volatile=overlay --console=read-only \
-    --bind-ro="$SRC:/src" --bind="$CACHE/apt:/var/cache/apt/archives" --bind="$CACHE/pip:/root/.cache/pip" \
-    --directory="$ROOT" >"$log" 2>&1 </dev/null &
-nspawn=$!
-leader=
-poweroff() {
+rm -rf "$RUN_ROOT"; cp -a --reflink=auto "$ROOT" "$RUN_ROOT"
+nspawn=; leader=
+boot() {
+    # setsid: a ^C is for this script (its trap powers the container off), not for systemd-nspawn,
+    # which would halt the container under a running `make install`.
+    # --system-call-filter=bpf is what makes systemd's DevicePolicy/DeviceAllow work inside: without
+    # it nspawn's seccomp filter refuses bpf(), and systemd silently runs units without device rules.
+    SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid systemd-nspawn --boot --register=no --keep-unit \
+        --system-call-filter=bpf --capability=CAP_BPF,CAP_PERFMON --console=read-only \
+        --bind-ro="$SRC:/src" --bind="$CACHE/apt:/var/cache/apt/archives" --bind="$CACHE/pip:/root/.cache/pip" \
+        --directory="$RUN_ROOT" >>"$log" 2>&1 </dev/null &
+    nspawn=$!
+    leader=
+    # the container's PID 1 is the child of systemd-nspawn
+    for _ in $(seq 100); do
+        leader=$(ps -o pid= --ppid "$nspawn" | tr -d ' ' || true)
+        [[ -n $leader && $(readlink "/proc/$leader/exe" 2>/dev/null) == */systemd ]] && break
+        leader=; kill -0 "$nspawn" 2>/dev/null || break; sleep 0.1
+    done
+    [[ -n $leader ]] || { cat "$log"; echo "systemd-check: the container did not start" >&2; return 1; }
+    # `is-system-running --wait` fails with "Failed to connect to bus" until PID 1 listens: retry.
+    state=
+    for _ in $(seq 600); do
+        state=$(ct systemctl is-system-running --wait 2>/dev/null || true)
+        [[ $state == running || $state == degraded ]] && break; sleep 0.1
+    done
+    echo "container: systemd PID 1 is $leader on the host, state $state"
+    [[ $state == running || $state == degraded ]] || { ct systemctl --failed --no-pager || true; return 1; }
+}
+shutdown_container() {
     if kill -0 "$nspawn" 2>/dev/null; then
         { [[ -n $leader ]] && nsenter -t "$leader" -a systemctl poweroff 2>/dev/null; } || kill -TERM "$nspawn"
         for _ in $(seq 300); do
@@ -101,32 +126,22 @@ poweroff() {
         fi
     fi
     wait "$nspawn" 2>/dev/null || true
+}
+poweroff() {
+    [[ -z $nspawn ]] || shutdown_container
     if [[ -n $cg ]]; then  # leave the cgroup, then remove it with what nspawn left in it
         echo $$ >"$cg2/cgroup.procs"; find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
     fi
+    rm -rf "$RUN_ROOT"
 }
 trap poweroff EXIT
-# the container's PID 1 is the child of systemd-nspawn
-for _ in $(seq 100); do
-    leader=$(ps -o pid= --ppid "$nspawn" | tr -d ' ' || true)
-    [[ -n $leader && $(readlink "/proc/$leader/exe" 2>/dev/null) == */systemd ]] && break
-    leader=; kill -0 "$nspawn" 2>/dev/null || break; sleep 0.1
-done
-[[ -n $leader ]] || { cat "$log"; echo "systemd-check: the container did not start" >&2; exit 1; }
 
 # In the container, as root, with the container's environment, not the caller's.
 ct() {
     nsenter -t "$leader" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
 }
-# `is-system-running --wait` fails with "Failed to connect to bus" until PID 1 listens: retry.
-state=
-for _ in $(seq 600); do
-    state=$(ct systemctl is-system-running --wait 2>/dev/null || true)
-    [[ $state == running || $state == degraded ]] && break; sleep 0.1
-done
-echo "container: systemd PID 1 is $leader on the host, state $state"
-[[ $state == running || $state == degraded ]] || { ct systemctl --failed --no-pager || true; exit 1; }
+boot || exit 1
 
 # --- the device rules are enforced (else every DeviceAllow test below would pass vacuously) ----
 ct mknod /dev/ttyACM9 c 166 9
@@ -157,6 +172,8 @@ wait_for() {   # up to N seconds for a shell function or command (on the host si
 said_since() { journal_since "$1" | grep -q "$2"; }
 more_restarts() { (( $(restarts) > $1 )); }
 session_done() { ct grep -q '"cue": "done"' /var/lib/rugcoach/check-events.jsonl; }
+session_done_in() { ct grep -q '"cue": "done"' "$1"; }
+status_line() { ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/rugcoach status 2>&1; }
 
 ct git clone -q /src /root/rugcoach
 echo "installing: $(ct git -C /root/rugcoach log -1 --format='%h %s' | cut -c1-90)"
@@ -308,6 +325,145 @@ else
     fail "a ttyACM node made after the unit started: ${said:-nothing said}"
 fi
 ct rm -f /dev/ttyACM5
+
+# 8. the setup code, said on a new box whose sensor is not plugged in yet (the console asks the
+# daemon, which is still "starting": no sample ever came). No sound card here: the box speaks
+# into a file, which shows what it said.
+config <<'YAML'
+port: /dev/ttyACM7
+protocol: demo
+audio: wav:/var/lib/rugcoach/said.wav
+YAML
+ct rm -f /var/lib/rugcoach/said.wav
+ct systemctl restart rugcoach.service
+wait_for 60 active || true
+wait_for 60 console_up || true
+announce=$(ct python3 -c "import http.client, json, ssl
+c = http.client.HTTPSConnection('127.0.0.1', 443, context=ssl._create_unverified_context())
+c.request('GET', '/api/csrf'); r = c.getresponse(); token = json.loads(r.read())['csrf']
+cookie = r.getheader('Set-Cookie').split(';')[0]
+c.request('POST', '/api/setup/announce', body='{}', headers={'Content-Type': 'application/json',
+          'X-CSRF-Token': token, 'Cookie': cookie})
+r = c.getresponse(); print(r.status, r.read().decode()[:200])" 2>&1 || true)
+said_wav() { [[ $(ct stat -c %s /var/lib/rugcoach/said.wav 2>/dev/null || echo 0) -gt 100000 ]]; }
+if [[ $announce == "200 "* ]] && wait_for 60 said_wav; then
+    pass "the setup code is said without a sensor ($(ct stat -c %s /var/lib/rugcoach/said.wav) bytes of speech; the daemon: $(status_line | head -n 1))"
+else
+    fail "the setup code without a sensor: the console answered '$announce'; $(journal_since "$(now)" | tail -n 3)"
+fi
+
+# 9. the card fills up in the middle of a session: a small tmpfs over the state directory (its
+# contents copied in). The session goes on for the patient, the unit never restarts, and once
+# there is room everything waiting is written, once, without a human (no restart, no reset-failed).
+ct systemctl stop rugcoach.service rugcoach-console.service rugcoach-console.socket
+ct sh -c 'rm -rf /var/tmp/rc-state && cp -a /var/lib/rugcoach /var/tmp/rc-state &&
+          mount -t tmpfs -o size=24m,mode=0700 tmpfs /var/lib/rugcoach &&
+          cp -a /var/tmp/rc-state/. /var/lib/rugcoach/ && chown rugcoach:rugcoach /var/lib/rugcoach'
+config <<'YAML'
+port: /run/rugcoach-sim/pbu
+protocol: demo
+patient: P-0077
+events: /run/rugcoach/check-events.jsonl
+YAML
+ct systemctl start rugcoach.service rugcoach-console.socket
+wait_for 60 active || true
+pid_before=$(show MainPID); restarts_before=$(restarts); since=$(now)
+ct systemctl reset-failed rugcoach-sim.service 2>/dev/null || true
+ct systemd-run --quiet --unit=rugcoach-sim --uid=rugcoach --gid=rugcoach \
+    /opt/rugcoach/venv/bin/rugcoach sensor-sim --protocol demo --link /run/rugcoach-sim/pbu \
+    --events /run/rugcoach/check-events.jsonl --seed 4
+in_session_now() { status_line | grep -q coaching; }
+full_now() { status_line | grep -q FULL; }
+fill_card() { ct sh -c 'dd if=/dev/zero of=/var/lib/rugcoach/filler bs=64k oflag=append conv=notrunc 2>/dev/null; true'; }
+reserve_gone() { ! ct test -e /var/lib/rugcoach/.space-reserve; }
+wait_for 120 in_session_now || true
+fill_card; wait_for 60 reserve_gone || true; fill_card
+if wait_for 120 full_now && wait_for 300 session_done_in /run/rugcoach/check-events.jsonl \
+        && [[ $(show MainPID) == "$pid_before" && $(restarts) == "$restarts_before" ]] && active; then
+    waiting=$(status_line | grep -o 'FULL: [0-9]* repetition(s)' || true)
+    ct rm -f /var/lib/rugcoach/filler
+    kept() { said_since "$since" "space again"; }
+    if wait_for 60 kept; then
+        reps=$(ct grep -c '"type": "rep"' /run/rugcoach/check-events.jsonl)
+        stored=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/python3 -c "import sqlite3
+db = sqlite3.connect('file:/var/lib/rugcoach/rugcoach.db?mode=ro', uri=True)
+print(db.execute(\"SELECT count(*) FROM repetitions r JOIN sessions s ON s.id = r.session WHERE s.patient = 'P-0077' AND s.status = 'done'\").fetchone()[0])")
+        if [[ $reps == "$stored" && $(show MainPID) == "$pid_before" ]]; then
+            pass "a card full mid-session: the session finished for the patient (same process, $waiting waiting), then all $stored repetition(s) written once there was room"
+        else
+            fail "a card full mid-session: $reps repetition(s) said, $stored in the records"
+        fi
+    else
+        fail "a card full mid-session: the space freed was not used: $(journal_since "$since" | tail -n 3)"
+    fi
+else
+    fail "a card full mid-session: full '$(status_line | grep records || true)', $(show ActiveState), PID $pid_before -> $(show MainPID), NRestarts $(restarts)"
+    journal_since "$since" | tail -n 10
+fi
+ct systemctl stop rugcoach-sim.service 2>/dev/null || true
+ct systemctl stop rugcoach.service rugcoach-console.service rugcoach-console.socket
+ct sh -c 'rm -rf /var/tmp/rc-state && cp -a /var/lib/rugcoach /var/tmp/rc-state && umount /var/lib/rugcoach &&
+          cp -a /var/tmp/rc-state/. /var/lib/rugcoach/ && chown rugcoach:rugcoach /var/lib/rugcoach && rm -f /var/lib/rugcoach/filler'
+ct systemctl start rugcoach.service rugcoach-console.socket rugcoach-console.service
+wait_for 60 active || true
+
+# 10. an upgrade: `make install` from a newer commit while a patient is coached. The console
+# restarts at once; the coach finishes the session on the old version and then restarts on the
+# new one, which `rugcoach status` names. The same version again changes nothing.
+config <<'YAML'
+port: /run/rugcoach-sim/pbu
+protocol: demo
+patient: P-0078
+events: /run/rugcoach/check-events-2.jsonl
+YAML
+ct systemctl restart rugcoach.service
+wait_for 60 active || true
+ct systemctl reset-failed rugcoach-sim.service 2>/dev/null || true
+ct systemd-run --quiet --unit=rugcoach-sim --uid=rugcoach --gid=rugcoach \
+    /opt/rugcoach/venv/bin/rugcoach sensor-sim --protocol demo --link /run/rugcoach-sim/pbu \
+    --events /run/rugcoach/check-events-2.jsonl --seed 5
+wait_for 120 in_session_now || true
+coach_pid=$(show MainPID)
+console_pid=$(ct systemctl show rugcoach-console.service -p MainPID --value)
+ct sh -c 'cd /root/rugcoach && git -c user.name=check -c user.email=check@example.org commit -q --allow-empty -m "a newer version"'
+new_version=$(ct sh -c 'cd /root/rugcoach && echo "$(sed -n "s/^version = \"\(.*\)\"/\1/p" pyproject.toml)+g$(git rev-parse --short=10 HEAD)"')
+rc=0; ct sh -c 'cd /root/rugcoach && make install' >"$BASE/upgrade.log" 2>&1 || rc=$?
+during=$(show MainPID)
+new_coach() { [[ $(show MainPID) != "$coach_pid" ]] && active && status_line | head -n 1 | grep -qF "$new_version"; }
+if [[ $rc == 0 && $during == "$coach_pid" ]] && grep -q "as soon as it ends" "$BASE/upgrade.log" \
+        && wait_for 300 session_done_in /run/rugcoach/check-events-2.jsonl && wait_for 120 new_coach \
+        && [[ $(ct systemctl show rugcoach-console.service -p MainPID --value) != "$console_pid" ]]; then
+    rc=0; again=$(ct sh -c 'cd /root/rugcoach && make install' 2>&1) || rc=$?
+    after=$(show MainPID)
+    sleep 2
+    if [[ $rc == 0 && $again == *"nothing changed"* && $(show MainPID) == "$after" ]]; then
+        pass "an upgrade during a session: the coach restarted after it, now $(status_line | head -n 1 | cut -c1-60); the same version again: nothing changed"
+    else
+        fail "the same version installed again: exit $rc, '$again', PID $after -> $(show MainPID)"
+    fi
+else
+    fail "an upgrade during a session: exit $rc, coach PID $coach_pid -> $during -> $(show MainPID), $(status_line | head -n 1); $(tail -n 3 "$BASE/upgrade.log")"
+fi
+ct systemctl stop rugcoach-sim.service 2>/dev/null || true
+
+# 11. a reboot: poweroff, then boot of the same root. Both units come back by themselves, with
+# the records as they were.
+records() { ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/python3 -c "import sqlite3
+db = sqlite3.connect('file:/var/lib/rugcoach/rugcoach.db?mode=ro', uri=True)
+print(db.execute('PRAGMA integrity_check').fetchone()[0], db.execute('SELECT count(*) FROM sessions').fetchone()[0],
+      db.execute('SELECT count(*) FROM repetitions').fetchone()[0])"; }
+before_reboot=$(records 2>&1 || true)
+shutdown_container
+if boot && wait_for 120 active && wait_for 60 console_active && wait_for 60 console_up; then
+    after_reboot=$(records 2>&1 || true)
+    if [[ $before_reboot == "ok "* && $after_reboot == "$before_reboot" ]]; then
+        pass "a reboot: both units back by themselves, the records intact (integrity, sessions, repetitions: $after_reboot)"
+    else
+        fail "a reboot: the records were '$before_reboot', now '$after_reboot'"
+    fi
+else
+    fail "a reboot: the coach is $(show ActiveState 2>/dev/null), the console $(ct systemctl show rugcoach-console.service -p ActiveState --value 2>/dev/null)"
+fi
 
 # 7. make uninstall keeps the records
 echo "exposure: $(ct systemd-analyze security rugcoach.service 2>/dev/null | tail -n 1 || true)"

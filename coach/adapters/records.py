@@ -75,6 +75,7 @@ def forget(state_dir: Path, patient: str, store: Store | None = None, account: s
     reference = new_reference(patient)
     own_store = store is None
     records = Store(state_dir) if store is None else store
+    records.drop_waiting(patient)   # what a full disk kept in memory of theirs is never written
     console = console_store.connect(state_dir)
     try:
         in_console = console_store.erase_patient(console, patient, reference)

@@ -277,13 +277,20 @@ class SerialSensor:
         # For a command run by hand the first open must succeed (a wrong port is a user error);
         # the daemon waits for a sensor that is not plugged in yet.
         self.problem: str | None = None   # why the port cannot be opened now, said once
+        self._ever_connected = False   # the first connection is "connected", the next ones "again"
         self._serial = self._open()
-        if self._serial is None and not required:
+        if self._serial is not None:
+            self._say_connected()
+        elif not required:
             log.warning("no sensor on %s yet (%s); waiting for it", port, self.problem)
-        elif self._serial is None:
+        else:
             raise DeviceError(self.problem or f"cannot open serial port '{port}'")
         self._thread = threading.Thread(target=self._run, name="serial-reader", daemon=True)
         self._thread.start()
+
+    def _say_connected(self) -> None:
+        log.info("sensor connected %son %s", "again " if self._ever_connected else "", self.port)
+        self._ever_connected = True
 
     @property
     def bad_lines(self) -> int:
@@ -327,7 +334,7 @@ class SerialSensor:
                     return
                 self._serial = self._open()
                 if self._serial is not None:
-                    log.info("sensor connected again on %s", self.port)
+                    self._say_connected()
                 continue
             try:
                 chunk = self._serial.read(self._serial.in_waiting or 1)

@@ -13,6 +13,7 @@ pre-renders every sentence a session can say before the patient is waiting for i
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -261,8 +262,14 @@ class PhraseCache:
             if raw is None or len(raw) == 0:
                 raise UserError(f"the speech engine produced no audio for '{text}'")
         samples = _quantise(normalise(trim_silence(raw)) * self.settings.volume)
-        _write_wav_atomic(path, samples)
-        _write_text_atomic(path.with_suffix(".crc32"), f"{_checksum(samples):08x}\n")
+        try:
+            _write_wav_atomic(path, samples)
+            _write_text_atomic(path.with_suffix(".crc32"), f"{_checksum(samples):08x}\n")
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # a full card: the sentence is said from memory now, and cached another time
+            log.warning("the phrase cache is full: '%s' is kept in memory only", text)
         self.synthesised += 1
         return samples
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -22,10 +23,20 @@ def transaction(db: sqlite3.Connection):
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # a COMMIT refused (a full disk) may have been rolled back by SQLite already
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """SQLite's (or the OS's) 'no space left': a state to wait out, not a broken file."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 @contextlib.contextmanager
@@ -57,3 +68,4 @@ def checkpoint(db: sqlite3.Connection, patience_s: float = 30.0) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+

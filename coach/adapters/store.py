@@ -24,13 +24,15 @@ import logging
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from coach.adapters import console_store
-from coach.adapters.state_files import DB_NAME, compact, private_files, transaction
+from coach.adapters.disk_space import Reserve, measure
+from coach.adapters.state_files import DB_NAME, compact, disk_full, private_files, transaction
 from coach.errors import UserError
 
 __all__ = ["DB_NAME", "Repetition", "SessionRecorder", "Store", "check_patient_id", "private_files"]
@@ -176,27 +178,56 @@ class Repetition:
 class Store:
     """The database. One connection, used from the main loop only."""
 
+    RETRY_EVERY_S = 5.0   # while the disk is full, writing is tried again at most this often
+
     def __init__(self, state_dir: Path, migrate_to: int = SCHEMA_VERSION):
         self.directory = Path(state_dir)
         self.path = self.directory / DB_NAME
+        # A full disk is a state, not a crash: what could not be written waits here, in memory,
+        # and is written when space returns (retry()); each write is one transaction, so a write
+        # that failed left nothing behind and is never doubled.
+        self.full = False
+        self.waiting: list[SessionRecorder] = []
+        self._tried_at = float("-inf")
+        self.interrupted: list[dict] = []   # the sessions a power cut or a crash cut off
+        self._to_mark: list[int] = []       # of those, the ones not yet marked (a full disk)
+        self.reserve = Reserve(self.directory)
         try:
-            with private_files():
-                self.directory.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-                self.db.execute("PRAGMA journal_mode=WAL")
-            os.chmod(self.directory, 0o700)
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA secure_delete=ON")
-            with private_files():
-                self._migrate(migrate_to)
-                self._close_interrupted()
-        except sqlite3.DatabaseError as exc:
+            try:
+                self._open(migrate_to)
+            except (sqlite3.DatabaseError, OSError) as exc:
+                # a full card: the space set aside is given up, and the records open in it
+                if not (disk_full(exc) or measure(self.directory)[0] < 1) or not self.reserve.give_up():
+                    raise
+                with contextlib.suppress(Exception):
+                    self.db.close()
+                self._open(migrate_to)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if disk_full(exc) or measure(self.directory)[0] < 1:
+                raise UserError(f"the disk is full ({measure(self.directory)[0]} MB free in '{self.directory}'): "
+                                "the session records cannot be opened until there is space; nothing is "
+                                "damaged. Free space (old exports or backups), and the coach starts by "
+                                "itself", exit_code=75) from None
+            if isinstance(exc, OSError):
+                raise UserError(f"cannot open the session records in '{self.directory}': "
+                                f"{exc.strerror}", exit_code=1) from None
             raise UserError(f"the session records '{self.path}' cannot be opened: {exc}; "
                             "keep the file and tell the supplier", exit_code=1) from None
-        except OSError as exc:
-            raise UserError(f"cannot open the session records in '{self.directory}': "
-                            f"{exc.strerror}", exit_code=1) from None
+        if not self.full:
+            self.reserve.keep()
+
+    def _open(self, migrate_to: int) -> None:
+        with private_files():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            self.db.execute("PRAGMA journal_mode=WAL")
+        os.chmod(self.directory, 0o700)
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA secure_delete=ON")
+        with private_files():
+            self._migrate(migrate_to)
+            self._close_interrupted()
 
     @classmethod
     def reader(cls, state_dir: Path) -> Store:
@@ -244,9 +275,72 @@ class Store:
             self.compact()   # what a migration dropped is not left in free pages
 
     def _close_interrupted(self) -> None:
-        """Sessions still 'running' when the box starts were cut off (power, crash)."""
-        with self.transaction():
-            self.db.execute("UPDATE sessions SET status = 'interrupted' WHERE status = 'running'")
+        """Sessions still 'running' when the box starts were cut off (power, crash): named in
+        `interrupted` (the daemon says so in one line each) and marked so. On a full disk the
+        mark waits (retry()); only these ids are marked, never a session begun since."""
+        rows = self.db.execute(
+            "SELECT id, patient, started, (SELECT count(*) FROM repetitions r WHERE r.session = s.id) "
+            "FROM sessions s WHERE status = 'running' ORDER BY id").fetchall()
+        self.interrupted = [{"id": r[0], "patient": r[1], "started": r[2], "repetitions": r[3]} for r in rows]
+        self._to_mark = [r[0] for r in rows]
+        self._mark_interrupted()
+
+    def _mark_interrupted(self) -> bool:
+        if not self._to_mark:
+            return True
+        try:
+            with self.transaction():
+                self.db.executemany("UPDATE sessions SET status = 'interrupted' WHERE id = ? AND status = 'running'",
+                                    [(i,) for i in self._to_mark])
+        except sqlite3.OperationalError as exc:
+            if not disk_full(exc):
+                raise
+            self._found_full("marking the interrupted sessions")
+            return False
+        self._to_mark = []
+        return True
+
+    # -- a full disk ----------------------------------------------------------------------
+    def _found_full(self, what: str) -> None:
+        if not self.full:
+            self.reserve.give_up()   # room for the next tries (and the next start) on a card that is full
+            log.error("the disk is full (%s MB free in %s): %s waits in memory and is written when there is "
+                      "space; the session goes on", measure(self.directory)[0], self.directory, what)
+        self.full = True
+        self._tried_at = time.monotonic()
+
+    def may_try(self) -> bool:
+        """While full, writes are tried again only every RETRY_EVERY_S (each try costs the card)."""
+        return not self.full or time.monotonic() - self._tried_at >= self.RETRY_EVERY_S
+
+    def retry(self, force: bool = False) -> bool:
+        """Write what waits (the main loop calls this between samples); True when nothing waits."""
+        if not self.full and not self.waiting and not self._to_mark:
+            return True
+        if not force and not self.may_try():
+            return False
+        self._tried_at = time.monotonic()
+        if not self._mark_interrupted():
+            return False
+        for recorder in list(self.waiting):
+            if not recorder.commit_waiting():
+                return False
+        if self.full:
+            log.info("space again (%s MB free): everything that waited is in the session records",
+                     measure(self.directory)[0])
+            self.full = False
+        self.reserve.keep()
+        return True
+
+    def waiting_counts(self) -> dict:
+        """What waits in memory for space: repetitions and samples (for the status)."""
+        return {"repetitions": sum(len(r.pending_reps) for r in self.waiting),
+                "samples": sum(len(r.pending_samples) for r in self.waiting),
+                "sessions": len(self.waiting)}
+
+    def drop_waiting(self, patient: str) -> None:
+        """A patient forgotten: what waited of theirs is never written."""
+        self.waiting = [r for r in self.waiting if r.patient != patient]
 
     def transaction(self):
         return transaction(self.db)
@@ -254,6 +348,10 @@ class Store:
     read_only = False
 
     def close(self) -> None:
+        if not self.read_only and not self.retry(force=True):
+            counts = self.waiting_counts()
+            log.error("stopping on a full disk: %d repetition(s) and %d sample(s) of %d session(s) could not "
+                      "be written and are lost", counts["repetitions"], counts["samples"], counts["sessions"])
         if not self.read_only:   # a reader cannot checkpoint (and would wait for the writer)
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -273,16 +371,13 @@ class Store:
 
     def begin_session(self, patient: str | None, protocol: str | None, exercises: list[dict],
                       origin: float = 0.0) -> SessionRecorder:
+        """A new session's record. Its row is written at once, or, on a full disk, with the
+        first write that succeeds (`id` is None until then): the session never waits for it."""
         if patient is not None:
-            self.add_patient(patient)
-        with self.transaction():
-            cursor = self.db.execute(
-                "INSERT INTO sessions (patient, started, protocol, exercises) VALUES (?, ?, ?, ?)",
-                (patient, now_utc(), protocol, json.dumps(exercises, ensure_ascii=False)))
-        session_id = cursor.lastrowid
-        if session_id is None:  # pragma: no cover - SQLite always gives an INSERT its rowid
-            raise UserError("the session records gave the new session no id", exit_code=1)
-        return SessionRecorder(self, session_id, origin)
+            check_patient_id(patient)
+        recorder = SessionRecorder(self, None, origin, patient=patient, protocol=protocol, exercises=exercises)
+        recorder.commit_waiting()
+        return recorder
 
     # -- reading ------------------------------------------------------------------------
     def patients(self) -> list[dict]:
@@ -342,18 +437,32 @@ class SessionRecorder:
     """One session's record, fed by the runner: `hear` every event, `write` every sample.
 
     Times are stored from the session's start (`origin` on the runner's clock), so each stored
-    trace starts at 0 like any other trace file. A `rep` event commits at once, with the trace so far
-    and the corrections and compensations
-    before it; the trace between repetitions is committed every TRACE_FLUSH_S of session time."""
+    trace starts at 0 like any other trace file. A `rep` event commits at once, with the trace
+    so far and the corrections and compensations before it; the trace between repetitions is
+    committed every TRACE_FLUSH_S of session time.
 
-    def __init__(self, store: Store, session_id: int, origin: float = 0.0):
+    Everything not yet committed waits in the pending lists: each commit is one transaction
+    that writes all of them or none, so a commit refused by a full disk is simply tried again
+    later (Store.retry), and nothing is lost or written twice. The trace waiting is bounded
+    (MAX_PENDING_SAMPLES, the oldest samples go first); repetitions, corrections and
+    compensations are few and always kept."""
+
+    MAX_PENDING_SAMPLES = 50 * 60 * 30   # half an hour at 50 Hz: some 8 MB
+
+    def __init__(self, store: Store, session_id: int | None, origin: float = 0.0, *, patient: str | None = None,
+                 protocol: str | None = None, exercises: list[dict] | None = None):
         self.store = store
         self.id = session_id
         self.origin = origin
-        self._samples: list[tuple[int, float, float, str]] = []
-        self._corrections: list[tuple[int, float, str]] = []
-        self._compensations: list[tuple[int, float, str, float, float]] = []
+        self.patient = patient
+        self._row = (patient, now_utc(), protocol, json.dumps(exercises or [], ensure_ascii=False))
+        self.pending_samples: list[tuple[float, float, str]] = []
+        self._corrections: list[tuple[float, str]] = []
+        self._compensations: list[tuple[float, str, float, float]] = []
+        self.pending_reps: list[tuple] = []
+        self._finish: tuple | None = None
         self._flushed_at = 0.0
+        self.dropped_samples = 0
         self.reps: list[dict] = []
 
     def _t(self, t: float) -> float:
@@ -362,48 +471,85 @@ class SessionRecorder:
     def hear(self, event: dict) -> None:
         kind = event["type"]
         if kind == "correction":
-            self._corrections.append((self.id, self._t(event["t"]), event["kind"]))
+            self._corrections.append((self._t(event["t"]), event["kind"]))
         elif kind == "compensation":
-            self._compensations.append((self.id, self._t(event["t"]), event["kind"],
+            self._compensations.append((self._t(event["t"]), event["kind"],
                                         self._t(event["start"]), self._t(event["end"])))
         elif kind == "rep":
             self.reps.append(event)
-            self._commit(rep=(self.id, self._t(event["t"]), event["exercise"], event["rep"],
-                              self._t(event["start"]), self._t(event["end"]), event["held_s"],
-                              event["change"], event["verdict"]))
+            self.pending_reps.append((self._t(event["t"]), event["exercise"], event["rep"],
+                                      self._t(event["start"]), self._t(event["end"]), event["held_s"],
+                                      event["change"], event["verdict"]))
+            self._commit()
 
     def write(self, t: float, mmhg: float, cue: str = "") -> None:
         t = self._t(t)
-        self._samples.append((self.id, t, mmhg, cue))
+        self.pending_samples.append((t, mmhg, cue))
         if t - self._flushed_at >= TRACE_FLUSH_S:
+            self._flushed_at = t
             self._commit()
 
-    def _commit(self, rep: tuple | None = None) -> None:
-        with self.store.transaction() as db:
-            if self._samples:
-                db.executemany("INSERT OR REPLACE INTO trace (session, t, mmhg, cue) VALUES (?, ?, ?, ?)",
-                               self._samples)
-            if self._corrections:
-                db.executemany("INSERT INTO corrections (session, t, kind) VALUES (?, ?, ?)",
-                               self._corrections)
-            if self._compensations:
-                db.executemany('INSERT INTO compensations (session, t, kind, start, "end") '
-                               "VALUES (?, ?, ?, ?, ?)", self._compensations)
-            if rep is not None:
-                db.execute('INSERT INTO repetitions (session, t, exercise, rep, start, "end", held_s, '
-                           "change, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rep)
-        if self._samples:
-            self._flushed_at = self._samples[-1][1]
-        self._samples, self._corrections, self._compensations = [], [], []
+    def _commit(self) -> None:
+        if self.store.may_try():
+            self.commit_waiting()
+        elif len(self.pending_samples) > self.MAX_PENDING_SAMPLES:
+            drop = len(self.pending_samples) - self.MAX_PENDING_SAMPLES
+            if not self.dropped_samples:
+                log.error("the disk stays full: the oldest samples of the session's trace waiting in memory "
+                          "are dropped (the repetitions are kept)")
+            del self.pending_samples[:drop]
+            self.dropped_samples += drop
+        if self.store.full and self not in self.store.waiting:
+            self.store.waiting.append(self)
+
+    def commit_waiting(self) -> bool:
+        """Everything pending in one transaction; True when it is in the records."""
+        try:
+            with self.store.transaction() as db:
+                if self.id is None:
+                    if self.patient is not None:
+                        db.execute("INSERT OR IGNORE INTO patients (id, created) VALUES (?, ?)",
+                                   (self.patient, self._row[1]))
+                    cursor = db.execute("INSERT INTO sessions (patient, started, protocol, exercises) "
+                                        "VALUES (?, ?, ?, ?)", self._row)
+                    session_id = cursor.lastrowid
+                else:
+                    session_id = self.id
+                if self.pending_samples:
+                    db.executemany("INSERT OR REPLACE INTO trace (session, t, mmhg, cue) VALUES (?, ?, ?, ?)",
+                                   [(session_id, *row) for row in self.pending_samples])
+                if self._corrections:
+                    db.executemany("INSERT INTO corrections (session, t, kind) VALUES (?, ?, ?)",
+                                   [(session_id, *row) for row in self._corrections])
+                if self._compensations:
+                    db.executemany('INSERT INTO compensations (session, t, kind, start, "end") '
+                                   "VALUES (?, ?, ?, ?, ?)", [(session_id, *row) for row in self._compensations])
+                if self.pending_reps:
+                    db.executemany('INSERT INTO repetitions (session, t, exercise, rep, start, "end", held_s, '
+                                   "change, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   [(session_id, *row) for row in self.pending_reps])
+                if self._finish is not None:
+                    db.execute("UPDATE sessions SET ended = ?, status = ?, summary = ?, criteria_met = ? "
+                               "WHERE id = ?", (*self._finish, session_id))
+        except sqlite3.OperationalError as exc:
+            if not disk_full(exc):
+                raise
+            self.store._found_full("the session's record")
+            if self not in self.store.waiting:
+                self.store.waiting.append(self)
+            return False
+        self.id = session_id
+        self.pending_samples, self._corrections, self._compensations, self.pending_reps = [], [], [], []
+        if self._finish is not None and self in self.store.waiting:
+            self.store.waiting.remove(self)
+        return True
 
     def finish(self, status: str, summary: dict | None = None, criteria_met: dict | None = None) -> None:
         """Close the record: done (the session ended), stopped (SIGTERM) or interrupted."""
-        self._commit()
-        with self.store.transaction() as db:
-            db.execute("UPDATE sessions SET ended = ?, status = ?, summary = ?, criteria_met = ? "
-                       "WHERE id = ?", (now_utc(), status, json.dumps(summary) if summary else None,
-                                        json.dumps(criteria_met) if criteria_met is not None else None,
-                                        self.id))
+        self._finish = (now_utc(), status, json.dumps(summary) if summary else None,
+                        json.dumps(criteria_met) if criteria_met is not None else None)
+        if not self.commit_waiting() and self not in self.store.waiting:
+            self.store.waiting.append(self)
 
     # the runner's trace interface
     def close(self) -> None:

@@ -63,6 +63,7 @@ class SessionInfo:
     number: int                 # the daemon's count of sessions since it started
     patient: str | None
     programme: str | None
+    record: int | None = None   # the session's number in the records (null while a full disk delays it)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,20 @@ class SocketStatus:
 
 
 @dataclass(frozen=True)
+class DiskStatus:
+    """Space for the records (the state directory's filesystem): a full disk is a state the
+    coach waits out, coaching on, with what could not be written kept in memory."""
+
+    free_mb: int
+    total_mb: int
+    low: bool                   # under LOW_MB or LOW_SHARE: time to make room, before it is full
+    full: bool                  # the last write found no space; what waits is below
+    waiting_repetitions: int = 0
+    waiting_samples: int = 0
+    waiting_events: int = 0
+
+
+@dataclass(frozen=True)
 class Status:
     api_version: int
     version: str                # the software's
@@ -103,3 +118,4 @@ class Status:
     sound: SoundStatus
     voice: VoiceStatus
     socket: SocketStatus | None
+    disk: DiskStatus | None = None

@@ -37,6 +37,8 @@ class ErrorCode(enum.StrEnum):
     INVALID = "invalid"
     NOT_FOUND = "not_found"
     BUSY = "busy"
+    CALIBRATING = "calibrating"
+    DISK_FULL = "disk_full"
     STARTING = "starting"
     NO_SENSOR = "no_sensor"
     NO_SESSION = "no_session"
@@ -64,7 +66,9 @@ MEANINGS = {
     ErrorCode.UNKNOWN_PROTOCOL: "not one of the box's programmes (a path is never taken), with \"did you mean ...?\"",
     ErrorCode.INVALID: "a patient id, programme or backup that does not validate (the checks of `rugcoach check`)",
     ErrorCode.NOT_FOUND: "no such patient on the box",
-    ErrorCode.BUSY: "a session or a calibration is under way",
+    ErrorCode.BUSY: "a patient is being coached (a session is under way)",
+    ErrorCode.CALIBRATING: "the sensor is being calibrated",
+    ErrorCode.DISK_FULL: "the disk is full: what the coach could not write yet waits for space",
     ErrorCode.STARTING: "the coach has no sample from the sensor (or no records) yet",
     ErrorCode.NO_SENSOR: "the sensor is not connected",
     ErrorCode.NO_SESSION: "the request needs a session under way",

@@ -7,7 +7,13 @@ One main loop (this one) feeds everything: the serial reader thread only hands s
 It pings systemd's watchdog every turn, so a hung loop is restarted. Signals only set flags:
 SIGTERM ends the session (the current sentence is finished, the record closed, within 3 s),
 SIGHUP reloads config and protocols, validated first: a bad file is refused with a log line and
-the old ones stay in force; the new ones apply from the next session on.
+the old ones stay in force; the new ones apply from the next session on. SIGUSR2 (an upgrade's
+`make install`) restarts the coach at the first moment no patient or calibration needs it: the
+daemon exits with RESTART_EXIT and systemd starts the new code.
+
+A full disk is a state, not a crash: the session goes on, and what could not be written (the
+records, the events, the trace) waits in memory and is written when space returns (retried from
+the main loop every few seconds).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from coach.adapters import records, systemd
 from coach.adapters.audio import open_sink
 from coach.adapters.backup import put_back, restore
 from coach.adapters.control_socket import ControlServer
+from coach.adapters.disk_space import SpaceWatch
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
 from coach.api.methods import API_VERSION
@@ -46,6 +53,8 @@ log = logging.getLogger("rugcoach")
 STOP_DRAIN_S = 2.0   # SIGTERM: at most this long to finish the sentence being spoken
 EMPTY_MMHG = OFF_PBU_MMHG   # after a session: the bladder must read below this before the next one
 EMPTY_HOLD_S = 2.0
+RESTART_EXIT = 75     # "start me again" (EX_TEMPFAIL): the unit's RestartForceExitStatus
+EVENTS_ROTATE_BYTES = 20 * 1024 * 1024   # at start, a bigger events file is moved to NAME.1
 IDLE_BATCH_S = 0.25  # idle, the sensor is read in batches of this: a quarter second is nothing
                      # against the 1 s a patient needs to start, and the box sleeps 4 of 5 wakeups
 
@@ -78,6 +87,8 @@ class Daemon:
         self.stop_requested = False
         self.stop_signal = ""   # the signal that asked for it, told in the log by the main loop
         self.reload_requested = False
+        self.restart_requested = False   # SIGUSR2: an upgrade waits for a moment between sessions
+        self.exit_code = 0
         self.watchdog = systemd.Watchdog()
         self.runner: SessionRunner | None = None
         self.sessions = 0
@@ -101,6 +112,9 @@ class Daemon:
         self.announcement: Announcement | None = None        # the console's setup code, being said
         self.store = None   # the session records, open while the daemon runs (their one writer)
         self.last_t = 0.0   # the session clock of the newest sample
+        self.last_wall = time.monotonic()   # when it came (an announcement goes on without samples)
+        self.space: SpaceWatch | None = None
+        self._retried_at = 0.0
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
     # (no logging in a handler: it may interrupt a log line being written, and the stream then
@@ -113,6 +127,9 @@ class Daemon:
 
     def _on_hup(self, _signum, _frame) -> None:
         self.reload_requested = True
+
+    def _on_usr2(self, _signum, _frame) -> None:
+        self.restart_requested = True
 
     def _enter(self, mode: str, t: float, event: str | None = None, outcome: str = "") -> None:
         """Change the daemon's state and say so in the events (and to the log)."""
@@ -142,10 +159,11 @@ class Daemon:
         """What the box is doing, from each part's own status: for `rugcoach status` and the
         console (read from the main loop; the control socket adds its own part)."""
         runner, current = self.runner, self.session_setup
+        record = runner.recorder.id if runner is not None and runner.recorder is not None else None
         return Status(
             api_version=API_VERSION, version=__version__, state=self.mode, sessions=self.sessions,
             last_outcome=self.last_outcome,
-            session=SessionInfo(self.sessions, current.patient, current.protocol)
+            session=SessionInfo(self.sessions, current.patient, current.protocol, record)
             if runner is not None and current is not None else None,
             next=NextSession(self.setup.patient, self.setup.protocol,
                              [exercise.id for exercise in self.setup.session.exercises], self.chosen is not None),
@@ -155,10 +173,20 @@ class Daemon:
             sound=runner.audio.status() if runner is not None else
             SoundStatus(self.options.audio or self.setup.config.audio),
             voice=VoiceStatus(self.setup.config.voice_pack),   # recorded sentences in use, or None
-            socket=None)
+            socket=None, disk=self._disk_status())
+
+    def _disk_status(self):
+        if self.space is None or self.store is None:
+            return None
+        waiting_events = sum(part.lines.waiting for part in (self.events, self.trace)
+                             if part is not None and part.lines is not None)
+        full = self.store.full or any(part.lines.full for part in (self.events, self.trace)
+                                      if part is not None and part.lines is not None)
+        return self.space.status(full, self.store.waiting_counts(), waiting_events)
 
     def _took(self, item) -> None:
         self.last_t = item[0]
+        self.last_wall = time.monotonic()
         if self.echo is not None:
             self.echo.took(item)
         if self.control is not None:
@@ -171,6 +199,34 @@ class Daemon:
             self._reload()
         if self.control is not None:
             self.control.serve()
+        if self.announcement is not None and self.announcement.feed(self._now()):
+            self.announcement.close()
+            self.announcement = None
+        self._keep_writing()
+        if self.restart_requested and self.runner is None and self.calibration is None and not self.stop_requested:
+            log.info("restarting for the new version now that no patient is coached")
+            self.exit_code = RESTART_EXIT
+            self.stop_requested = True
+
+    def _now(self) -> float:
+        """The session clock now: the newest sample's time, and the wall clock since it came
+        (without a sensor, time goes on for what the box says)."""
+        return round(self.last_t + time.monotonic() - self.last_wall, 3)
+
+    def _keep_writing(self) -> None:
+        """A full disk: what waits is tried again every second or so, and the space watched."""
+        now = time.monotonic()
+        if now - self._retried_at < 1.0:
+            return
+        self._retried_at = now
+        looked = self.space is not None and self.space.check()
+        if self.store is not None:
+            if self.store.retry() and looked:
+                self.store.reserve.keep()   # given up on a full card: set aside again once there is room
+        for part in (self.events, self.trace):
+            if part is not None and part.lines is not None and part.lines.waiting and \
+                    now - part.lines._tried_at >= part.lines.RETRY_EVERY_S:
+                part.lines.flush()
 
     # -- what the therapist chooses (the control socket) ---------------------------------------
     def _setup_from(self, chosen: dict | None) -> Setup:
@@ -207,7 +263,7 @@ class Daemon:
         if self.announcement is not None:
             self.announcement.close()
         sink = open_sink(self.options.audio or self.setup.config.audio, required=False)
-        self.announcement = Announcement(text, self.sounds, sink, self.last_t, stopped=self._stop_between_sentences)
+        self.announcement = Announcement(text, self.sounds, sink, self._now(), stopped=self._stop_between_sentences)
 
     def _calibrating(self, item) -> None:
         calibration = self.calibration
@@ -268,7 +324,13 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         signal.signal(signal.SIGHUP, self._on_hup)
+        signal.signal(signal.SIGUSR2, self._on_usr2)
         self.store = open_store()
+        self.space = SpaceWatch(self.store.directory)
+        for cut in self.store.interrupted:
+            log.warning("session %d (patient %s, begun %s UTC) was interrupted (a power cut or a crash): "
+                        "%d repetition(s) kept", cut["id"], cut["patient"] or "not named",
+                        cut["started"].replace("T", " ").split("+")[0], cut["repetitions"])
         # Under systemd (INVOCATION_ID) a sensor not plugged in yet is waited for; run by hand, a
         # wrong port is a typo and gets its one-line error at once.
         self.sensor = sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
@@ -281,7 +343,7 @@ class Daemon:
                                       stopped=self._stop_between_sentences)
             if self.stop_requested:
                 log.info("stopped during start-up, after %d sentence(s) synthesised", new)
-                return 0
+                return self.exit_code
             log.info("ready: %d sentence(s) synthesised, the rest from the cache (%.1f s); waiting "
                      "for a patient on %s", new, time.monotonic() - started, self.port)
             systemd.notify("READY=1", "STATUS=waiting for a patient")
@@ -289,10 +351,10 @@ class Daemon:
             watch = PresenceWatch()
             # the events and the trace follow the daemon's one clock, session after session
             events_path = self.options.events or self.setup.config.events
-            self.events = EventWriter(events_path) if events_path else None
+            self.events = _open_events(events_path) if events_path else None
             every = self.options.clock_events
             self.echo = ClockEcho(self.events, every) if self.events is not None and every else None
-            self.trace = TraceWriter(self.options.trace) if self.options.trace else None
+            self.trace = TraceWriter(self.options.trace, keep_when_full=True) if self.options.trace else None
             sensor.batch_s = IDLE_BATCH_S
             for item in self._idle(source, watch):
                 sensor.batch_s = sensor.BATCH_S
@@ -315,8 +377,9 @@ class Daemon:
                     part.close()
             sensor.close()
             self.store.close()
-        log.info("stopped after %d session(s)", self.sessions)
-        return 0
+        log.info("stopped after %d session(s)%s", self.sessions,
+                 "; starting again with the new version" if self.exit_code == RESTART_EXIT else "")
+        return self.exit_code
 
     def forget_patient(self, patient: str, account: str | None, address: str | None) -> records.Forgotten:
         """Every trace of a patient off the box (the records service, both files), between
@@ -390,9 +453,6 @@ class Daemon:
                 continue   # silence: the source keeps the sensor's clock continuous meanwhile
             t, mmhg = item[0], item[1]
             self._took(item)
-            if self.announcement is not None and self.announcement.feed(t):
-                self.announcement.close()
-                self.announcement = None
             if self.calibration is not None:
                 self._calibrating(item)
                 continue
@@ -433,9 +493,10 @@ class Daemon:
         if self.control is not None:
             self.control.session_started()
         self._enter("in_session", begin_at, event="session_started")
-        log.info("session %d: a patient started (%s, patient %s)", self.sessions,
+        number = _record_number(recorder)
+        log.info("session %s: a patient started (%s, patient %s)", number,
                  ", ".join(e.id for e in setup.session.exercises), setup.patient or "not named")
-        systemd.notify(f"STATUS=coaching session {self.sessions}")
+        systemd.notify(f"STATUS=coaching session {number}")
         status = "stopped"
         try:
             runner.run(source, sensor=sensor, begin_at=begin_at)
@@ -450,5 +511,26 @@ class Daemon:
             self.runner = None
             self._after_session()
             reps = recorder.reps
-            log.info("session %d %s: %d repetition(s), %d good", self.sessions, status, len(reps),
+            log.info("session %s %s: %d repetition(s), %d good", _record_number(recorder), status, len(reps),
                      sum(r["verdict"] == "ok" for r in reps))
+            if self.restart_requested and not self.stop_requested:
+                log.info("the session is over: restarting for the new version")
+
+
+def _record_number(recorder) -> str:
+    """The session's own number in the records (as the console and the reports show it)."""
+    return str(recorder.id) if recorder.id is not None else "(not yet in the records: the disk is full)"
+
+
+def _open_events(path: str) -> EventWriter:
+    """The events file, appended to: a restart (a power cut) keeps what came before. Over
+    EVENTS_ROTATE_BYTES at start, the file is moved to NAME.1 (the one before it goes)."""
+    if path != "-":
+        try:
+            if os.path.getsize(path) > EVENTS_ROTATE_BYTES:
+                os.replace(path, path + ".1")
+                log.info("the events file %s was over %d MB: moved to %s.1", path,
+                         EVENTS_ROTATE_BYTES // (1024 * 1024), path)
+        except OSError:
+            pass   # not there yet, or not ours to move: appended to as it is
+    return EventWriter(path, append=True, keep_when_full=True)

@@ -68,9 +68,12 @@ def _text(value: str | None, field: str) -> str | None:
 
 
 def _idle(daemon: Owner, what: str) -> None:
-    """Between sessions, with no calibration: else `busy` (or `starting`), saying what waits."""
-    if daemon.runner is not None or daemon.calibration is not None:
-        raise ApiError(ErrorCode.BUSY, f"a session or a calibration is under way: {what} after it")
+    """Between sessions, with no calibration: else `busy` (a patient is coached) or
+    `calibrating`, saying which, and what waits."""
+    if daemon.runner is not None:
+        raise ApiError(ErrorCode.BUSY, f"a patient is being coached: {what} after the session")
+    if daemon.calibration is not None:
+        raise ApiError(ErrorCode.CALIBRATING, f"the sensor is being calibrated: {what} after it")
 
 
 def _sensor_connected(daemon: Owner) -> None:
@@ -119,8 +122,7 @@ class SessionEndpoints:
 
     def start(self, _params: api.NoParams) -> api.Starting:
         daemon = self.daemon
-        if daemon.runner is not None or daemon.calibration is not None:
-            raise ApiError(ErrorCode.BUSY, "a session or a calibration is under way")
+        _idle(daemon, "start")
         _sensor_connected(daemon)
         daemon.start_requested = True   # armed, or waiting for the bladder to empty: now
         return api.Starting(True)
@@ -177,7 +179,8 @@ class RoomEndpoints:
         if not 4 <= len(code) <= 12 or not code.isdigit() or not code.isascii():
             raise ApiError(ErrorCode.BAD_ARGUMENT, "'code' must be 4 to 12 digits", "code")
         _idle(self.daemon, "say the code")
-        _sensor_connected(self.daemon)   # the box speaks on its samples' clock
+        # with or without a sensor, also while the coach starts: a new box is set up before its
+        # sensor is plugged in (the daemon says it on the wall clock when no samples come)
         self.daemon.announce(spoken_code(code))
         return api.Announcing(True)
 
@@ -207,6 +210,13 @@ class RecordsEndpoints:
         if self.backup_running is not None and not self.backup_running.done():
             raise ApiError(ErrorCode.BUSY, f"a backup is being made: {what} after it")
         return self.daemon
+
+    def _nothing_waiting(self, what: str) -> None:
+        """Records waiting in memory for space would land in other files after a swap."""
+        store = self.daemon.store
+        if store is not None and store.waiting:
+            raise ApiError(ErrorCode.DISK_FULL, f"the disk is full and sessions wait to be written: {what} "
+                           "when there is space")
 
     def backup(self, params: api.BackupParams):
         """A consistent copy of both files, written on the worker thread with connections of its
@@ -249,6 +259,7 @@ class RecordsEndpoints:
         inside the state directory (where the console puts an upload): the socket cannot make
         the daemon read files elsewhere."""
         daemon = self._between_sessions("restore")
+        self._nothing_waiting("restore")
         path = Path(params.path).resolve()
         if not path.is_relative_to(state_dir().resolve()) or not path.is_file():
             raise ApiError(ErrorCode.BAD_ARGUMENT, "'path' must be a file in the records' folder", "path")

@@ -9,6 +9,7 @@ sends a line of line noise now and then."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -90,13 +91,17 @@ def run_sensor_sim(args: SimOptions) -> int:
 class EventsFollower:
     """The simulated patient hears the coach: its events file, read as it grows, a whole line at
     a time, from the sensor's own thread (`poll` every turn, never blocking): a follower on a
-    thread of its own would compete with the writer for the interpreter."""
+    thread of its own would compete with the writer for the interpreter.
+
+    The daemon appends to its events file (a box's story survives its restarts): a file that is
+    already there when the patient arrives is followed from its end, not replayed."""
 
     def __init__(self, path, hear):
         self.path = path
         self.hear = hear
         self._file = None
         self._partial = ""
+        self._skip_to = os.path.getsize(path) if os.path.exists(path) else 0
 
     def poll(self) -> None:
         if self._file is None:
@@ -104,6 +109,8 @@ class EventsFollower:
                 self._file = open(self.path, encoding="utf-8")
             except FileNotFoundError:
                 return
+            if self._skip_to:
+                self._file.seek(self._skip_to)
         while True:
             line = self._file.readline()
             if not line:

@@ -18,7 +18,8 @@ def describe(status: Status) -> str:
     lines = [f"RugCoach {status.version}: {MODES.get(status.state, status.state)}"]
     session, coach = status.session, status.coach
     if session is not None and coach is not None:
-        lines.append(f"  session {session.number}: patient {session.patient or 'not named'}, "
+        number = session.record if session.record is not None else "(not yet in the records: the disk is full)"
+        lines.append(f"  session {number}: patient {session.patient or 'not named'}, "
                      f"programme {session.programme}")
         where = (f"  exercise {coach.exercise_number} of {coach.exercises} ({coach.exercise}), "
                  f"repetition {coach.repetition} of {coach.repetitions}, {coach.state}")
@@ -43,6 +44,15 @@ def describe(status: Status) -> str:
     lines.append(f"  sound: {sound.device}" + ("" if sound.available is None else
                  ", available" if sound.available else ", NOT available")
                  + (f", {sound.losses} loss(es)" if sound.losses else ""))
+    disk = status.disk
+    if disk is not None:
+        line = f"  records: {disk.free_mb} MB free of {disk.total_mb} MB"
+        if disk.full:
+            line += (f"; FULL: {disk.waiting_repetitions} repetition(s) and {disk.waiting_samples} sample(s) "
+                     "wait in memory until there is space (free some: old exports and backups)")
+        elif disk.low:
+            line += "; LOW: make room before the card is full"
+        lines.append(line)
     if status.socket is not None:
         lines.append(f"  socket: {status.socket.path}, {status.socket.clients} client(s)")
     return "\n".join(lines)

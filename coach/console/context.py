@@ -28,6 +28,8 @@ PRE_COOKIE = "__Host-rugcoach-pre"  # the double-submit token before login
 MAX_BODY = 64 * 1024
 TEMP_PREFIX = "console-tmp-"        # exports and backups on their way out; swept at start
 RESTARTING = "De box start opnieuw op. Probeer het zo nog eens."
+DISK_FULL = ("De geheugenkaart van de box is vol: dit is niet bewaard. Vraag wie de box onderhoudt om "
+             "ruimte te maken, en probeer het daarna opnieuw.")
 
 
 @dataclass

@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, MultipartReader, web
 
+from coach.adapters.state_files import disk_full
 from coach.console.context import (
     CONSOLE,
     COOKIE,
+    DISK_FULL,
     LOGIN,
     PRE_COOKIE,
     RESTARTING,
@@ -45,6 +49,8 @@ from coach.console.context import (
 )
 from coach.console.daemon_link import DaemonUnavailable
 from coach.console.login import csrf_matches
+
+log = logging.getLogger("rugcoach.console")
 
 MAX_PASSWORD_PART = 1024   # the password field of a multipart form
 
@@ -179,15 +185,23 @@ async def enforce(request: web.Request, handler):
     counted = not route.lasting
     console.in_flight += counted
     try:
-        response = await handler(request)
-    except DaemonUnavailable:
-        response = json_error(503, RESTARTING, code="restarting")
-    except web.HTTPException as exc:
-        _logged(request, route, exc)
-        raise
-    finally:
-        console.in_flight -= counted
-    return _logged(request, route, response)
+        try:
+            response = await handler(request)
+        except DaemonUnavailable:
+            response = json_error(503, RESTARTING, code="restarting")
+        except web.HTTPException as exc:
+            _logged(request, route, exc)
+            raise
+        finally:
+            console.in_flight -= counted
+        return _logged(request, route, response)
+    except (sqlite3.OperationalError, OSError) as exc:
+        # A full card: nothing was kept, and what could not be put in the access log is not
+        # shown either (NEN 7513: no view of a record without its line in the log).
+        if not disk_full(exc):
+            raise
+        log.error("the disk is full: %s %s not carried out", request.method, request.path)
+        return json_error(507, DISK_FULL, code="disk_full")
 
 
 def _csrf_refusal(request: web.Request) -> web.Response | None:

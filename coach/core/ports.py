@@ -54,6 +54,7 @@ class Recorder(Listener, TraceWriter, Protocol):
     """A session's record: hears every event first, and every sample."""
 
     reps: list[dict]
+    id: int | None   # its number in the records (None while a full disk delays its row)
 
 
 class PatientModel(Protocol):

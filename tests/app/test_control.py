@@ -56,10 +56,10 @@ class Box:
         self.env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), RUNTIME_DIRECTORY=str(self.socket.parent))
         self.process: subprocess.Popen | None = None
 
-    def start(self):
+    def start(self, *extra: str):
         self.process = subprocess.Popen(
             RUGCOACH + ["run", "--port", str(self.tmp / "pbu"), "--protocol", "demo", "--audio", "none",
-                        "--events", str(self.events), *self.clock],
+                        "--events", str(self.events), *self.clock, *extra],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.tmp / "daemon.log").open("a"))
         client = DaemonClient(self.socket)
         assert wait_for(lambda: _answers(client), 60), "the daemon's socket never answered"

@@ -41,8 +41,7 @@ def session_events() -> str:
         if exercise is not None:   # short doses: every kind of sentence, a fraction of the time
             session = replace(session, exercises=tuple(
                 e.with_dose(repetitions=min(e.repetitions, 4), rest_s=min(e.rest_s, 5.0)) for e in session.exercises))
-        writer = EventWriter.__new__(EventWriter)
-        writer._file, writer._owned = out, False
+        writer = EventWriter.to_stream(out)
         patient = SimulatedPatient(session, seed=seed, behaviour=behaviour)
         runner = SessionRunner(Coach(session, estimated_duration), EstimatedSounds(), NullSink(), writer,
                                listeners=[patient])

@@ -113,9 +113,12 @@ async def _swap_records(console: Console, upload: Path) -> web.Response | None:
     try:
         await console.link.call(api.RESTORE, api.RestoreParams(str(upload)))
     except DaemonRefused as exc:
-        if exc.code is ErrorCode.BUSY:
-            return json_error(409, "Er loopt een sessie. Zet de back-up terug als de box vrij is. "
-                                   "Er is niets teruggezet.", "file", "busy")
+        if exc.code in (ErrorCode.BUSY, ErrorCode.CALIBRATING):
+            return json_error(409, "Er loopt een sessie of een kalibratie. Zet de back-up terug als de box "
+                                   "vrij is. Er is niets teruggezet.", "file", exc.code)
+        if exc.code is ErrorCode.DISK_FULL:
+            return json_error(409, "De geheugenkaart van de box is vol: er wachten nog sessies om bewaard te "
+                                   "worden. Maak eerst ruimte. Er is niets teruggezet.", "file", exc.code)
         log.error("restore refused by the daemon: %s", exc)
         return json_error(409, "Terugzetten lukte niet: de gegevens zijn in gebruik. Er is niets teruggezet.",
                           "file", exc.code)

@@ -13,7 +13,9 @@ from coach.console.policy import Access, NotLogged, Route, audit_of
 
 # The daemon's refusals, for the therapist (docs/api.md codes).
 REFUSALS_NL = {
-    ErrorCode.BUSY: "Er loopt al een sessie of een kalibratie.",
+    ErrorCode.BUSY: "Er wordt nu een patiënt gecoacht. Dat kan na de sessie.",
+    ErrorCode.CALIBRATING: "De drukmeter wordt nu gekalibreerd. Dat kan daarna.",
+    ErrorCode.DISK_FULL: "De geheugenkaart van de box is vol. Maak eerst ruimte.",
     ErrorCode.STARTING: "De box start nog op: de drukmeter heeft nog niets gemeten.",
     ErrorCode.NO_SESSION: "Er loopt nu geen sessie.",
     ErrorCode.NO_SENSOR: "De drukmeter is niet aangesloten.",

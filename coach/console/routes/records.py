@@ -84,6 +84,8 @@ async def patient_forget(request: web.Request, console: Console) -> web.Response
     except DaemonRefused as exc:
         if exc.code is ErrorCode.BUSY:
             return json_error(409, "Er loopt een sessie. Wis de gegevens als de box vrij is.", code="busy")
+        if exc.code is ErrorCode.CALIBRATING:
+            return json_error(409, "De drukmeter wordt gekalibreerd. Wis de gegevens daarna.", code=exc.code)
         if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.INVALID):
             return json_error(404, "Deze patiënt bestaat niet (meer).", code="not_found")
         return json_error(409, "Wissen lukte niet.", code=exc.code)

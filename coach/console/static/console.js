@@ -763,11 +763,33 @@ function showStatus(status) {
   const sound = status.sound || {};
   $("#box-sound").textContent = sound.available ? `${sound.device}` : `niet beschikbaar (${sound.device || "?"})`;
   if (status.version) $("#box-version").textContent = status.version;
+  showDisk(status.disk);
   const inSession = status.state === "in_session";
   $("#start").disabled = inSession || status.state === "calibrating";
   $("#pause").disabled = !inSession || (coach && coach.paused === "therapist");
   $("#resume").disabled = !(coach && coach.paused === "therapist");
   $("#stop").disabled = !inSession;
+}
+
+// -- space on the box's card: a full card is a state the box waits out, said before it comes ----------
+function megabytes(mb) {
+  return mb >= 1024 ? `${(mb / 1024).toFixed(1).replace(".", ",")} GB` : `${mb} MB`;
+}
+
+function showDisk(disk) {
+  const warning = $("#disk-warning");
+  if (!disk) { $("#box-disk").textContent = "-"; warning.hidden = true; return; }
+  $("#box-disk").textContent = `${megabytes(disk.free_mb)} vrij van ${megabytes(disk.total_mb)}`;
+  if (disk.full) {
+    const waiting = disk.waiting_repetitions ? ` (${disk.waiting_repetitions} herhaling(en))` : "";
+    warning.textContent = "De geheugenkaart van de box is vol. De sessie gaat gewoon door: wat nog niet " +
+      `bewaard is${waiting}, houdt de box vast tot er weer ruimte is. Vraag wie de box onderhoudt ` +
+      "om ruimte te maken (oude bestanden weg, of een grotere kaart).";
+  } else if (disk.low) {
+    warning.textContent = `De geheugenkaart van de box is bijna vol: nog ${megabytes(disk.free_mb)} vrij. ` +
+      "Vraag wie de box onderhoudt om ruimte te maken voordat hij vol is (oude bestanden weg, of een grotere kaart).";
+  }
+  warning.hidden = !(disk.full || disk.low);
 }
 
 // -- the chart: drawn only when something changed, and never in a hidden tab ------------------------
