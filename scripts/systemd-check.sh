@@ -382,7 +382,8 @@ if wait_for 120 full_now && wait_for 300 session_done_in /run/rugcoach/check-eve
         && [[ $(show MainPID) == "$pid_before" && $(restarts) == "$restarts_before" ]] && active; then
     waiting=$(status_line | grep -o 'FULL: [0-9]* repetition(s)' || true)
     ct rm -f /var/lib/rugcoach/filler
-    kept() { said_since "$since" "space again"; }
+    # (not "space again" in the journal: the space set aside, given up, already gave some for a while)
+    kept() { ! full_now && status_line | grep -q "records: "; }
     if wait_for 60 kept; then
         reps=$(ct grep -c '"type": "rep"' /run/rugcoach/check-events.jsonl)
         stored=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/python3 -c "import sqlite3

@@ -120,6 +120,16 @@ class Announcing:
 
 
 @dataclass(frozen=True)
+class AcknowledgeParams:
+    account: str | None = None      # who is going to the patient (the log says it)
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    acknowledged: bool              # false: no call was open
+
+
+@dataclass(frozen=True)
 class ForgetParams:
     patient: str
     account: str | None = None      # who asked, for the access log
@@ -190,6 +200,9 @@ CALIBRATE = Method("calibrate", CalibrateParams, Calibrating,
                    "prompts come as `say` events, its end as a `daemon` event.", timeout_s=15.0)
 ANNOUNCE_CODE = Method("announce_code", AnnounceCodeParams, Announcing,
                        "Say the console's one-time setup code aloud in the room (4 to 12 digits).")
+ACKNOWLEDGE_HELP = Method("acknowledge_help", AcknowledgeParams, Acknowledged,
+                          "Someone is going to the patient who called for the therapist (`status.help`): "
+                          "the alert ends in every console. The session stays paused until `resume` or `stop`.")
 FORGET = Method("forget", ForgetParams, Forgotten,
                 "Every trace of a patient off the box, in the records and the console's data, between "
                 "sessions. `not_found` when the box does not know the patient.", timeout_s=120.0)
@@ -203,7 +216,7 @@ RESTORE = Method("restore", RestoreParams, Restored,
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     HELLO, STATUS, SUBSCRIBE, SNAPSHOT, METHODS_LIST, NEXT_SESSION, START, PAUSE, RESUME, STOP,
-    CALIBRATE, ANNOUNCE_CODE, FORGET, BACKUP, RESTORE)}
+    CALIBRATE, ANNOUNCE_CODE, ACKNOWLEDGE_HELP, FORGET, BACKUP, RESTORE)}
 
 # Notifications to subscribers: {"method": NAME, "params": ..., "seq": N}
 NOTIFY_SAMPLES = "samples"   # Samples: [t, mmHg] pairs, 10 times a second

@@ -90,6 +90,18 @@ class SocketStatus:
 
 
 @dataclass(frozen=True)
+class HelpCall:
+    """The patient is stuck and the coach called the therapist: every console alerts until
+    someone acknowledges it (`acknowledge_help`)."""
+
+    reason: str                 # stuck (no step forward for 2 minutes) | no_reaction (a correction unheeded 3 times)
+    kind: str                   # with no_reaction: which correction
+    since: str                  # UTC, ISO 8601
+    patient: str | None
+    exercise: str
+
+
+@dataclass(frozen=True)
 class DiskStatus:
     """Space for the records (the state directory's filesystem): a full disk is a state the
     coach waits out, coaching on, with what could not be written kept in memory."""
@@ -119,3 +131,4 @@ class Status:
     voice: VoiceStatus
     socket: SocketStatus | None
     disk: DiskStatus | None = None
+    help: HelpCall | None = None

@@ -32,8 +32,9 @@ from coach.adapters.control_socket import ControlServer
 from coach.adapters.disk_space import SpaceWatch
 from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
+from coach.adapters.store import now_utc
 from coach.api.methods import API_VERSION
-from coach.api.status import NextSession, SensorStatus, SessionInfo, SoundStatus, Status, VoiceStatus
+from coach.api.status import HelpCall, NextSession, SensorStatus, SessionInfo, SoundStatus, Status, VoiceStatus
 from coach.app.announce import Announcement
 from coach.app.calibrate import SpokenCalibration, prompt_sentences
 from coach.app.control import Control
@@ -114,6 +115,7 @@ class Daemon:
         self.last_t = 0.0   # the session clock of the newest sample
         self.last_wall = time.monotonic()   # when it came (an announcement goes on without samples)
         self.space: SpaceWatch | None = None
+        self.help_call: HelpCall | None = None   # the patient called for the therapist, not yet answered
         self._retried_at = 0.0
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
@@ -146,6 +148,14 @@ class Daemon:
     def hear(self, event: dict) -> None:
         """An event of the session's coach (the runner calls this as its listener, and writes
         the events file itself): to the socket's subscribers."""
+        if event.get("type") == "help" and self.runner is not None:
+            setup = self.session_setup
+            self.help_call = HelpCall(event["reason"], event.get("kind", ""), now_utc(),
+                                      setup.patient if setup is not None else None,
+                                      self.runner.coach.exercise.id)
+            log.warning("the patient (%s) is stuck (%s%s): the therapist is called",
+                        self.help_call.patient or "not named", event["reason"],
+                        f": {event['kind']}" if event.get("kind") else "")
         if self.control is not None:
             self.control.event(event)
 
@@ -173,7 +183,15 @@ class Daemon:
             sound=runner.audio.status() if runner is not None else
             SoundStatus(self.options.audio or self.setup.config.audio),
             voice=VoiceStatus(self.setup.config.voice_pack),   # recorded sentences in use, or None
-            socket=None, disk=self._disk_status())
+            socket=None, disk=self._disk_status(), help=self.help_call)
+
+    def acknowledge_help(self, account: str | None) -> bool:
+        """Someone goes to the patient: the alert ends everywhere (the session stays paused)."""
+        if self.help_call is None:
+            return False
+        log.info("the call for the therapist is answered%s", f" by {account}" if account else "")
+        self.help_call = None
+        return True
 
     def _disk_status(self):
         if self.space is None or self.store is None:

@@ -49,6 +49,8 @@ class Owner(Protocol):
 
     def announce(self, text: str) -> None: ...
 
+    def acknowledge_help(self, account: str | None) -> bool: ...
+
     def forget_patient(self, patient: str, account: str | None, address: str | None) -> Any: ...
 
     def replace_records(self, backup_file: Path) -> dict: ...
@@ -160,6 +162,7 @@ class RoomEndpoints:
     def register(self, control: Registry) -> None:
         control.register(api.CALIBRATE, self.calibrate)
         control.register(api.ANNOUNCE_CODE, self.announce_code)
+        control.register(api.ACKNOWLEDGE_HELP, self.acknowledge_help)
 
     def calibrate(self, params: api.CalibrateParams) -> api.Calibrating:
         span = params.span_mmhg
@@ -170,6 +173,9 @@ class RoomEndpoints:
         _sensor_connected(self.daemon)
         self.daemon.begin_calibration(span)
         return api.Calibrating(True, span)
+
+    def acknowledge_help(self, params: api.AcknowledgeParams) -> api.Acknowledged:
+        return api.Acknowledged(self.daemon.acknowledge_help(_text(params.account, "account")))
 
     def announce_code(self, params: api.AnnounceCodeParams) -> api.Announcing:
         """The console's one-time setup code, said aloud in the treatment room (never in an

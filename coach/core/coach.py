@@ -16,7 +16,7 @@ from transitions import Machine
 from coach.api.status import CoachStatus
 from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
-from coach.core.events import Correction, Cue, Event, Said, SensorStatus, StateChanged
+from coach.core.events import Correction, Cue, Event, HelpCalled, Said, SensorStatus, StateChanged
 from coach.core.moving import Beat, MovingSet
 from coach.core.protocol import Exercise, PhraseBook, Session
 from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, leak_level, start_is_off
@@ -89,6 +89,11 @@ STEADY_BAND_PERSIST_S = 0.5
 STEADY_FAR_PERSIST_S = 0.2
 ABANDON_S = 300.0       # paused this long (the patient left, the sensor stays away): end quietly
 THERAPIST_PAUSE_S = 1800.0  # a therapist's pause forgotten this long ends the session too
+# A patient who does not get past a step calls for the therapist instead of hearing the same hint
+# for minutes: no step forward (a repetition done, a hold reached, a new exercise) for STUCK_S on
+# an exercise on the cushion, or the same correction said UNANSWERED times with the fault still there.
+STUCK_S = 120.0
+UNANSWERED = 3
 
 
 @dataclass
@@ -202,11 +207,14 @@ class Coach:
         self._position: str | None = None   # the position the pain sentence was last said for
         self._last_verdict: str | None = None   # the last repetition's, for the words after it
         self._helps = 0                     # "show how" hints in this repetition
+        self._progress_at = 0.0             # the last step forward (see STUCK_S)
+        self._unanswered: tuple[str, int] = ("", 0)   # a correction, and how often it went unheeded
 
     # -- inputs ---------------------------------------------------------------------------
     def begin(self, t: float) -> list:
         """Start a session now (the daemon calls this when a patient lies down)."""
         self.t = t
+        self._progress_at = t
         self.outbox.append(StateChanged(_r(t), self.state))
         self.start()
         return self._flush()
@@ -221,6 +229,8 @@ class Coach:
         during = getattr(self, f"_during_{self.state}", None)
         if during is not None:
             during()
+        if self.state in RUNNING and self.exercise.uses_pbu and t - self._progress_at >= STUCK_S:
+            self._call_therapist("stuck")
         return self._flush()
 
     def tick(self, t: float) -> list:
@@ -261,14 +271,22 @@ class Coach:
 
     @property
     def paused_by_therapist(self) -> bool:
-        return self.state == "paused" and self._pause_reason == "therapist"
+        """Paused until the therapist goes on: they paused it, or the coach called them."""
+        return self.state == "paused" and self._pause_reason in ("therapist", "help")
+
+    def _call_therapist(self, reason: str, kind: str = "") -> None:
+        """The patient is stuck: say kindly that the therapist is called, and wait for them (the
+        console alerts every therapist; `resume` or `stop` is theirs)."""
+        self._emit(HelpCalled(_r(self.t), reason, kind))
+        self._pause_reason = "help"
+        self.hold_on()
 
     def pause(self, t: float) -> list:
         """The therapist pauses: the patient hears why and lies still; only `resume` goes on
         (whatever else had paused it: the patient back on the bladder waits for the therapist)."""
         self.t = t
         if self.paused_by_therapist:
-            pass   # asked twice: said once
+            self._pause_reason = "therapist"   # asked twice, or after a call for help: said once
         elif self.state == "paused":
             self._pause_reason = "therapist"
             self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
@@ -286,6 +304,7 @@ class Coach:
         self.t = t
         if not self.paused_by_therapist:
             return self._flush()
+        self._progress_at, self._unanswered = self.t, ("", 0)   # the therapist has seen to it
         if self._sensor_lost:
             self._pause_reason = "sensor"
             self._mark = Moments(entered=self.t)   # the 5 minutes of waiting count from now
@@ -407,7 +426,11 @@ class Coach:
         return self.t - (at if at is not None else self.t)
 
     # -- states ---------------------------------------------------------------------------
+    def _stepped_forward(self) -> None:
+        self._progress_at, self._unanswered = self.t, ("", 0)
+
     def on_enter_positioning(self) -> None:
+        self._stepped_forward()
         if self.exercise_index == 0 and not self._welcomed:
             self._welcomed = True
             self._say("welcome")
@@ -433,6 +456,8 @@ class Coach:
             self.no_pbu()
 
     def on_enter_inflating(self) -> None:
+        if self._settled == "positioning":
+            self._progress_at = self.t   # in position: pumping up is the next step
         self._counter.pop("inflate.more", None)
         resuming, self._resuming = self._resuming, False
         if resuming or self.analyzer.fast > self.exercise.start_pressure - self.exercise.start_tolerance:
@@ -529,6 +554,7 @@ class Coach:
         self._hint("contract", on_start=self._begin_rep)
 
     def _begin_rep(self, t: float) -> None:
+        self._progress_at = t   # a repetition begins: a step forward
         self._cue("contract")(t)
         self.analyzer.begin_rep(t)
         self._mark.cue = t
@@ -562,6 +588,7 @@ class Coach:
 
     def on_enter_holding(self) -> None:
         self._counted = set()
+        self._progress_at = self.t   # the band reached: a step forward (a fault in the hold may still go unheeded)
 
     @property
     def _hold_counts_from_words(self) -> bool:
@@ -638,6 +665,7 @@ class Coach:
         rep = self.analyzer.end_rep(t)
         self._last_verdict = rep.verdict
         self._emit(rep)
+        self._progress_at = self.t   # a repetition done (a correction unheeded in it still counts)
         self.reps_done += 1
         if self.state == "holding":
             self.hold_done()
@@ -670,6 +698,12 @@ class Coach:
             can_speak = False
         advice = self.policy.observe(self.t, fault, can_speak, self._persistence(fault))
         if advice is None:
+            return
+        said, unheeded = self._unanswered
+        unheeded = unheeded + 1 if advice.kind == said else 1 if advice.kind != "praise" else 0
+        self._unanswered = (advice.kind, unheeded)
+        if unheeded > UNANSWERED and self.exercise.uses_pbu:
+            self._call_therapist("no_reaction", advice.kind)   # said UNANSWERED times, still wrong
             return
         if advice.kind == "praise":
             self._say("praise", Priority.ENCOURAGEMENT, repeat=advice.repeat, expires_at=self.t + 2.0)
@@ -745,15 +779,15 @@ class Coach:
             # The interrupted repetition is recorded as it was, and done again after the pause.
             self._emit(self.analyzer.end_rep(self.t))
         self.voice.cancel(lambda item: item.priority > Priority.SAFETY)
-        key = {"sensor": "sensor.lost", "therapist": "session.paused"}.get(self._pause_reason,
-                                                                           "correction.off_pbu")
+        key = {"sensor": "sensor.lost", "therapist": "session.paused",
+               "help": "session.help"}.get(self._pause_reason, "correction.off_pbu")
         # not said (or not finished) once it is no longer true: the sensor or the patient is back;
         # it breaks off a sentence under way (an instruction for a hold that has just stopped)
         self._say(key, Priority.SAFETY, on_start=self._cue("pause"),
                   still_true=lambda: self.state == "paused", cuts_in=True)
 
     def _give_up_waiting(self) -> None:
-        limit = THERAPIST_PAUSE_S if self._pause_reason == "therapist" else ABANDON_S
+        limit = THERAPIST_PAUSE_S if self._pause_reason in ("therapist", "help") else ABANDON_S
         if self._since("entered") >= limit:
             self.abandoned = True
             self.abandon()
@@ -766,6 +800,9 @@ class Coach:
                 and self._since("entered") > 2.0:
             self._cue("resume")(self.t)
             self.got_back()
+
+    def on_enter_checking(self) -> None:
+        self._stepped_forward()   # back after a pause: the time paused is no time stuck
 
     def _during_checking(self) -> None:
         """Back on the bladder or the sensor back: go on once the start pressure holds; what the

@@ -54,6 +54,17 @@ class Correction(Event):
 
 
 @dataclass(frozen=True)
+class HelpCalled(Event):
+    """The patient is stuck and the therapist is called (the session pauses until they come):
+    `reason` stuck (no step forward for STUCK_S) or no_reaction (the same correction said
+    UNANSWERED times without effect, `kind` which)."""
+
+    type: ClassVar[str] = "help"
+    reason: str
+    kind: str = ""
+
+
+@dataclass(frozen=True)
 class SensorStatus(Event):
     """lost | back."""
 

@@ -18,7 +18,7 @@ FIXED = (
     "rest.measure", "explain.tones",
     "contract", "contract.help", "hold.start", "hold.encourage", "relax",
     "rest", "rest.good", "rest.remaining", "rest.last", "exercise.done", "session.done", "praise",
-    "session.paused", "session.resumed", "session.stopped",
+    "session.paused", "session.help", "session.resumed", "session.stopped",
     "sensor.lost", "sensor.back",
     "calibrate.zero", "calibrate.span", "calibrate.done", "calibrate.failed",
     "move.begin", "move.again", "move.ten_left", "move.stop", "move.set_done",

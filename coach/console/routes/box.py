@@ -7,7 +7,7 @@ from aiohttp import web
 
 from coach.api import methods as api
 from coach.api.wire import ErrorCode, to_wire
-from coach.console.context import Console, json_error, read_json
+from coach.console.context import Console, json_error, login_of, read_json
 from coach.console.daemon_link import DaemonRefused
 from coach.console.policy import Access, NotLogged, Route, audit_of
 
@@ -70,8 +70,20 @@ def session_action(method: api.Method):
     return handler
 
 
+async def acknowledge_help(request: web.Request, console: Console) -> web.Response:
+    """Someone goes to the patient who called: the alert ends in every console."""
+    status_now = console.link.status
+    audit_of(request).patient = status_now.help.patient if status_now is not None and status_now.help else None
+    try:
+        result = await console.link.call(api.ACKNOWLEDGE_HELP, api.AcknowledgeParams(login_of(request).account))
+    except DaemonRefused as exc:
+        return json_error(409, REFUSALS_NL.get(exc.code, "Dat kan nu niet."), code=exc.code)
+    return web.json_response(to_wire(result))
+
+
 ROUTES = [
     Route("GET", "/api/status", status, Access.LOGGED_IN, NotLogged("the box's state, polled; no record is read")),
     Route("POST", "/api/next", next_session, Access.LOGGED_IN, "next_session"),
+    Route("POST", "/api/help/acknowledge", acknowledge_help, Access.LOGGED_IN, "help_acknowledged"),
 ] + [Route("POST", f"/api/session/{method.name}", session_action(method), Access.LOGGED_IN, method.name)
      for method in (api.START, api.PAUSE, api.RESUME, api.STOP)]

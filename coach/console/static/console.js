@@ -29,6 +29,7 @@ const LOG_ACTIONS = {
   add_account: "account gemaakt", totp_on: "tweestapsverificatie aan", totp_off: "tweestapsverificatie uit",
   totp_rule: "tweestapsverificatie verplicht of niet", totp_reset: "tweestapsverificatie gewist",
   backup: "back-up gemaakt", restore: "back-up teruggezet", voice_take: "zin ingesproken",
+  help_acknowledged: "hulpvraag beantwoord",
 };
 const LOG_OUTCOMES = {
   ok: "gelukt", opened: "geopend", required: "verplicht", optional: "vrij", "wrong code": "verkeerde code",
@@ -46,7 +47,12 @@ function logOutcome(value) {
 // the compensations, by the guide's words (docs/begrippen.md)
 const COMPENSATIONS = { breath_hold: "adem ingehouden", pushing: "persen", pelvis_moved: "bekken bewogen",
   leak: "kussen loopt leeg", off_pbu: "van het kussen af" };
-const PAUSES = { off_pbu: "patiënt van het kussen", sensor: "drukmeter weg", therapist: "door de therapeut" };
+const PAUSES = { off_pbu: "patiënt van het kussen", sensor: "drukmeter weg", therapist: "door de therapeut",
+  help: "wacht op de therapeut" };
+const HELP_REASONS = { stuck: "komt al twee minuten niet verder", no_reaction: "reageert niet op de aanwijzing" };
+const CORRECTION_NAMES = { too_weak: "te zwak", too_strong: "te sterk", not_held: "niet vastgehouden",
+  pushing: "persen", breath_hold: "adem inhouden", pelvis_moved: "bekken beweegt", leak: "lek",
+  off_pbu: "van het kussen", not_inflated: "kussen niet opgepompt" };
 
 async function api(method, path, body) {
   const options = { method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
@@ -164,6 +170,10 @@ async function showConsole() {
       if (!result.ok) showError(box, "actions", result.data.error || "Dat lukte niet.");
     });
   }
+  $("#help-acknowledge").addEventListener("click", async () => {
+    const result = await api("POST", "/api/help/acknowledge", {});
+    if (result.ok) $("#help-alert").hidden = true;
+  });
   onSubmit($("#next-form"), async (data) => {
     const result = await api("POST", "/api/next", data);
     if (result.ok) {
@@ -764,11 +774,43 @@ function showStatus(status) {
   $("#box-sound").textContent = sound.available ? `${sound.device}` : `niet beschikbaar (${sound.device || "?"})`;
   if (status.version) $("#box-version").textContent = status.version;
   showDisk(status.disk);
+  showHelp(status.help);
   const inSession = status.state === "in_session";
   $("#start").disabled = inSession || status.state === "calibrating";
   $("#pause").disabled = !inSession || (coach && coach.paused === "therapist");
   $("#resume").disabled = !(coach && coach.paused === "therapist");
   $("#stop").disabled = !inSession;
+}
+
+// -- a patient who is stuck calls the therapist: every open console alerts until someone goes -------
+let helpSince = null;
+function showHelp(help) {
+  const alert = $("#help-alert");
+  if (!help) { alert.hidden = true; helpSince = null; return; }
+  const who = help.patient ? `Patiënt ${help.patient}` : "De patiënt";
+  const why = HELP_REASONS[help.reason] || "heeft hulp nodig";
+  const what = help.kind ? ` (${CORRECTION_NAMES[help.kind] || help.kind})` : "";
+  $("#help-text").textContent = `${who} ${why}${what} en wacht op u. De oefening staat stil.`;
+  if (helpSince !== help.since) {   // a new call: a sound too, where the page may play one
+    helpSince = help.since;
+    beep();
+  }
+  alert.hidden = false;
+}
+
+function beep() {
+  try {
+    const audio = new (window.AudioContext || window.webkitAudioContext)();
+    for (const [at, hz] of [[0, 880], [0.35, 660], [0.7, 880]]) {
+      const tone = audio.createOscillator(), gain = audio.createGain();
+      tone.frequency.value = hz;
+      gain.gain.setValueAtTime(0.2, audio.currentTime + at);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + at + 0.3);
+      tone.connect(gain).connect(audio.destination);
+      tone.start(audio.currentTime + at);
+      tone.stop(audio.currentTime + at + 0.3);
+    }
+  } catch (error) { /* no sound allowed here: the alert is seen */ }
 }
 
 // -- space on the box's card: a full card is a state the box waits out, said before it comes ----------
