@@ -217,6 +217,10 @@ class Daemon:
             self._reload()
         if self.control is not None:
             self.control.serve()
+            if self.runner is None and self.sensor is not None:
+                # idle, the sensor is read in quarter seconds; someone watching the live view gets
+                # ten frames a second all the same
+                self.sensor.batch_s = self.sensor.BATCH_S if self.control.server.has_subscribers else IDLE_BATCH_S
         if self.announcement is not None and self.announcement.feed(self._now()):
             self.announcement.close()
             self.announcement = None

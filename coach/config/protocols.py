@@ -297,7 +297,8 @@ class Library:
             self.exercises.update(loaded.exercises)
 
     def names(self) -> list[str]:
-        return sorted(self.files)
+        """The programmes: the bundled files with exercises (the phrase book alone is none)."""
+        return sorted(name for name, loaded in self.files.items() if loaded.exercises or loaded.programme)
 
     def exercise(self, exercise_id: str) -> Exercise:
         if exercise_id not in self.exercises:

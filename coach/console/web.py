@@ -9,7 +9,10 @@ nothing a user typed is ever parsed as HTML.
 
 from __future__ import annotations
 
+import socket
+
 from aiohttp import web
+from yarl import URL
 
 from coach.console.context import CONSOLE, MAX_BODY, STATIC, TEMP_PREFIX, Console
 from coach.console.policy import add_routes, enforce, public_paths
@@ -61,12 +64,30 @@ def _public() -> set[str]:
 PUBLIC = _public()
 
 
+def own_host(request: web.Request) -> str:
+    """The box's own name or address for a redirect: the Host the browser used when it names
+    this box (its host name, NAME.local, or the address the request came in on), else that
+    address. Never a name a request makes up: a redirect must not send anyone elsewhere."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    local = sockname[0] if sockname else "127.0.0.1"
+    if local.startswith("::ffff:"):
+        local = local[7:]   # an IPv4 address on a dual-stack socket
+    name = socket.gethostname().lower()
+    try:
+        asked = (URL(f"http://{request.host}").host or "").lower()
+    except ValueError:
+        asked = ""
+    if asked in (name, f"{name}.local", local):
+        local = asked
+    return f"[{local}]" if ":" in local else local
+
+
 def redirect_app() -> web.Application:
-    """Plain HTTP only sends the browser to HTTPS."""
+    """Plain HTTP only sends the browser to HTTPS, on the box itself."""
     async def to_https(request: web.Request) -> web.Response:
-        host = request.host.split(":")[0]
         port = request.app[HTTPS_PORT]
-        raise web.HTTPMovedPermanently(f"https://{host}{'' if port == 443 else f':{port}'}{request.path_qs}")
+        raise web.HTTPMovedPermanently(f"https://{own_host(request)}{'' if port == 443 else f':{port}'}"
+                                       f"{request.path_qs}")
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", to_https)
     return app

@@ -112,7 +112,8 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
     good = sum(r.verdict == "ok" for r in reps)
     title = f"Sessie {number}: {_date(session['started'])}"
     summary = (f"{title} · {len(reps)} herhalingen, {good} goed · "
-               f"{STATUS_NL.get(session['status'], session['status'])}")
+               f"{STATUS_NL.get(session['status'], session['status'])}") if reps else \
+        f"{title} · {STATUS_NL.get(session['status'], session['status'])} vóór de eerste herhaling"
     chart = trace_chart([(t, v) for t, v, _ in trace], _spans(session, reps, trace),
                         [(c["t"], _nl(KINDS_NL, c["kind"])) for c in corrections],
                         f"Drukverloop {title}")
@@ -205,10 +206,18 @@ def patient_page(store: Store, patient: str | None, name: str | None = None) -> 
     good_total = sum(rep.verdict == "ok" for reps in reps_of.values() for rep in reps)
     share = f"{round(100 * good_total / reps_total)}%" if reps_total else "-"
     csv_link = f'<a href="{escape(csv_name(patient))}">alle herhalingen als CSV</a>'
+    # the totals count the sessions the patient trained in: one stopped before its first
+    # repetition is listed below as such, not counted as a session
+    trained = [session for session in sessions
+               if reps_of[session["id"]] or (session["summary"] or {}).get("exercises")]
+    empty = len(sessions) - len(trained)
+    empty_note = (f" Daarnaast {empty} {'sessie' if empty == 1 else 'sessies'} zonder herhaling "
+                  "(gestopt of onderbroken vóór de eerste).") if empty else ""
     body = (f"<h1>RugCoach: {escape(who)}</h1>"
-            f"<p>{len(sessions)} sessies, {reps_total} herhalingen, {share} goed. {csv_link}.</p>"
+            f"<p>{len(trained)} {'sessie' if len(trained) == 1 else 'sessies'}, {reps_total} herhalingen, "
+            f"{share} goed.{empty_note} {csv_link}.</p>"
             f"<h2>Volgende fase</h2>{_criteria(sessions)}"
-            f"<h2>Verloop over de sessies</h2>{_trends(sessions, reps_of)}"
+            f"<h2>Verloop over de sessies</h2>{_trends(trained, reps_of)}"
             f"<h2>Sessies (nieuwste eerst)</h2>{_legend()}{''.join(sections)}")
     return _page(f"RugCoach – {who}", body)
 

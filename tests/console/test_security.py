@@ -263,3 +263,39 @@ def test_a_dose_that_is_no_finite_number_is_refused(claimed):
         items = [{"exercise": "buiklig-a", "hold_s": value}]
         reply = admin.post("/api/patients/P-0042/programme", {"exercises": items})
         assert reply.status == 400 and reply.json["field"] == "exercises.0.hold_s", (value, reply.body)
+
+
+def test_the_plain_http_redirect_goes_to_the_box_not_to_the_host_a_request_names():
+    """An open redirect would send a clinic's browser wherever a forged Host header says."""
+    import asyncio
+    import http.client
+    import socket
+
+    from aiohttp import web
+
+    from coach.console.web import HTTPS_PORT, redirect_app
+
+    async def serve_and_ask():
+        app = redirect_app()
+        app[HTTPS_PORT] = 443
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+
+        def ask(host):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/login?x=1", headers={"Host": host})
+            response = connection.getresponse()
+            return response.status, response.getheader("Location")
+        try:
+            return [await asyncio.to_thread(ask, host) for host in
+                    ("evil.example", "127.0.0.1:8080", f"{socket.gethostname()}.local")]
+        finally:
+            await runner.cleanup()
+
+    forged, by_address, by_name = asyncio.run(serve_and_ask())
+    assert forged == (301, "https://127.0.0.1/login?x=1"), forged
+    assert by_address == (301, "https://127.0.0.1/login?x=1")
+    assert by_name == (301, f"https://{socket.gethostname().lower()}.local/login?x=1")

@@ -166,3 +166,21 @@ def test_a_long_trace_is_drawn_with_every_peak_but_few_points():
     v[123_456] = 120.0  # one spike in an hour at 100 Hz
     points = reduce_to_columns(list(zip(t.tolist(), v.tolist())), 0.0, 3600.0, 846)
     assert len(points) <= 4 * 846 and max(p[1] for p in points) == 120.0
+
+
+def test_the_totals_count_only_sessions_with_a_repetition(tmp_path):
+    """A session stopped before its first repetition is listed as such, not counted."""
+    from coach.adapters.store import Store
+    from coach.report.build import patient_page
+
+    store = Store(tmp_path)
+    trained = store.begin_session("P-1", "demo", [{"id": "buiklig-a", "title": "Buiklig"}])
+    for number in (1, 2):
+        trained.hear({"type": "rep", "t": 20.0 * number, "exercise": "buiklig-a", "rep": number,
+                      "start": 20.0 * number - 10, "end": 20.0 * number, "held_s": 8.0, "change": -9.0,
+                      "verdict": "ok"})
+    trained.finish("done", {"exercises": {"buiklig-a": {"total": 2, "ok": 2}}})
+    store.begin_session("P-1", "demo", [{"id": "buiklig-a", "title": "Buiklig"}]).finish("stopped")
+    page = patient_page(store, "P-1")
+    assert "1 sessie, 2 herhalingen, 100% goed. Daarnaast 1 sessie zonder herhaling" in page, page[:600]
+    assert "gestopt vóór de eerste herhaling" in page

@@ -21,7 +21,7 @@ REFUSALS_NL = {
     ErrorCode.NO_SENSOR: "De drukmeter is niet aangesloten.",
     ErrorCode.CANNOT_PAUSE: "Deze oefening kan niet gepauzeerd worden.",
     ErrorCode.NOT_PAUSED: "De sessie is niet gepauzeerd.",
-    ErrorCode.UNKNOWN_PROTOCOL: "Dit programma bestaat niet op deze box.",
+    ErrorCode.UNKNOWN_PROTOCOL: "Dit programma bestaat niet op deze box. Kies een programma uit de lijst.",
     ErrorCode.INVALID: "Deze keuze is niet geldig.",
     ErrorCode.NOT_FOUND: "Deze patiënt bestaat niet (meer).",
     ErrorCode.BAD_ARGUMENT: "Deze waarde kan niet.",
@@ -53,7 +53,9 @@ async def next_session(request: web.Request, console: Console) -> web.Response:
         if exc.field == "patient" and exc.code is ErrorCode.INVALID:
             return json_error(400, PSEUDONYM_NL, "patient", exc.code)
         field_name = "protocol" if exc.field in ("protocol", "programme", "exercise") else "patient"
-        return json_error(400, f"{REFUSALS_NL.get(exc.code, 'Geweigerd.')} ({exc})", field_name, exc.code)
+        # the daemon's detail is English: only a programme that does not validate needs it (FILE:LINE)
+        detail = f" ({exc})" if exc.code is ErrorCode.INVALID else ""
+        return json_error(400, f"{REFUSALS_NL.get(exc.code, 'Geweigerd.')}{detail}", field_name, exc.code)
     audit_of(request).patient = result.patient   # checked by the daemon: a pseudonym, never a typed name
     return web.json_response(to_wire(result))
 

@@ -46,7 +46,23 @@ function logOutcome(value) {
 }
 // the compensations, by the guide's words (docs/begrippen.md)
 const COMPENSATIONS = { breath_hold: "adem ingehouden", pushing: "persen", pelvis_moved: "bekken bewogen",
-  leak: "kussen loopt leeg", off_pbu: "van het kussen af" };
+  leak: "kussen loopt leeg", off_pbu: "van het kussen af", not_inflated: "kussen niet opgepompt" };
+
+// a device by a name a person knows, not its path
+function sensorName(port) {
+  const name = String(port || "").split("/").pop();
+  if (String(port).includes("/serial/by-id/")) {
+    return name.replace(/^usb-/, "").replace(/-if\d+(-port\d+)?$/, "").replace(/_/g, " ");
+  }
+  return /^tty(ACM|USB)\d+$/.test(name) ? `USB-drukmeter (${name})` : "drukmeter";
+}
+function soundName(device) {
+  const value = String(device || "");
+  if (value === "" || value === "default") return "de luidspreker van de box";
+  if (value === "none") return "geen geluid (testinstelling)";
+  if (value.startsWith("wav:")) return "een geluidsbestand (testinstelling)";
+  return value;
+}
 const PAUSES = { off_pbu: "patiënt van het kussen", sensor: "drukmeter weg", therapist: "door de therapeut",
   help: "wacht op de therapeut" };
 const HELP_REASONS = { stuck: "komt al twee minuten niet verder", no_reaction: "reageert niet op de aanwijzing" };
@@ -727,6 +743,7 @@ function takeEvent(event) {
   if (event.type === "daemon" && event.state === "session_started") {
     live.samples = live.samples.filter((s) => s[0] >= event.t);
     $("#reps").replaceChildren();
+    $("#warnings").replaceChildren();   // the notices are this session's: an earlier one's are over
   }
   if (event.type === "say") $("#box-saying").textContent = `“${event.text}”`;
   if (event.type === "rep") {
@@ -769,9 +786,11 @@ function showStatus(status) {
     $("#box-repetition").textContent = "-";
   }
   const sensor = status.sensor || {};
-  $("#box-sensor").textContent = sensor.connected ? `aangesloten (${sensor.port})` : `niet aangesloten (${sensor.port || "?"})`;
+  $("#box-sensor").textContent = sensor.connected ? `aangesloten: ${sensorName(sensor.port)}`
+    : `niet aangesloten (${sensorName(sensor.port)})`;
   const sound = status.sound || {};
-  $("#box-sound").textContent = sound.available ? `${sound.device}` : `niet beschikbaar (${sound.device || "?"})`;
+  $("#box-sound").textContent = sound.available === false ? `niet beschikbaar (${soundName(sound.device)})`
+    : soundName(sound.device);
   if (status.version) $("#box-version").textContent = status.version;
   showDisk(status.disk);
   showHelp(status.help);
