@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from coach.api.status import SensorStatus
@@ -271,6 +272,7 @@ class SerialSensor:
         self.batch_s = self.BATCH_S
         self.assembler = LineAssembler()
         self.connected = False
+        self.since: str | None = None   # when it connected or went away (UTC ISO), for the console
         self.resume_at: float | None = None   # set by the runner: the session time now
         self._last_warning = 0.0
         self._stop = threading.Event()
@@ -299,7 +301,7 @@ class SerialSensor:
     def status(self) -> SensorStatus:
         """Connected or not (and why not), what came: for the console and `rugcoach status`."""
         return SensorStatus(self.port, self.connected, self.received, self.assembler.bad, self.problem,
-                            self.clock.restarts)
+                            self.clock.restarts, self.since)
 
     def read(self, timeout: float) -> list[Reading]:
         """The next batch of readings, waiting up to `timeout`; [] if none came."""
@@ -323,6 +325,7 @@ class SerialSensor:
         self.problem = None
         self.assembler.restart()
         self.connected = True
+        self.since = _now_iso()
         return handle
 
     def _run(self) -> None:
@@ -378,6 +381,8 @@ class SerialSensor:
 
     def _close_port(self) -> None:
         handle, self._serial = self._serial, None
+        if self.connected:
+            self.since = _now_iso()
         self.connected = False
         if handle is not None:
             try:
@@ -390,3 +395,6 @@ class SerialSensor:
         self._thread.join(timeout=2.0)
         self._close_port()
 
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -53,7 +53,10 @@ class SoundBank:
         if not voices:
             raise ValueError("a sound bank needs at least one voice")
         self.voices = voices
-        self._tones = {name: tones.load(name, volume) for name in tones.NOTES}
+        self._tones = {name: tones.load(name, 1.0) for name in tones.NOTES}
+        # applied as each sound is handed out: a change is heard from the next sentence (the
+        # console's volume, a patient's own), with no sentence synthesised again
+        self.volume = volume
         self._lengths: dict[Line, int] = {}
         self.last_voice: str | None = None   # which voice gave the latest samples (the record says it)
 
@@ -64,14 +67,17 @@ class SoundBank:
     def samples(self, line: Line | str) -> np.ndarray:
         line = Line(line) if isinstance(line, str) else line
         if line.is_tone:
-            return self._tones[line.text[5:]]
+            return self._louder(self._tones[line.text[5:]])
         for voice in self.voices:
             audio = voice.audio(line)
             if audio is not None:
                 self._lengths[line] = len(audio)
                 self.last_voice = voice.name
-                return audio
+                return self._louder(audio)
         raise LookupError(f"no voice has '{line.text}'")   # synthesis, the last link, has all
+
+    def _louder(self, audio: np.ndarray) -> np.ndarray:
+        return audio if self.volume == 1.0 else audio * np.float32(self.volume)
 
     def duration(self, line: Line | str) -> float:
         line = Line(line) if isinstance(line, str) else line

@@ -212,7 +212,9 @@ class PhraseCache:
         self.synthesised = 0  # how many sentences had to be synthesised (not found on disk)
 
     def key(self, text: str) -> str:
-        identity = {"text": text, **asdict(self.settings), "engine": self.synthesizer.name,
+        # the volume is applied as a sentence is played (coach.adapters.sounds): one cache for all
+        voice = {name: value for name, value in asdict(self.settings).items() if name != "volume"}
+        identity = {"text": text, **voice, "engine": self.synthesizer.name,
                     "engine_version": self.synthesizer.version, "level": f"R128 {TARGET_LUFS:g} LUFS"}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -261,7 +263,7 @@ class PhraseCache:
             raw = _read_wav(raw_path)
             if raw is None or len(raw) == 0:
                 raise UserError(f"the speech engine produced no audio for '{text}'")
-        samples = _quantise(normalise(trim_silence(raw)) * self.settings.volume)
+        samples = _quantise(normalise(trim_silence(raw)))
         try:
             _write_wav_atomic(path, samples)
             _write_text_atomic(path.with_suffix(".crc32"), f"{_checksum(samples):08x}\n")

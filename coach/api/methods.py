@@ -120,6 +120,72 @@ class Announcing:
 
 
 @dataclass(frozen=True)
+class PortChoice:
+    path: str                       # /dev/serial/by-id/... (stays the same across replugging)
+    present: bool                   # plugged in now
+
+
+@dataclass(frozen=True)
+class PackChoice:
+    name: str                       # a voice pack: the practice's own recordings
+    recorded: dict[str, int]        # sentences recorded, per programme
+    sentences: dict[str, int]       # sentences the programme says
+
+
+@dataclass(frozen=True)
+class BoxSettings:
+    """The box's settings in force (the console's over the config's), and what may be chosen."""
+
+    name: str | None
+    port: str | None
+    audio: str
+    correction_gap_s: float
+    voice_pack: str | None          # null: the computer voice alone
+    volume: float                   # 0.3-1.0
+    rate_wpm: int                   # 115-155
+    from_console: list[str]         # which of them the console set (the others are the config's)
+    ports: list[PortChoice]         # the sensors plugged in, and the one set when it is not
+    sound_devices: list[str]        # the box's sound outputs (empty during a session: not looked up)
+    voice_packs: list[PackChoice]
+
+
+@dataclass(frozen=True)
+class ChangeSettingsParams:
+    """Only the settings given change; `voice_pack` "" is the computer voice."""
+
+    name: str | None = None
+    port: str | None = None
+    audio: str | None = None
+    correction_gap_s: float | None = None
+    voice_pack: str | None = None
+    volume: float | None = None
+    rate_wpm: int | None = None
+
+
+@dataclass(frozen=True)
+class SettingsChanged:
+    settings: BoxSettings
+    takes_effect: dict[str, str]    # per setting changed: now | next_sentence | next_session
+
+
+@dataclass(frozen=True)
+class SaySampleParams:
+    volume: float | None = None     # the box's own when not given
+    rate_wpm: int | None = None
+
+
+@dataclass(frozen=True)
+class Saying:
+    saying: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    cancelled: bool
+
+
+@dataclass(frozen=True)
 class AcknowledgeParams:
     account: str | None = None      # who is going to the patient (the log says it)
 
@@ -200,6 +266,19 @@ CALIBRATE = Method("calibrate", CalibrateParams, Calibrating,
                    "prompts come as `say` events, its end as a `daemon` event.", timeout_s=15.0)
 ANNOUNCE_CODE = Method("announce_code", AnnounceCodeParams, Announcing,
                        "Say the console's one-time setup code aloud in the room (4 to 12 digits).")
+CANCEL_CALIBRATION = Method("cancel_calibration", NoParams, Cancelled,
+                            "Stop a calibration under way: nothing is stored, the one in use stays. "
+                            "`cancelled` false when none was under way.")
+SETTINGS = Method("settings", NoParams, BoxSettings,
+                  "The box's settings in force and what may be chosen (sensors plugged in, sound devices, "
+                  "voice packs with what they hold per programme).")
+CHANGE_SETTINGS = Method("change_settings", ChangeSettingsParams, SettingsChanged,
+                         "Change some of the box's settings; each is checked as `rugcoach check` checks the "
+                         "config (a refusal names the field) and kept by the daemon in its state "
+                         "(settings.json), over /etc/rugcoach/config.yaml. `takes_effect` says when.")
+SAY_SAMPLE = Method("say_sample", SaySampleParams, Saying,
+                    "Say a sentence through the box's speaker now (between sessions) at the given volume "
+                    "and rate, or the box's own.", timeout_s=30.0)
 ACKNOWLEDGE_HELP = Method("acknowledge_help", AcknowledgeParams, Acknowledged,
                           "Someone is going to the patient who called for the therapist (`status.help`): "
                           "the alert ends in every console. The session stays paused until `resume` or `stop`.")
@@ -216,7 +295,8 @@ RESTORE = Method("restore", RestoreParams, Restored,
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     HELLO, STATUS, SUBSCRIBE, SNAPSHOT, METHODS_LIST, NEXT_SESSION, START, PAUSE, RESUME, STOP,
-    CALIBRATE, ANNOUNCE_CODE, ACKNOWLEDGE_HELP, FORGET, BACKUP, RESTORE)}
+    CALIBRATE, CANCEL_CALIBRATION, ANNOUNCE_CODE, ACKNOWLEDGE_HELP, SETTINGS, CHANGE_SETTINGS, SAY_SAMPLE,
+    FORGET, BACKUP, RESTORE)}
 
 # Notifications to subscribers: {"method": NAME, "params": ..., "seq": N}
 NOTIFY_SAMPLES = "samples"   # Samples: [t, mmHg] pairs, 10 times a second

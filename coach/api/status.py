@@ -20,6 +20,7 @@ class SensorStatus:
     bad_lines: int = 0          # lines that were no reading
     problem: str | None = None  # why it is not connected, in one line
     clock_restarts: int = 0     # the sensor's own clock started again (it was replugged or reset)
+    since: str | None = None    # UTC, ISO 8601: when it connected (or went away)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,25 @@ class SocketStatus:
 
 
 @dataclass(frozen=True)
+class CalibrationInfo:
+    """The stored calibration in use (coach/config/calibration_store.py)."""
+
+    date: str | None            # UTC, ISO 8601: when it was made
+    unit: str
+    offset: float               # the sensor's reading at 0 mmHg (the zero)
+    gain: float
+    span_mmhg: float            # the dial's value it was matched at
+
+
+@dataclass(frozen=True)
+class ClockStatus:
+    """The box's clock: a wrong one dates every session wrongly."""
+
+    now: str                    # UTC, ISO 8601
+    synchronized: bool | None   # set by the network's time (systemd-timesyncd); null: not known
+
+
+@dataclass(frozen=True)
 class HelpCall:
     """The patient is stuck and the coach called the therapist: every console alerts until
     someone acknowledges it (`acknowledge_help`)."""
@@ -132,3 +152,6 @@ class Status:
     socket: SocketStatus | None
     disk: DiskStatus | None = None
     help: HelpCall | None = None
+    calibrated: CalibrationInfo | None = None
+    name: str | None = None     # the box's name (its room)
+    clock: ClockStatus | None = None

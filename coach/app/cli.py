@@ -451,6 +451,7 @@ def cmd_check(args) -> int:
         try:
             if path.name.startswith("config"):
                 problems += startup_problems(str(path))   # the daemon starts with it, or it is refused
+                _say_what_the_console_overrides()
             else:
                 problems += load_file(path).programme_problems(known)
         except ProtocolError as exc:
@@ -463,6 +464,15 @@ def cmd_check(args) -> int:
         return 2
     print(f"{len(files)} file(s) valid", file=sys.stderr)
     return 0
+
+
+def _say_what_the_console_overrides() -> None:
+    from coach.config import box_settings
+
+    kept = box_settings.load()
+    if kept:
+        print(f"the settings changed in the console ({box_settings.path()}) win over this file for: "
+              f"{', '.join(box_settings.overridden(None, kept))}", file=sys.stderr)
 
 
 def cmd_say(args) -> int:

@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from coach import __version__
@@ -34,13 +35,23 @@ from coach.adapters.files import EventWriter, TraceWriter
 from coach.adapters.serial_sensor import SerialSensor
 from coach.adapters.store import now_utc
 from coach.api.methods import API_VERSION
-from coach.api.status import HelpCall, NextSession, SensorStatus, SessionInfo, SoundStatus, Status, VoiceStatus
+from coach.api.status import (
+    ClockStatus,
+    HelpCall,
+    NextSession,
+    SensorStatus,
+    SessionInfo,
+    SoundStatus,
+    Status,
+    VoiceStatus,
+)
 from coach.app.announce import Announcement
 from coach.app.calibrate import SpokenCalibration, prompt_sentences
 from coach.app.control import Control
 from coach.app.endpoints import RecordsEndpoints, RoomEndpoints, SessionEndpoints
 from coach.app.options import RunOptions
 from coach.app.runner import SerialSource, SessionRunner
+from coach.app.settings_endpoints import SettingsEndpoints
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
 from coach.config import calibration_store
 from coach.config.paths import control_socket, state_dir
@@ -116,6 +127,11 @@ class Daemon:
         self.last_wall = time.monotonic()   # when it came (an announcement goes on without samples)
         self.space: SpaceWatch | None = None
         self.help_call: HelpCall | None = None   # the patient called for the therapist, not yet answered
+        self.calibrated = calibration_store.info(self._calibration_path())   # the one in use
+        self.source: SerialSource | None = None
+        self._sounds_stale = False   # the voice changed in the console: new sounds before the next session
+        self._port_stale = False     # the sensor's port changed: reopened between sessions
+        self._sensor_opened_with = (port, setup.config.baudrate, setup.config.unit)
         self._retried_at = 0.0
 
     # -- signals: flags only, handled in the main loop ----------------------------------------
@@ -183,7 +199,23 @@ class Daemon:
             sound=runner.audio.status() if runner is not None else
             SoundStatus(self.options.audio or self.setup.config.audio),
             voice=VoiceStatus(self.setup.config.voice_pack),   # recorded sentences in use, or None
-            socket=None, disk=self._disk_status(), help=self.help_call)
+            name=self.setup.config.name,
+            socket=None, disk=self._disk_status(), help=self.help_call, calibrated=self.calibrated,
+            clock=ClockStatus(now_utc(), _clock_synchronized()))
+
+    def _calibration_path(self) -> Path | None:
+        return Path(self.setup.config.calibration) if self.setup.config.calibration else None
+
+    def cancel_calibration(self) -> bool:
+        """Stop the calibration under way (the console's "Annuleren"): nothing stored."""
+        calibration = self.calibration
+        if calibration is None:
+            return False
+        self.calibration = None
+        calibration.sink.close(max_wait_s=0.0)
+        log.info("calibration cancelled, asked over the control socket; nothing was stored")
+        self._enter("waiting_empty", self.last_t, event="calibration_failed", outcome="cancelled")
+        return True
 
     def acknowledge_help(self, account: str | None) -> bool:
         """Someone goes to the patient: the alert ends everywhere (the session stays paused)."""
@@ -225,6 +257,8 @@ class Daemon:
             self.announcement.close()
             self.announcement = None
         self._keep_writing()
+        if self._port_stale and self.runner is None and self.calibration is None:
+            self._reopen_sensor()
         if self.restart_requested and self.runner is None and self.calibration is None and not self.stop_requested:
             log.info("restarting for the new version now that no patient is coached")
             self.exit_code = RESTART_EXIT
@@ -280,12 +314,56 @@ class Daemon:
         self.calibration = SpokenCalibration(config.unit, span, self.sounds, sink, hear=self._tell)
         self.calibration.begin(self.last_t)
 
-    def announce(self, text: str) -> None:
-        """Say `text` now, between sessions (the console's setup code). Not an event, not logged."""
+    def announce(self, text: str, sounds=None) -> None:
+        """Say `text` now, between sessions (the console's setup code, the voice's sample). Not
+        an event, not logged."""
         if self.announcement is not None:
             self.announcement.close()
         sink = open_sink(self.options.audio or self.setup.config.audio, required=False)
-        self.announcement = Announcement(text, self.sounds, sink, self._now(), stopped=self._stop_between_sentences)
+        self.announcement = Announcement(text, sounds or self.sounds, sink, self._now(),
+                                         stopped=self._stop_between_sentences)
+
+    # -- the box's settings, changed in the console (coach/app/settings_endpoints.py) -----------
+    def settings_changed(self, changed: set[str]) -> None:
+        try:
+            new = self._setup_from(self.chosen)   # the config, with the console's settings over it
+        except UserError as exc:
+            log.error("the changed settings do not validate with the config (%s); the last ones stay",
+                      str(exc).splitlines()[0])
+            return
+        self.setup = new
+        if "volume" in changed and getattr(self, "sounds", None) is not None:
+            self.sounds.volume = new.config.voice.volume   # from the next sentence on
+        if changed & {"voice_pack", "rate_wpm"}:
+            self._sounds_stale = True
+        if "port" in changed:
+            self._port_stale = True
+
+    def say_sample(self, text: str, volume: float | None, rate_wpm: int | None) -> None:
+        """A sentence at the given volume and rate, through the box's speaker (the voice page's
+        "Laat de box een zin zeggen")."""
+        config = self.setup.config
+        voice = replace(config.voice, volume=volume if volume is not None else config.voice.volume,
+                        rate_wpm=rate_wpm if rate_wpm is not None else config.voice.rate_wpm)
+        self.announce(text, make_sounds(replace(config, voice=voice)))
+
+    def _reopen_sensor(self) -> None:
+        """The port changed in the console: the new one opened (waited for if not plugged in)."""
+        self._port_stale = False
+        config = self.setup.config
+        port = self.options.port or config.port   # the command line wins, as at start
+        wanted = (port, config.baudrate, config.unit)
+        if not port or wanted == self._sensor_opened_with:
+            return
+        self._sensor_opened_with = wanted
+        old, self.port = self.sensor, port
+        log.info("the sensor's port changed in the console: now %s", self.port)
+        self.sensor = SerialSensor(self.port, config.baudrate, sensor_units(config), required=False)
+        self.sensor.resume_at = self._now()   # its clock goes on from the session clock
+        if self.source is not None:
+            self.source.sensor = self.sensor
+        if old is not None:
+            old.close()
 
     def _calibrating(self, item) -> None:
         calibration = self.calibration
@@ -301,8 +379,8 @@ class Daemon:
             log.warning("calibration failed: %s; nothing was stored", calibration.error)
         else:
             try:
-                stored = calibration_store.save(calibration.result,
-                                                Path(config.calibration) if config.calibration else None)
+                stored = calibration_store.save(calibration.result, self._calibration_path())
+                self.calibrated = calibration_store.info(stored)
                 if self.sensor is not None:
                     self.sensor.units = sensor_units(config)   # from the next sample on
                 log.info("calibration stored in %s and in use", stored)
@@ -333,10 +411,12 @@ class Daemon:
                 log.error("reload refused, the old config and protocols stay in force: %s", line)
             return
         if (new.config.voice, new.config.voice_pack) != (self.setup.config.voice, self.setup.config.voice_pack):
-            log.warning("new voice settings take effect after a restart (systemctl restart rugcoach)")
+            log.info("new voice settings: from the next session")
+            self._sounds_stale = True
         if (new.config.port, new.config.baudrate, new.config.unit) != \
                 (self.setup.config.port, self.setup.config.baudrate, self.setup.config.unit):
-            log.warning("new sensor settings take effect after a restart (systemctl restart rugcoach)")
+            log.info("new sensor settings: the sensor is opened again between sessions")
+            self._port_stale = True
         self.setup = new
         log.info("reloaded config and protocols: %d exercise(s) in the programme, patient %s; "
                  "used from the next session", len(new.session.exercises), new.patient or "not named")
@@ -369,7 +449,7 @@ class Daemon:
             log.info("ready: %d sentence(s) synthesised, the rest from the cache (%.1f s); waiting "
                      "for a patient on %s", new, time.monotonic() - started, self.port)
             systemd.notify("READY=1", "STATUS=waiting for a patient")
-            source = SerialSource(sensor, stopped=lambda: self.stop_requested)
+            self.source = source = SerialSource(sensor, stopped=lambda: self.stop_requested)
             watch = PresenceWatch()
             # the events and the trace follow the daemon's one clock, session after session
             events_path = self.options.events or self.setup.config.events
@@ -379,9 +459,10 @@ class Daemon:
             self.trace = TraceWriter(self.options.trace, keep_when_full=True) if self.options.trace else None
             sensor.batch_s = IDLE_BATCH_S
             for item in self._idle(source, watch):
-                sensor.batch_s = sensor.BATCH_S
-                self._session(self.store, sensor, source, begin_at=item[0])
-                sensor.batch_s = IDLE_BATCH_S
+                # self.sensor: a port changed in the console is reopened between sessions
+                self.sensor.batch_s = self.sensor.BATCH_S
+                self._session(self.store, self.sensor, source, begin_at=item[0])
+                self.sensor.batch_s = IDLE_BATCH_S
                 if self.options.once or self.stop_requested:
                     break
                 watch.reset()
@@ -397,7 +478,7 @@ class Daemon:
             for part in (self.events, self.trace):
                 if part is not None:
                     part.close()
-            sensor.close()
+            self.sensor.close()
             self.store.close()
         log.info("stopped after %d session(s)%s", self.sessions,
                  "; starting again with the new version" if self.exit_code == RESTART_EXIT else "")
@@ -450,7 +531,8 @@ class Daemon:
             return None
         log.info("control socket: %s", path)
         control = Control(self, server)
-        for endpoints in (SessionEndpoints(self), RoomEndpoints(self), RecordsEndpoints(self)):
+        for endpoints in (SessionEndpoints(self), RoomEndpoints(self), RecordsEndpoints(self),
+                          SettingsEndpoints(self)):
             endpoints.register(control)
         return control
 
@@ -501,6 +583,10 @@ class Daemon:
             self.announcement = None
         self.session_setup = setup = self.setup
         self.session_chosen = self.chosen
+        if self._sounds_stale:   # the voice changed in the console: its sounds, prepared below
+            self._sounds_stale = False
+            self.sounds = make_sounds(setup.config)
+        self.sounds.volume = setup.config.voice.volume
         self.sounds.refresh()                   # sentences recorded in the console since the last session
         # new phrases after a reload are synthesised now (seconds each on a slow box); else cached.
         # The watchdog is fed between them, but no request is served: the session is half begun.
@@ -556,3 +642,10 @@ def _open_events(path: str) -> EventWriter:
         except OSError:
             pass   # not there yet, or not ours to move: appended to as it is
     return EventWriter(path, append=True, keep_when_full=True)
+
+
+def _clock_synchronized() -> bool | None:
+    """Whether the network's time set the clock (systemd-timesyncd's flag); None off systemd."""
+    if not os.path.isdir("/run/systemd/system"):
+        return None
+    return os.path.exists("/run/systemd/timesync/synchronized")

@@ -51,6 +51,8 @@ class Owner(Protocol):
 
     def acknowledge_help(self, account: str | None) -> bool: ...
 
+    def cancel_calibration(self) -> bool: ...
+
     def forget_patient(self, patient: str, account: str | None, address: str | None) -> Any: ...
 
     def replace_records(self, backup_file: Path) -> dict: ...
@@ -161,6 +163,7 @@ class RoomEndpoints:
 
     def register(self, control: Registry) -> None:
         control.register(api.CALIBRATE, self.calibrate)
+        control.register(api.CANCEL_CALIBRATION, self.cancel_calibration)
         control.register(api.ANNOUNCE_CODE, self.announce_code)
         control.register(api.ACKNOWLEDGE_HELP, self.acknowledge_help)
 
@@ -173,6 +176,9 @@ class RoomEndpoints:
         _sensor_connected(self.daemon)
         self.daemon.begin_calibration(span)
         return api.Calibrating(True, span)
+
+    def cancel_calibration(self, _params: api.NoParams) -> api.Cancelled:
+        return api.Cancelled(self.daemon.cancel_calibration())
 
     def acknowledge_help(self, params: api.AcknowledgeParams) -> api.Acknowledged:
         return api.Acknowledged(self.daemon.acknowledge_help(_text(params.account, "account")))

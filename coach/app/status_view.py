@@ -15,7 +15,8 @@ MODES = {
 
 
 def describe(status: Status) -> str:
-    lines = [f"RugCoach {status.version}: {MODES.get(status.state, status.state)}"]
+    named = f" ({status.name})" if status.name else ""
+    lines = [f"RugCoach {status.version}{named}: {MODES.get(status.state, status.state)}"]
     session, coach = status.session, status.coach
     if session is not None and coach is not None:
         number = session.record if session.record is not None else "(not yet in the records: the disk is full)"
@@ -53,6 +54,11 @@ def describe(status: Status) -> str:
         elif disk.low:
             line += "; LOW: make room before the card is full"
         lines.append(line)
+    if status.calibrated is not None:
+        lines.append(f"  calibration: {status.calibrated.date or 'date unknown'}, zero {status.calibrated.offset:g}, "
+                     f"span {status.calibrated.span_mmhg:g} mmHg")
+    if status.help is not None:
+        lines.append(f"  THE PATIENT CALLED FOR THE THERAPIST ({status.help.reason}) at {status.help.since}")
     if status.socket is not None:
         lines.append(f"  socket: {status.socket.path}, {status.socket.clients} client(s)")
     return "\n".join(lines)

@@ -39,7 +39,7 @@ def make_sounds(config: Config) -> SoundBank:
         return SoundBank([synthesised], config.voice.volume)
     pack = VoicePack.named(state_dir(), config.voice_pack)
     log.info("voice pack '%s': %d recorded sentence(s), synthesis for the rest", pack.name, len(pack.recordings()))
-    return SoundBank([RecordedVoice(pack, config.voice.volume), synthesised], config.voice.volume)
+    return SoundBank([RecordedVoice(pack), synthesised], config.voice.volume)
 
 
 def sensor_units(config: Config):
@@ -154,6 +154,10 @@ def finish_record(store, recorder, setup: Setup, status: str, voices: dict[str, 
     summary = summarise(recorder.reps, phases)
     if voices:
         summary["voices"] = dict(voices)
+    # the calibration the pressures were measured with (the report names it)
+    calibrated = calibration_store.info(Path(setup.config.calibration) if setup.config.calibration else None)
+    summary["calibration"] = {"date": calibrated.date, "span_mmhg": calibrated.span_mmhg,
+                              "zero": calibrated.offset} if calibrated is not None else None
     met = None
     if setup.patient is not None and status == "done":
         criteria = PhaseCriteria(**setup.config.progress)

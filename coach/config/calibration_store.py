@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from coach.api.status import CalibrationInfo
 from coach.config.paths import state_dir
 from coach.core.calibration import Calibration
 from coach.errors import UserError
@@ -43,3 +44,15 @@ def load(path: Path | None = None) -> Calibration | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"calibration file '{path}' is damaged ({exc}); run 'rugcoach calibrate' "
                         "again", exit_code=2) from None
+
+
+def info(path: Path | None = None) -> CalibrationInfo | None:
+    """The stored calibration as the console and the reports show it (None: none stored, or
+    one that cannot be read: `load` says why where it matters)."""
+    path = path or default_path()
+    try:
+        data = json.loads(path.read_text())
+        return CalibrationInfo(data.get("date"), str(data["unit"]), float(data["offset"]), float(data["gain"]),
+                               float(data["span_mmhg"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -20,6 +20,7 @@ VOICE = Record({
 })
 
 CONFIG = Record({
+    "name": (Text(), False),
     "audio": (Text(), False),
     "port": (Text(), False),
     "baudrate": (Number(1200, 2_000_000, integer=True), False),
@@ -41,6 +42,7 @@ CONFIG = Record({
 
 @dataclass
 class Config:
+    name: str | None = None            # the box's name (its room), as the console shows it
     audio: str = "default"
     port: str | None = None
     baudrate: int = 115200
@@ -57,7 +59,14 @@ class Config:
 
 
 def load_config(path: str | None) -> Config:
-    """`path`, else /etc/rugcoach/config.yaml when it exists, else the built-in defaults."""
+    """`path`, else /etc/rugcoach/config.yaml when it exists, else the built-in defaults; with
+    the settings the practice changed in the console over it (coach/config/box_settings.py)."""
+    from coach.config import box_settings
+
+    return box_settings.apply(_load_file(path), box_settings.load())
+
+
+def _load_file(path: str | None) -> Config:
     if path is None:
         if not DEFAULT_PATH.exists():
             return Config()

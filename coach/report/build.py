@@ -111,6 +111,7 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
     compensations = store.compensations(session["id"])
     good = sum(r.verdict == "ok" for r in reps)
     title = f"Sessie {number}: {_date(session['started'])}"
+    measured = _calibration(session)
     summary = (f"{title} · {len(reps)} herhalingen, {good} goed · "
                f"{STATUS_NL.get(session['status'], session['status'])}") if reps else \
         f"{title} · {STATUS_NL.get(session['status'], session['status'])} vóór de eerste herhaling"
@@ -132,7 +133,20 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
                       f"<td>{corrected.get(k, 0)}</td></tr>" for k in kinds)
             + "</table>") if kinds else '<p class="empty">Geen compensaties gezien.</p>'
     return (f'<details class="session"{" open" if open_ else ""}><summary>{escape(summary)}</summary>'
-            f"{chart}{_voices(session)}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
+            f"{chart}{_voices(session)}{measured}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
+
+
+def _calibration(session: dict) -> str:
+    """Which calibration the pressures were measured with (not known for sessions from before
+    the records said it)."""
+    summary = session.get("summary") or {}
+    if "calibration" not in summary:
+        return ""
+    calibration = summary["calibration"]
+    if not calibration:
+        return '<p class="calibration">Drukmeter: niet gekalibreerd (de instelling van de fabriek).</p>'
+    return (f'<p class="calibration">Drukmeter gekalibreerd op {escape(_date(calibration.get("date")))} '
+            f'(nulpunt {calibration.get("zero", 0):.1f}, ijkpunt {calibration.get("span_mmhg", 0):g} mmHg).</p>')
 
 
 def _voices(session: dict) -> str:

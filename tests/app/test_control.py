@@ -56,10 +56,11 @@ class Box:
         self.env = dict(os.environ, STATE_DIRECTORY=str(tmp_path / "state"), RUNTIME_DIRECTORY=str(self.socket.parent))
         self.process: subprocess.Popen | None = None
 
-    def start(self, *extra: str):
+    def start(self, *extra: str, port: bool = True):
+        """`port` False: the sensor's port from the config (`--config` in `extra`), not the command line."""
         self.process = subprocess.Popen(
-            RUGCOACH + ["run", "--port", str(self.tmp / "pbu"), "--protocol", "demo", "--audio", "none",
-                        "--events", str(self.events), *self.clock, *extra],
+            RUGCOACH + ["run", *(["--port", str(self.tmp / "pbu")] if port else []), "--protocol", "demo",
+                        "--audio", "none", "--events", str(self.events), *self.clock, *extra],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.tmp / "daemon.log").open("a"))
         client = DaemonClient(self.socket)
         assert wait_for(lambda: _answers(client), 60), "the daemon's socket never answered"
@@ -263,6 +264,20 @@ def test_calibration_runs_in_the_daemon_and_rugcoach_calibrate_is_its_client(tmp
         assert all(abs(mmhg - 40.0) < 0.2 for _, mmhg in samples), samples
         with pytest.raises(DaemonError, match="from 5 to 150"):
             client.call(api.CALIBRATE, api.CalibrateParams(500))
+        # what the console shows: the calibration in use, when it was made, its zero and span
+        calibrated = client.status().calibrated
+        assert calibrated is not None and calibrated.date == stored["date"] and calibrated.span_mmhg == 40.0
+        assert abs(calibrated.offset - 1.5) < 0.1
+        # a calibration cancelled half way ("Annuleren" in the console) stores nothing
+        technician.pumped = False
+        assert wait_for(lambda: client.status().state != "calibrating", 30)
+        client.call(api.CALIBRATE, api.CalibrateParams(60))
+        assert client.status().calibration.step == "zero"
+        assert client.call(api.CANCEL_CALIBRATION) == api.Cancelled(True)
+        assert client.status().calibration is None and client.status().state == "waiting_empty"
+        assert client.call(api.CANCEL_CALIBRATION) == api.Cancelled(False)
+        assert json.loads((tmp_path / "state" / "calibration.json").read_text()) == stored
+        assert client.status().calibrated == calibrated
     finally:
         box.close()
 

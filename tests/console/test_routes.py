@@ -40,7 +40,8 @@ def test_every_route_is_declared_with_its_access_log_and_role(claimed):
             assert path == "/api/me/totp/begin", f"{path} changes something: it is logged"
     admin_only = {path for (_m, path), r in table.items() if r.access is Access.ADMIN}
     assert {"/api/accounts", "/api/access-log", "/api/backup", "/api/restore",
-            "/api/patients/{pseudonym}/forget", "/api/settings/totp", "/api/accounts/totp-reset"} <= admin_only
+            "/api/patients/{pseudonym}/forget", "/api/settings/totp", "/api/accounts/totp-reset",
+            "/api/settings"} <= admin_only
     assert {p for (_m, p), r in table.items() if r.access is Access.PUBLIC} == {
         "/login", "/setup", "/favicon.ico", "/api/csrf", "/api/setup/state", "/api/setup/announce", "/api/setup",
         "/api/login"}

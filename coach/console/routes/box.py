@@ -83,9 +83,33 @@ async def acknowledge_help(request: web.Request, console: Console) -> web.Respon
     return web.json_response(to_wire(result))
 
 
+async def start_calibration(request: web.Request, console: Console) -> web.Response:
+    """The daemon's spoken calibration, started from the box's page (refused, with the reason,
+    while a patient is coached)."""
+    body = await read_json(request)
+    try:
+        span = float(body.get("span_mmhg", 40))
+    except (TypeError, ValueError):
+        span = float("nan")
+    if not 5.0 <= span <= 150.0:   # NaN fails this too
+        return json_error(400, "Kies een waarde van 5 tot 150 mmHg (meestal 40).", "span_mmhg", "bad_argument")
+    try:
+        result = await console.link.call(api.CALIBRATE, api.CalibrateParams(span))
+    except DaemonRefused as exc:
+        return json_error(409, REFUSALS_NL.get(exc.code, "Kalibreren kan nu niet."), "span_mmhg", exc.code)
+    return web.json_response(to_wire(result))
+
+
+async def cancel_calibration(_request: web.Request, console: Console) -> web.Response:
+    result = await console.link.call(api.CANCEL_CALIBRATION)
+    return web.json_response(to_wire(result))
+
+
 ROUTES = [
     Route("GET", "/api/status", status, Access.LOGGED_IN, NotLogged("the box's state, polled; no record is read")),
     Route("POST", "/api/next", next_session, Access.LOGGED_IN, "next_session"),
     Route("POST", "/api/help/acknowledge", acknowledge_help, Access.LOGGED_IN, "help_acknowledged"),
+    Route("POST", "/api/calibration", start_calibration, Access.LOGGED_IN, "calibrate"),
+    Route("POST", "/api/calibration/cancel", cancel_calibration, Access.LOGGED_IN, "calibration_cancelled"),
 ] + [Route("POST", f"/api/session/{method.name}", session_action(method), Access.LOGGED_IN, method.name)
      for method in (api.START, api.PAUSE, api.RESUME, api.STOP)]
