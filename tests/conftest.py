@@ -60,6 +60,7 @@ LONGEST = {
     "tests/console/test_console_process.py::test_kill_9": 40,
     "tests/core/test_accuracy.py::test_accuracy_on_held_out_seeds": 60,
     "tests/core/test_correction_latency.py": 45,
+    "tests/core/test_breathing_sweep.py": 12,
     "tests/e2e/test_sensor_faults.py": 35,
     "tests/console/test_voice_browser.py": 30,
     "tests/app/test_service.py::test_the_daemons_life": 20,

@@ -89,6 +89,9 @@ class Trace:
     breath_period: float = 5.0
     minutes: float = 0.0
     scenario: Scenario = PRONE
+    ripple: float = 0.0              # the breaths' peak to peak at rest (generate_breathing: the median)
+    noise: float = 0.0
+    quantum: float = 0.0
 
 
 def _depths(rng, scenario: Scenario) -> dict[str, float]:
@@ -246,3 +249,160 @@ def _label(rep: Rep, times: np.ndarray, change: np.ndarray, off: np.ndarray,
         rep.verdict = rep.outcome
     else:
         rep.verdict = "ok" if rep.held_s >= 0.9 * HOLD_S else "not_held"
+
+
+# -- breathing as it really is, on the keep-steady exercises (issue 31) -----------------------
+#
+# The keep-steady scenario above breathes like a metronome (8% drift, a sine) with a limb's wobble
+# slower than any breath. Real patients do not: each breath's length and depth differ by up to 25%
+# from the last, inhaling is shorter than exhaling, the rate is anywhere from 7 to 20 a minute,
+# the ripple under the low back is 0.3-2 mmHg, and the moving limb wobbles within the breathing
+# band (5-8 s, up to +-0.9 mmHg). A hold stops the breath where it is: the level stays put there
+# (with at most a small rise), and the limb, if it moves, goes on moving.
+
+STEADY = Scenario("steady-breathing", "steady", 40.0, (-3.0, 3.0), reps=6)
+
+
+@dataclass(frozen=True)
+class BreathCell:
+    """One cell of the sweep: the patient's breathing and the sensor, as ranges drawn per trace."""
+
+    ripple: tuple[float, float] = (0.3, 2.0)      # mmHg peak to peak at rest
+    noise: tuple[float, float] = (0.0, 0.3)       # mmHg rms, white
+    quantum: float = 0.0                          # mmHg, the sensor's step (0: none)
+    rates: tuple[float, ...] = (10.0, 25.0, 50.0)
+    rate_bpm: tuple[float, float] = (7.0, 20.0)   # the patient's own breathing rate
+    irregular: float = 0.25                       # a breath's length and depth vs the last: up to +-this
+    wobble: tuple[float, float] = (0.0, 0.0)      # the limb's wobble, amplitude (mmHg, +-)
+    wobble_period: tuple[float, float] = (5.0, 8.0)
+    hold: tuple[float, float] = (5.0, 12.0)       # length of a breath hold, s
+    reps: int = 6
+
+
+def breathing_wave(rng, times: np.ndarray, ripple: float, period: float, irregular: float,
+                   holds: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The breath by breath pressure wave: each breath's length and depth a random step of up to
+    +-`irregular` from the last (pulled back towards the patient's own), an inhale of 35-45% of
+    the breath rising as a half cosine and a longer exhale falling as one; in a hold the breath
+    stops where it is (the breathing clock stands still) and goes on from there afterwards.
+    Returns the wave and, per sample, the peak to peak of the breath it is in."""
+    # the breathing clock: it stands still in a hold
+    dt = np.r_[0.0, np.diff(times)]
+    running = np.ones(len(times))
+    for a, b in holds:
+        running[(times >= a) & (times < b)] = 0.0
+    clock = np.cumsum(dt * running)
+    # the breaths, along the clock
+    starts, lengths, depths, inhales = [], [], [], []
+    c, length, depth = -float(rng.uniform(0, period)), period, 1.0
+    while c < clock[-1] + 1.0:
+        starts.append(c)
+        lengths.append(length)
+        depths.append(depth)
+        inhales.append(float(rng.uniform(0.35, 0.45)))
+        c += length
+        pull = 0.3 * math.log(period / length)
+        length *= math.exp(float(np.clip(rng.uniform(-irregular, irregular) + pull, -irregular, irregular)))
+        length = float(np.clip(length, 3.0, 60.0 / 7.0))
+        depth *= math.exp(float(np.clip(rng.uniform(-irregular, irregular) - 0.3 * math.log(depth),
+                                        -irregular, irregular)))
+    starts_a = np.array(starts)
+    k = np.clip(np.searchsorted(starts_a, clock, side="right") - 1, 0, len(starts) - 1)
+    x = (clock - starts_a[k]) / np.array(lengths)[k]          # 0..1 through the breath
+    f = np.array(inhales)[k]
+    shape = np.where(x < f, 0.5 - 0.5 * np.cos(math.pi * x / f),
+                     0.5 + 0.5 * np.cos(math.pi * (x - f) / (1 - f)))
+    return ripple * np.array(depths)[k] * shape, ripple * np.array(depths)[k]
+
+
+def generate_breathing(seed: int, cell: BreathCell, clean: bool = False) -> Trace:
+    """A keep-steady trace (40 mmHg, hold 15 s with a limb moving) of a patient breathing as in
+    `cell`. Not clean: every repetition has a breath hold (labelled breath_hold), drawn from
+    cell.hold, starting 1.5-3 s after the band is reached. The repetitions themselves are good
+    (a 0-2 mmHg rise, held): this trace is about breathing only."""
+    rng = np.random.default_rng(seed)
+    rate = float(rng.choice(list(cell.rates)))
+    noise = float(rng.uniform(*cell.noise))
+    ripple = float(rng.uniform(*cell.ripple))
+    period = 60.0 / float(rng.uniform(*cell.rate_bpm))
+    base = 40.0 + float(rng.uniform(-1.5, 1.5))
+    sign = float(rng.choice([-1.0, 1.0]))    # which way a breath moves the bladder under the back
+    plan: list[Rep] = []
+    holds: list[tuple[float, float]] = []
+    t = 15.0
+    for _ in range(cell.reps):
+        reaction = float(rng.uniform(0.5, 1.5))
+        reach = t + reaction + 2.0
+        relax = reach + HOLD_S + 0.5
+        plan.append(Rep(cue=t, relax=relax, outcome="ok", depth=float(rng.uniform(-1.0, 2.0)), reach=reach))
+        if not clean:
+            start = reach + float(rng.uniform(1.5, 3.0))
+            holds.append((start, min(start + float(rng.uniform(*cell.hold)), relax - 0.3)))
+        t = relax + float(rng.uniform(6.0, 9.0))
+    end = t
+    n = int(end * rate)
+    times = np.arange(1, n + 1) / rate + rng.normal(0, 0.15 / rate, n)
+    times = np.maximum.accumulate(times)
+    times[1:] = np.maximum(times[1:], times[:-1] + 0.2 / rate)
+
+    offset = np.zeros(n)
+    for rep in plan:
+        tau = 0.7
+        start_c = rep.reach - 2.0
+        shape = rep.depth * (1 - np.exp(-np.clip(times - start_c, 0, None) / tau))
+        release = rep.relax + 0.5
+        shape = np.where(times >= release, shape * np.exp(-(times - release) / tau), shape)
+        offset += np.where(times >= start_c, shape, 0.0)
+        # the limb: a heel sliding out and back (a leg lifted and lowered) through the hold, one
+        # movement every 5-8 s, not quite regular, of its own size each repetition
+        size = float(rng.uniform(*cell.wobble))
+        if size > 0:
+            cycle = float(rng.uniform(*cell.wobble_period))
+            inside = (times >= rep.reach) & (times < rep.relax)
+            local = times[inside] - rep.reach
+            envelope = np.clip(local / 1.0, 0, 1) * np.clip((rep.relax - rep.reach - local) / 1.0, 0, 1)
+            phase = 2 * math.pi * local / cycle + 0.4 * np.sin(local / 2.3 + float(rng.uniform(0, 6)))
+            offset[inside] += size * envelope * np.sin(phase)
+    # a held breath often comes with a small rise (bracing): 0-0.3 mmHg over a second
+    rise = np.zeros(n)
+    for a, b in holds:
+        size = float(rng.uniform(0.0, 0.3))
+        rise += size * np.clip((times - a) / 1.0, 0, 1) * np.clip(b + 1.0 - times, 0, 1)
+    wave, depth = breathing_wave(rng, times, ripple, period, cell.irregular, holds)
+    wave *= sign
+    rest_ripple = float(np.median(depth[times < plan[0].cue]))   # what the rest profile can see
+    clean_pressure = base + offset
+    p = clean_pressure + wave + rise + rng.normal(0, noise, n) if noise > 0 else clean_pressure + wave + rise
+    spikes = rng.random(n) < 0.002
+    p[spikes] += rng.choice([-1, 1], spikes.sum()) * rng.uniform(10, 40, spikes.sum())
+    if cell.quantum:
+        p = np.round(p / cell.quantum) * cell.quantum
+    cues = {}
+    for rep in plan:
+        cues[int(np.searchsorted(times, rep.cue))] = "contract"
+        cues[int(np.searchsorted(times, rep.relax))] = "relax"
+        _label(rep, times, offset, np.zeros(n, dtype=bool), STEADY.band)
+    comps = [("breath_hold", a, b) for a, b in holds]
+    return Trace(seed, rate, np.round(times, 3), np.round(p, 2), cues, plan, comps, clean_pressure,
+                 period, end / 60.0, STEADY, rest_ripple, noise, cell.quantum)
+
+
+# The sweep: the patient's ripple against the sensor (every rate, irregular breathing, no limb);
+# the limb's wobble against the ripple; the sensor's rate against the breathing's regularity.
+# Each cell is drawn anew per trace within its ranges; hold lengths are drawn 5-12 s everywhere.
+RIPPLES = {"0.3": (0.3, 0.4), "0.6": (0.5, 0.7), "1.0": (0.9, 1.2), "2.0": (1.6, 2.0)}
+SENSORS = {"quiet": dict(noise=(0.0, 0.05)), "noise 0.1": dict(noise=(0.08, 0.12)),
+           "noise 0.3": dict(noise=(0.25, 0.3)), "steps 0.5": dict(noise=(0.0, 0.1), quantum=0.5)}
+WOBBLES = {"none": (0.0, 0.0), "+-0.15": (0.1, 0.15), "+-0.3": (0.2, 0.3), "+-0.6": (0.45, 0.6), "+-0.9": (0.7, 0.9)}
+REGULARITY = {"regular": 0.05, "irregular": 0.25}
+SWEEP: dict[str, dict[tuple[str, str], BreathCell]] = {
+    "ripple x sensor": {(r, s): BreathCell(ripple=RIPPLES[r], **SENSORS[s])   # type: ignore[arg-type]
+                        for r in RIPPLES for s in SENSORS},
+    "ripple x wobble": {(r, w): BreathCell(ripple=RIPPLES[r], noise=(0.05, 0.15), wobble=WOBBLES[w])
+                        for r in ("0.6", "1.0", "2.0") for w in WOBBLES if w != "none"},
+    "rate x regularity": {(f"{rate:g} Hz", g): BreathCell(ripple=(0.5, 2.0), noise=(0.0, 0.2), rates=(rate,),
+                                                          irregular=REGULARITY[g])
+                          for rate in (10.0, 25.0, 50.0) for g in REGULARITY},
+}
+SWEEP_TUNING = range(0, 24)         # seeds the detector was designed on (0-7, then 8-23)
+SWEEP_HELD_OUT = range(7100, 7108)  # seeds it is judged on (faulty traces; clean ones + 100)

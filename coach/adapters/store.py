@@ -464,6 +464,7 @@ class SessionRecorder:
         self._flushed_at = 0.0
         self.dropped_samples = 0
         self.reps: list[dict] = []
+        self.breathing_not_followed: list[str] = []   # exercises whose breath holds were not judged
 
     def _t(self, t: float) -> float:
         return round(t - self.origin, 3)
@@ -475,6 +476,8 @@ class SessionRecorder:
         elif kind == "compensation":
             self._compensations.append((self._t(event["t"]), event["kind"],
                                         self._t(event["start"]), self._t(event["end"])))
+        elif kind == "breathing" and not event.get("followed", True):
+            self.breathing_not_followed.append(event["exercise"])   # into the summary, at the end
         elif kind == "rep":
             self.reps.append(event)
             self.pending_reps.append((self._t(event["t"]), event["exercise"], event["rep"],

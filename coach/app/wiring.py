@@ -152,6 +152,9 @@ def finish_record(store, recorder, setup: Setup, status: str, voices: dict[str, 
     patient) whether the criteria for the next phase are met."""
     phases = {exercise.id: exercise.phase for exercise in setup.session.exercises}
     summary = summarise(recorder.reps, phases)
+    not_followed = getattr(recorder, "breathing_not_followed", None)
+    if not_followed:   # breath holds were not judged there: the report says so
+        summary["breathing_not_followed"] = list(not_followed)
     if voices:
         summary["voices"] = dict(voices)
     # the calibration the pressures were measured with (the report names it)

@@ -125,6 +125,20 @@ class Analyzer:
         self._slow.window = self.profile.breath_period
         return self.profile
 
+    @property
+    def breath_holds_judged(self) -> bool | None:
+        """Are breath holds judged on this exercise? None until the rest profile is taken; False
+        where the patient's breathing at rest could not be followed (too small against the
+        sensor's noise or step, or not one whole breath in the rest): then no breath-hold
+        correction means nothing, and the report says 'ademhaling niet te volgen' (issue 31).
+        Keep-steady exercises follow the breath turn by turn (RestProfile.breathing_followable),
+        the others by its wave (RestProfile.breathing_visible)."""
+        if self.profile is None:
+            return None
+        if self.target.direction == 0:
+            return self.profile.breathing_followable
+        return self.profile.breathing_visible
+
     # -- repetitions ---------------------------------------------------------------------
     def begin_rep(self, t: float) -> RepWindow:
         profile = self.profile if self.profile is not None else self.measure_rest()

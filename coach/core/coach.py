@@ -16,7 +16,7 @@ from transitions import Machine
 from coach.api.status import CoachStatus
 from coach.core.analysis import REST_WINDOW_S, Analyzer
 from coach.core.corrections import CorrectionPolicy
-from coach.core.events import Correction, Cue, Event, HelpCalled, Said, SensorStatus, StateChanged
+from coach.core.events import BreathingUnseen, Correction, Cue, Event, HelpCalled, Said, SensorStatus, StateChanged
 from coach.core.moving import Beat, MovingSet
 from coach.core.protocol import Exercise, PhraseBook, Session
 from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, leak_level, start_is_off
@@ -208,6 +208,9 @@ class Coach:
         self._last_verdict: str | None = None   # the last repetition's, for the words after it
         self._helps = 0                     # "show how" hints in this repetition
         self._progress_at = 0.0             # the last step forward (see STUCK_S)
+        self._breathing_unseen = False      # the rest just measured shows no breathing to follow
+        self._breath_told: set[str] = set()   # exercises whose breathing reminder was said
+        self.breathing_not_followed: list[str] = []   # exercises where breath holds were not judged
         self._unanswered: tuple[str, int] = ("", 0)   # a correction, and how often it went unheeded
 
     # -- inputs ---------------------------------------------------------------------------
@@ -500,6 +503,8 @@ class Coach:
         if self._since("quiet") < REST_WINDOW_S:
             return
         profile = self.analyzer.rest_profile_now(since=self._mark.quiet)
+        self._breathing_unseen = not (profile.breathing_followable if self.exercise.target.direction == 0
+                                      else profile.breathing_visible)
         if start_is_off(profile.baseline, self.exercise.start_pressure, self.exercise.start_tolerance):
             self.not_inflated()
         else:
@@ -508,6 +513,10 @@ class Coach:
     def on_enter_instructing(self) -> None:
         if self.exercise.id not in self._instructed:
             self._instruct()
+        if self._breathing_unseen and self.exercise.id not in self._breath_told:
+            # the coach will not hear a held breath here: the patient is reminded, once, up front
+            self._breath_told.add(self.exercise.id)
+            self._say("explain.breathe")
 
     def _instruct(self) -> None:
         """What to do, once per exercise, and what the tones mean: the hold's start and end with
@@ -557,6 +566,10 @@ class Coach:
         self._progress_at = t   # a repetition begins: a step forward
         self._cue("contract")(t)
         self.analyzer.begin_rep(t)
+        exercise = self.exercise.id
+        if self.analyzer.breath_holds_judged is False and exercise not in self.breathing_not_followed:
+            self.breathing_not_followed.append(exercise)
+            self._emit(BreathingUnseen(_r(t), exercise))
         self._mark.cue = t
 
     def _during_contracting(self) -> None:

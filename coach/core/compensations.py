@@ -20,7 +20,7 @@ import numpy as np
 
 from coach.core.events import Compensation
 from coach.core.levels import MovingMean
-from coach.core.signal import RepWindow, RestProfile, breath_wave
+from coach.core.signal import TURN_SHARE, BreathTurns, RepWindow, RestProfile, breath_wave
 from coach.core.thresholds import OFF_PBU_MMHG, ON_PBU_MMHG, start_is_off
 
 PUSH_ON_S, PUSH_OFF_S = 0.4, 0.5
@@ -35,6 +35,7 @@ BREATH_BACK_ABOVE = 0.6
 SETTLED_S = 1.0              # breathing is judged on windows that start this long after the band
 MOVED_BY_S = 3.0             # ... and after the patient has moved: a keep-steady hold starts in its
                              # band, and a level that leaves it still curves for a few seconds
+PUT_S = 3.0                  # a held breath's level stays put: judged over this long
 LEAK_SLOPE = 0.02            # mmHg/s (1.2 mmHg a minute) of baseline drift between repetitions
 
 
@@ -108,6 +109,10 @@ class CompensationTracker:
         self._next_ripple = 0.0
         self.ripple_now: float | None = None
         self._baselines: list[tuple[float, float]] = []
+        self._turns_of: RestProfile | None = None   # the profile the breath's turns are followed with
+        self._turns: BreathTurns | None = None
+        self._turns_level: MovingMean | None = None
+        self._recent_levels: deque[tuple[float, float]] = deque()   # the smoothed level, last PUT_S
         self.events: list[Compensation] = []
 
     @property
@@ -157,6 +162,8 @@ class CompensationTracker:
         self._steady_history.append((t, quick))
         while self._steady_history[0][0] < t - STEP_WINDOW_S - STEADY_BEFORE_S:
             self._steady_history.popleft()
+        if profile is not None and self.direction == 0:
+            self._follow_turns(t, raw, profile)
         if rep is None or profile is None:
             return
         direction = self.direction
@@ -166,7 +173,10 @@ class CompensationTracker:
             against = (quick - rep.baseline) * direction < -profile.margin
             self._emit("pushing", self.pushing.update(t, against), t)
         self._pelvis(t, self.quick, profile, rep)
-        self._breathing(t, raw, profile, rep)
+        if direction == 0:
+            self._breath_turns(t, profile, rep)
+        else:
+            self._breathing(t, raw, profile, rep)
 
     def _pelvis(self, t, fast, profile, rep) -> None:
         """A fast step of several mmHg away from a level held steady in the band. Not a pelvic
@@ -238,6 +248,52 @@ class CompensationTracker:
             self.breath.start_now(self._win_t[0])  # the flat window's start
             return
         self._emit("breath_hold", self.breath.update(t, condition), t)
+
+    def _follow_turns(self, t: float, raw: float, profile: RestProfile) -> None:
+        """The breath's turns, followed all the time once the rest profile is known (so the last
+        one before a repetition is known when the repetition's judging starts)."""
+        if self._turns_of is not profile:
+            self._turns_of = profile
+            self._turns = BreathTurns(profile=profile) if profile.breathing_followable else None
+            self._turns_level = MovingMean(profile.breath_smooth_s)
+        if self._turns is not None and self._turns_level is not None:
+            level = self._turns_level.push(t, raw)
+            self._turns.push(t, level)
+            self._recent_levels.append((t, level))
+            while self._recent_levels[0][0] < t - PUT_S:
+                self._recent_levels.popleft()
+
+    def _breath_turns(self, t, profile, rep) -> None:
+        """Keep steady: a breath is a rise and a fall of about the patient's own size, whatever
+        its length (coach.core.signal.BreathTurns); a breath held is no turn for longer than a
+        breathing patient ever goes without one (BreathTurns.gap). Not judged where the
+        breathing cannot be followed (RestProfile.breathing_followable)."""
+        turns = self._turns
+        if turns is None or rep.reached_at is None:
+            return
+        judged_from = max(rep.reached_at, rep.start + MOVED_BY_S) + SETTLED_S
+        since = max(turns.last_turn if turns.last_turn is not None else judged_from, judged_from)
+        if self._off_last_true >= since:
+            self._emit("breath_hold", self.breath.close(t), t)
+            return
+        condition = t - since > turns.gap
+        if self.breath.start is None:
+            if condition and self._level_put(TURN_SHARE * profile.breath_rise):
+                self.breath.start_now(since)
+            return
+        self._emit("breath_hold", self.breath.update(t, condition), t)
+
+    def _level_put(self, within: float) -> bool:
+        """Has the smoothed level stayed put over the last PUT_S (moved less than `within`)? A
+        held breath leaves the level where the breath stopped; a level still going one way (a
+        limb moving the bladder, with a breath riding on it) has not stopped breathing for sure.
+        O(n) in PUT_S of samples, only when a hold is about to start."""
+        if len(self._recent_levels) < 2:
+            return False
+        (t0, v0), (t1, v1) = self._recent_levels[0], self._recent_levels[-1]
+        slope = (v1 - v0) / max(t1 - t0, 1e-6)
+        # about a straight line: a leak's or a settling level's slow drift is no movement
+        return max(abs(v - v0 - slope * (t - t0)) for t, v in self._recent_levels) < within
 
     def rep_begins(self, t: float, baseline: float, profile: RestProfile | None) -> None:
         if self.start_pressure is not None and not self._baselines:

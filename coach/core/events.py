@@ -54,6 +54,16 @@ class Correction(Event):
 
 
 @dataclass(frozen=True)
+class BreathingUnseen(Event):
+    """On this exercise the patient's breathing at rest could not be followed (too small against
+    the sensor's noise or step): breath holds are not judged, and the report says so."""
+
+    type: ClassVar[str] = "breathing"
+    exercise: str
+    followed: bool = False
+
+
+@dataclass(frozen=True)
 class HelpCalled(Event):
     """The patient is stuck and the therapist is called (the session pauses until they come):
     `reason` stuck (no step forward for STUCK_S) or no_reaction (the same correction said

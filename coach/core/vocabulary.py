@@ -15,7 +15,7 @@ from coach.core.voice import Line, sentences
 FIXED = (
     "welcome", "safety.pain",
     "inflate.start", "inflate.more", "inflate.little", "inflate.too_much", "inflate.good",
-    "rest.measure", "explain.tones",
+    "rest.measure", "explain.tones", "explain.breathe",
     "contract", "contract.help", "hold.start", "hold.encourage", "relax",
     "rest", "rest.good", "rest.remaining", "rest.last", "exercise.done", "session.done", "praise",
     "session.paused", "session.help", "session.resumed", "session.stopped",

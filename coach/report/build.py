@@ -133,7 +133,17 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
                       f"<td>{corrected.get(k, 0)}</td></tr>" for k in kinds)
             + "</table>") if kinds else '<p class="empty">Geen compensaties gezien.</p>'
     return (f'<details class="session"{" open" if open_ else ""}><summary>{escape(summary)}</summary>'
-            f"{chart}{_voices(session)}{measured}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
+            f"{chart}{_voices(session)}{measured}{_breathing(session)}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
+
+
+def _breathing(session: dict) -> str:
+    """Where the breathing could not be followed, no breath-hold correction means nothing."""
+    unseen = (session.get("summary") or {}).get("breathing_not_followed") or []
+    if not unseen:
+        return ""
+    return (f'<p class="breathing">Ademhaling niet te volgen bij {escape(", ".join(unseen))}: de meter zag de '
+            "ademhaling van deze patiënt niet, dus is daar niet op adem inhouden gelet. De patiënt kreeg wel "
+            "de herinnering om door te ademen.</p>")
 
 
 def _calibration(session: dict) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from coach.core.signal import GAP_MIN_S
 from coach.core.voice import sentences
 from coach.sim.patient import Behaviour
 from tests.conftest import estimated_duration, of_type, simulate
@@ -92,6 +93,12 @@ def test_a_patient_who_errs_is_corrected_in_time_and_the_session_ends(library, f
                            session.phrases.wordings("correction.steady.too_strong", exercise.position)}
         assert first_sentences & set(said), "the keep-steady wording"
         assert sum(r["verdict"] == "ok" for r in reps) >= exercise.repetitions - 1, "heard and fixed"
+        return
+    if fault == "breath_hold" and exercise_id in STEADY and exercise.hold_s < GAP_MIN_S:
+        # held from 2 s into a 5 s hold until the relax: 4-6 s without a breath, within a
+        # breathing patient's own pauses on a keep-steady exercise, where breathing is followed
+        # breath by breath (issue 31: holds of 7 s or more). Told or not; never anything else.
+        assert set(kinds) <= {"breath_hold"}, kinds
         return
     assert fault in kinds, kinds
     comp = next(c for c in of_type(events, "compensation") if c["kind"] == fault)
