@@ -392,7 +392,10 @@ print(db.execute(\"SELECT count(*) FROM repetitions r JOIN sessions s ON s.id = 
         if [[ $reps == "$stored" && $(show MainPID) == "$pid_before" ]]; then
             pass "a card full mid-session: the session finished for the patient (same process, $waiting waiting), then all $stored repetition(s) written once there was room"
         else
-            fail "a card full mid-session: $reps repetition(s) said, $stored in the records"
+            fail "a card full mid-session: $reps repetition(s) said, $stored in the records: $(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/python3 -c "import sqlite3
+db = sqlite3.connect('file:/var/lib/rugcoach/rugcoach.db?mode=ro', uri=True)
+print(db.execute('SELECT id, patient, status, (SELECT count(*) FROM repetitions r WHERE r.session = s.id) FROM sessions s').fetchall())" 2>&1)"
+            journal_since "$since" | tail -n 25
         fi
     else
         fail "a card full mid-session: the space freed was not used: $(journal_since "$since" | tail -n 3)"

@@ -28,8 +28,10 @@ pytestmark = pytest.mark.slow
 
 PROTOCOL = ROOT / "tests" / "data" / "e2e.yaml"
 PHONE = {"width": 390, "height": 844}
-PC = {"width": 1280, "height": 900}
+PC = {"width": 1280, "height": 800}
 SCREENSHOTS = ROOT / "build" / "screenshots"   # kept after the test, to look at
+# the console's pages by task, by their hash route, and a section each shows
+PAGES = {"box": "#box", "patienten": "#patients", "stem": "#voice", "instellingen": "#backup", "accounts": "#mine"}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +95,36 @@ def watch_problems(page, expected_dialog: str) -> list[str]:
     return problems
 
 
+def go(page, name: str) -> None:
+    """To one of the console's pages, by its link in the navigation bar."""
+    page.click(f"#nav a[href='#/{name}']")
+    expect(page.locator(PAGES[name])).to_be_visible()
+    expect(page.locator(f"#nav a[href='#/{name}']")).to_have_attribute("aria-current", "page")
+
+
+def every_page(page, viewport: dict, label: str, heights: dict) -> None:
+    """Each page at one width: a screenshot, its height, only its own sections, no sideways scroll."""
+    page.set_viewport_size(viewport)
+    for name, section in PAGES.items():
+        go(page, name)
+        page.wait_for_timeout(300)   # the chart drawn at its new size
+        page.screenshot(path=str(SCREENSHOTS / f"page-{name}-{label}.png"), full_page=True)
+        size = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        heights[f"{name} ({label})"] = size[1]
+        assert size[0] <= viewport["width"], f"{name} scrolls sideways at {label} width: {size[0]} px"
+        others = [s for n, s in PAGES.items() if n != name and s != section]
+        assert all(page.locator(s).is_hidden() for s in others), f"{name} shows only its own sections"
+
+
+def on_first_screen(page, selector: str, viewport: dict) -> dict:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is shown"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], \
+        f"{selector} is within the first screen: {box}"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], f"{selector} is not cut off: {box}"
+    return box
+
+
 def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_forgets_them(
         browser, library, tmp_path):
     box = Box(tmp_path, library)
@@ -126,6 +158,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
 
         # 2. Two-step login: the QR code (and the key to type), a code from the "app", then a
         #    login that asks for the code after the password
+        go(page, "accounts")
         page.fill("#totp-begin-form [name=my_password]", "een-lang-wachtwoord")
         page.click("#totp-begin-form button[type=submit]")
         expect(page.locator("#totp-qr")).to_be_visible()
@@ -148,6 +181,12 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         page.wait_for_url(console.url + "/")
         page.wait_for_selector("#box:not([hidden])")
 
+        # 2b. The pages by task, at phone and PC width, between sessions: each with its own sections
+        heights: dict[str, int] = {}
+        every_page(page, PC, "pc", heights)
+        every_page(page, PHONE, "phone", heights)
+        go(page, "box")
+
         # 3. A name where a pseudonym belongs is refused, in Dutch, beside its field
         page.fill("#next-form [name=patient]", "<script>alert(1)</script>")
         page.click("#next-form button[type=submit]")
@@ -155,6 +194,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
 
         # 4. A patient of the clinic with a programme of their own, made in the console (a name
         #    that is markup shows as text; a wrong dose is named beside its field, in Dutch)
+        go(page, "patienten")
         page.click("#patients summary")
         page.fill("#patient-form [name=pseudonym]", "P-0042")
         page.fill("#patient-form [name=name]", '"><img src=x onerror=alert(1)>')
@@ -178,16 +218,39 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         page.click("#patient-next")
         expect(page.locator("#patient-next-result")).to_contain_text("Klaar: P-0042, Programma van P-0042")
         first_t = float(page.get_attribute("#chart", "data-last-t") or 0)
+        go(page, "box")
         box.pump_up()
         expect(page.locator("#box-state")).to_contain_text("Sessie bezig", timeout=patience(120_000))
         expect(page.locator("#box-patient")).to_contain_text("P-0042")
         expect(page.locator("#box-saying")).to_contain_text("“", timeout=patience(60_000))
+        # a phone while the session runs: the live view fills the first screen, the chart in it, and
+        # pause and stop at the foot of it, for a thumb
+        expect(page.locator("#box-repetition")).to_be_visible()
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        chart = on_first_screen(page, "#chart", PHONE)
+        assert chart["height"] >= 200, f"the chart is big enough to read: {chart}"
+        pause = on_first_screen(page, "#pause", PHONE)
+        stop = on_first_screen(page, "#stop", PHONE)
+        assert pause["y"] > chart["y"] + chart["height"] and stop["y"] > PHONE["height"] / 2, "within a thumb's reach"
+        assert pause["height"] >= 44 and stop["height"] >= 44, "big enough for a thumb"
+        for selector in ("#box-exercise", "#box-repetition", "#box-pressure", "#box-saying"):
+            on_first_screen(page, selector, PHONE)
+        assert page.locator("#start").is_hidden(), "only the buttons of the moment"
+        page.screenshot(path=str(SCREENSHOTS / "session-phone.png"))
         page.screenshot(path=str(SCREENSHOTS / "console-phone.png"), full_page=True)
+        heights["box, session (phone)"] = page.evaluate("() => document.documentElement.scrollHeight")
         page.set_viewport_size(PC)
+        page.wait_for_timeout(300)
+        for selector in ("#chart", "#pause", "#stop", "#box-repetition"):
+            on_first_screen(page, selector, PC)
+        page.screenshot(path=str(SCREENSHOTS / "session-pc.png"))
         expect(page.locator("#reps li")).to_have_count(2, timeout=patience(240_000))
         later_t = float(page.get_attribute("#chart", "data-last-t") or 0)
         assert later_t > first_t + 5, "the live trace moved"
         page.screenshot(path=str(SCREENSHOTS / "console-pc.png"), full_page=True)
+        heights["box, session (pc)"] = page.evaluate("() => document.documentElement.scrollHeight")
+        (SCREENSHOTS / "page-heights.json").write_text(json.dumps(heights, indent=1))
         reps = page.locator("#reps li").all_text_contents()
         assert len(reps) == 2 and all(":" in r for r in reps), reps
         # the chart has ink: the trace was drawn
@@ -198,6 +261,8 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
 
         # 5. After the session: the patient's report inside the console, then forget them
         expect(page.locator("#box-state")).not_to_contain_text("Sessie bezig", timeout=patience(120_000))
+        page.screenshot(path=str(SCREENSHOTS / "after-session-pc.png"), full_page=True)
+        go(page, "patienten")
         with context.expect_page() as opened:
             page.click("#patient-report")
         report = opened.value
@@ -239,3 +304,140 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
     store = Store.reader(box.state)
     assert store.sessions("P-0042") == [], "the daemon erased the records"
     store.close()
+
+
+def test_the_box_page_shows_the_health_the_alerts_and_a_calibration_as_the_status_says(browser, tmp_path):
+    """The box's page drawn from a status (given to the page as the live connection would, for a
+    box with no daemon behind it): the health at a glance, this session's notices apart from
+    earlier ones, the target band, and a calibration's steps. Screenshots at phone and PC width."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.console.conftest import ADMIN
+    console = ConsoleUnderTest(tmp_path / "state", tmp_path / "no-daemon.sock").start()
+    context = browser.new_context(ignore_https_errors=True, viewport=PHONE)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    iso = lambda moment: moment.isoformat().replace("+00:00", "Z")  # noqa: E731
+    status = {
+        "state": "in_session", "version": "0.1.0", "sessions": 2, "last_outcome": "done",
+        "session": {"number": 2, "patient": "P-0042", "programme": "Programma van P-0042", "record": 7},
+        "next": {"patient": None, "programme": None, "exercises": [], "chosen": False},
+        "coach": {"state": "holding", "t": 200.0, "exercise": "buiklig-a", "title": "Buiklig: navel intrekken",
+                  "exercise_number": 1, "exercises": 3, "repetition": 4, "repetitions": 10, "hold_left_s": 4.2,
+                  "band_mmhg": [44.0, 50.0], "paused": None, "finished": False},
+        "calibration": None,
+        "sensor": {"port": "/dev/serial/by-id/usb-Arduino_LLC_Drukmeter_85734-if00", "connected": True,
+                   "samples": 9000, "bad_lines": 0, "problem": None, "clock_restarts": 0,
+                   "since": iso(now - timedelta(minutes=12))},
+        "sound": {"device": "default", "available": True, "losses": 0, "latency_ms": 40.0},
+        "voice": {"pack": None}, "socket": None,
+        "disk": {"free_mb": 30000, "total_mb": 60000, "low": False, "full": False},
+        "help": None,
+        "calibrated": {"date": iso(now - timedelta(days=20)), "unit": "mmHg", "offset": 0.42, "gain": 1.013,
+                       "span_mmhg": 40.0},
+        "clock": {"now": iso(now + timedelta(minutes=5)), "synchronized": False},
+    }
+    samples = [[t / 10, 40 + (6 if 1700 < t < 1900 else 0) + (t % 7) / 10] for t in range(0, 2000)]
+    try:
+        client = console.client().before_login()
+        claim = {"code": console.console.setup_code.get(), "name": ADMIN[0], "password": ADMIN[1]}
+        assert client.post("/api/setup", claim).status == 200
+        context.add_cookies([{"name": k, "value": v, "domain": "localhost", "path": "/", "secure": True,
+                              "httpOnly": True, "sameSite": "Strict"} for k, v in client.cookies.items()])
+        page.goto(console.url + "/#/box")
+        expect(page.locator("#box")).to_be_visible()
+        page.wait_for_timeout(1500)   # the console's own first word (no daemon) has come
+        # an earlier session's notice, then this session's: the earlier one goes to the day's history
+        page.evaluate("(m) => receive(m)", {"topic": "snapshot", "link": "up", "status": status, "session": {
+            "number": 2, "samples": samples[:100], "events": [
+                {"type": "daemon", "state": "session_started", "t": 0.0},
+                {"type": "compensation", "kind": "pushing", "t": 2.0}]}})
+        page.evaluate("(m) => receive(m)", {"topic": "event", "event": {
+            "type": "daemon", "state": "session_started", "t": 10.0}})
+        page.evaluate("(m) => receive(m)", {"topic": "samples", "samples": samples[100:]})
+        for event in ({"type": "compensation", "kind": "breath_hold", "t": 30.0},
+                      {"type": "sensor", "status": "lost", "t": 195.0},
+                      {"type": "say", "text": "Houd vast.", "t": 196.0}):
+            page.evaluate("(m) => receive(m)", {"topic": "event", "event": event})
+        page.evaluate("(m) => receive(m)", {"topic": "status", "status": status})
+        expect(page.locator("#warnings li")).to_have_count(2)
+        expect(page.locator("#warnings li").first).to_contain_text("zojuist")
+        expect(page.locator("#warnings li").first).to_contain_text("Drukmeter weg")
+        expect(page.locator("#warnings li").nth(1)).to_contain_text("2 min geleden")
+        expect(page.locator("#history li")).to_have_count(1)
+        expect(page.locator("#history li")).to_contain_text("persen")
+        expect(page.locator("#box-hold")).to_have_text("nog 5 s")
+        expect(page.locator("#box-repetition")).to_have_text("4 van 10")
+        expect(page.locator("#box-sensor")).to_contain_text("Arduino LLC Drukmeter")
+        expect(page.locator("#box-sensor")).to_contain_text("12 min geleden")
+        expect(page.locator("#box-sound")).to_contain_text("werkt: de luidspreker van de box")
+        expect(page.locator("#box-calibrated")).to_contain_text("nulpunt 0,42 mmHg, ijkpunt 40 mmHg")
+        expect(page.locator("#clock-warning")).to_contain_text("De klok van de box loopt 5 minuten voor")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(SCREENSHOTS / "status-session-phone.png"), full_page=True)
+        page.set_viewport_size(PC)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(SCREENSHOTS / "status-session-pc.png"), full_page=True)
+
+        # a calibration: the steps, the pressure now and the value the dial must show
+        calibrating = dict(status, state="calibrating", session=None, coach=None,
+                           calibration={"step": "span", "span_mmhg": 40.0})
+        page.evaluate("(m) => receive(m)", {"topic": "status", "status": calibrating})
+        page.evaluate("(m) => receive(m)", {"topic": "event", "event": {
+            "type": "say", "text": "Pomp het kussen op tot de wijzer op veertig staat.", "t": 201.0}})
+        expect(page.locator("#calibrate-live")).to_be_visible()
+        expect(page.locator("#calibrate-target")).to_have_text("40 mmHg")
+        expect(page.locator("#calibrate-steps li.now")).to_contain_text("Oppompen tot de wijzer op 40 mmHg")
+        expect(page.locator("#calibrate-saying")).to_contain_text("Pomp het kussen op")
+        expect(page.locator("#calibrate-again")).to_be_visible()
+        expect(page.locator("#calibrate-cancel")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "calibration-pc.png"), full_page=True)
+        page.set_viewport_size(PHONE)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        on_first_screen(page, "#calibrate-target", PHONE)
+        on_first_screen(page, "#calibrate-cancel", PHONE)
+        page.screenshot(path=str(SCREENSHOTS / "calibration-phone.png"))
+        page.evaluate("(m) => receive(m)", {"topic": "event", "event": {
+            "type": "daemon", "state": "calibration_done", "t": 230.0, "outcome": "ok"}})
+        expect(page.locator("#calibrate-result")).to_contain_text("gelukt")
+        # refused while a patient is coached, with the reason
+        page.evaluate("(m) => receive(m)", {"topic": "status", "status": status})
+        expect(page.locator("#calibrate-start")).to_be_disabled()
+        expect(page.locator("#calibrate-why")).to_contain_text("niet tijdens een sessie")
+
+        # a small phone: the navigation fits, nothing scrolls sideways
+        page.set_viewport_size({"width": 360, "height": 740})
+        page.wait_for_timeout(200)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+        for link in page.locator("#nav a").all():
+            on_first_screen(page, f"#nav a[href='{link.get_attribute('href')}']", {"width": 360, "height": 740})
+        page.set_viewport_size(PHONE)
+
+        # a therapist: no admin's pages, not even by their address
+        client.csrf = client.get("/api/me").json["csrf"]
+        made = client.post("/api/accounts", {"name": "bram", "password": "nog-een-lang-wachtwoord", "role": "therapist",
+                                             "my_password": ADMIN[1]})
+        assert made.status == 200, made.body
+        therapist = console.client().before_login()
+        assert therapist.login("bram", "nog-een-lang-wachtwoord").status == 200
+        context.clear_cookies()
+        context.add_cookies([{"name": k, "value": v, "domain": "localhost", "path": "/", "secure": True,
+                              "httpOnly": True, "sameSite": "Strict"} for k, v in therapist.cookies.items()])
+        page.goto(console.url + "/#/instellingen")
+        page.reload()   # only the hash changed: the page must load again, as the therapist
+        expect(page.locator("#box")).to_be_visible()
+        expect(page.locator("#backup")).to_be_hidden()
+        expect(page.locator("#nav a[href='#/instellingen']")).to_be_hidden()
+        expect(page.locator("#nav-accounts")).to_have_text("Account")
+        go(page, "accounts")
+        expect(page.locator("#admin")).to_be_hidden()
+        expect(page.locator("#log")).to_be_hidden()
+        page.screenshot(path=str(SCREENSHOTS / "page-accounts-therapist-phone.png"), full_page=True)
+    finally:
+        context.close()
+        console.stop()
+    assert errors == []

@@ -111,11 +111,15 @@ def test_kill_9_of_the_socket_activated_console_mid_session_harms_nothing(tmp_pa
             assert console.poll() is None, console.stderr.read()
             assert time.monotonic() < deadline, "the console did not start"
             time.sleep(0.2)
-        # plain HTTP only sends the browser to HTTPS
-        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=patience(10))
-        plain.request("GET", "/patients?x=1", headers={"Host": f"box.local:{http_port}"})
-        reply = plain.getresponse()
-        assert reply.status == 301 and reply.getheader("Location") == f"https://box.local:{port}/patients?x=1"
+        # plain HTTP only sends the browser to HTTPS, on the box itself (by its name, or the
+        # address the request came to): never to a host a request names
+        name = socket.gethostname().lower()
+        for host, to in ((f"{name}.local:{http_port}", f"{name}.local"), (f"box.example:{http_port}", "127.0.0.1")):
+            plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=patience(10))
+            plain.request("GET", "/patients?x=1", headers={"Host": host})
+            reply = plain.getresponse()
+            assert reply.status == 301 and reply.getheader("Location") == f"https://{to}:{port}/patients?x=1", \
+                (host, reply.getheader("Location"))
         # claim the box with the code a shell on the box prints, and watch live
         code = subprocess.run(RUGCOACH + ["console", "setup-code"], cwd=ROOT, env=env, capture_output=True,
                               text=True, check=True).stdout.strip()

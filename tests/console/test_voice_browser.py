@@ -56,7 +56,7 @@ def test_a_sentence_recorded_through_the_browser_is_kept_trimmed_and_at_the_righ
         assert client.post("/api/setup", claim).status == 200
         context.add_cookies([{"name": k, "value": v, "domain": "localhost", "path": "/", "secure": True,
                               "httpOnly": True, "sameSite": "Strict"} for k, v in client.cookies.items()])
-        page.goto(console.url + "/")
+        page.goto(console.url + "/#/stem")   # the page of one's own voice
         expect(page.locator("#voice-sentence")).to_have_text(SENTENCE, timeout=patience(60_000))
         expect(page.locator("#voice-count")).to_contain_text("0 van de")
         page.click("#voice-record")

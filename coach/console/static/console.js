@@ -29,7 +29,9 @@ const LOG_ACTIONS = {
   add_account: "account gemaakt", totp_on: "tweestapsverificatie aan", totp_off: "tweestapsverificatie uit",
   totp_rule: "tweestapsverificatie verplicht of niet", totp_reset: "tweestapsverificatie gewist",
   backup: "back-up gemaakt", restore: "back-up teruggezet", voice_take: "zin ingesproken",
-  help_acknowledged: "hulpvraag beantwoord",
+  help_acknowledged: "hulpvraag beantwoord", calibrate: "drukmeter gekalibreerd",
+  calibration_cancelled: "kalibratie afgebroken", box_settings: "instellingen van de box gewijzigd",
+  voice_settings: "stem of geluid gewijzigd", voice_sample: "voorbeeldzin afgespeeld",
 };
 const LOG_OUTCOMES = {
   ok: "gelukt", opened: "geopend", required: "verplicht", optional: "vrij", "wrong code": "verkeerde code",
@@ -157,6 +159,49 @@ async function showLogin() {
   });
 }
 
+// -- pages by task: a hash route each (#/box, #/patienten, ...), every section on its own page ------------
+const PAGES = { box: "De box nu", patienten: "Patiënten", stem: "Uw eigen stem", instellingen: "Instellingen",
+  accounts: "Accounts" };
+const enabled = new Set();   // the sections this account may see (the role, the clinic's two-step rule)
+let onlyPage = null;         // two-step login still to turn on: that page alone
+let currentPage = null;
+
+function enable(id) {
+  enabled.add(id);
+  route();
+}
+
+function pageAllowed(page) {
+  if (onlyPage) return page === onlyPage;
+  return [...document.querySelectorAll("main section[data-page]")].some((s) => s.dataset.page === page && enabled.has(s.id));
+}
+
+function route() {
+  const asked = (location.hash.match(/^#\/([a-z]+)/) || [])[1];
+  const page = onlyPage || (PAGES[asked] && pageAllowed(asked) ? asked : "box");
+  for (const section of document.querySelectorAll("main section[data-page]")) {
+    section.hidden = !(section.dataset.page === page && enabled.has(section.id));
+  }
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.hidden = !pageAllowed(link.dataset.page);
+    if (link.dataset.page === page) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+  }
+  $("main").dataset.page = page;
+  document.title = `RugCoach: ${PAGES[page]}`;
+  if (page !== currentPage) {
+    currentPage = page;
+    window.scrollTo(0, 0);
+  }
+  live.dirty = true;   // the chart's size changes with its page
+  fitLiveView();
+}
+
+// on a phone, a running session's live view fills the screen below the header
+function fitLiveView() {
+  const top = $("main").getBoundingClientRect().top + window.scrollY;
+  document.documentElement.style.setProperty("--top", `${Math.round(top)}px`);
+}
+
 // -- the console -------------------------------------------------------------------------------
 async function showConsole() {
   const me = await api("GET", "/api/me");
@@ -166,16 +211,21 @@ async function showConsole() {
   $("#who").hidden = false;
   $("#logout").hidden = false;
   $("#outside").hidden = !me.data.outside_lan;
+  window.addEventListener("hashchange", route);
+  window.addEventListener("resize", fitLiveView);
+  $("#nav-accounts").textContent = me.data.role === "admin" ? "Accounts" : "Account";
+  PAGES.accounts = me.data.role === "admin" ? "Accounts" : "Mijn account";
   $("#logout").addEventListener("click", async () => {
     loggingOut = true;
     if (live.socket) live.socket.close();
     await api("POST", "/api/logout", {});
     location.assign("/login");
   });
+  if (me.data.totp_required && !me.data.totp) onlyPage = "accounts";   // the clinic's rule: the app first, then the console
   showMine(me.data);
-  if (me.data.totp_required && !me.data.totp) return;   // the clinic's rule: the app first, then the console
-  $("#box").hidden = false;
-  $("#next").hidden = false;
+  if (onlyPage) return;
+  $("#nav").hidden = false;
+  for (const id of ["box", "next", "alerts", "health", "calibrate"]) enable(id);
   $("#box-version").textContent = me.data.version;
   for (const action of ["start", "pause", "resume", "stop"]) {
     $(`#${action}`).addEventListener("click", async () => {
@@ -199,9 +249,12 @@ async function showConsole() {
       showError($("#next-form"), result.data.field || "patient", result.data.error || "Dat lukte niet.");
     }
   });
+  showCalibration();
   showPatients();
   showVoice();
+  showSettings(me.data.role === "admin");
   if (me.data.role === "admin") showAdmin();
+  setInterval(showAlerts, 20000);   // '2 min geleden' moves on
   connect();
   requestAnimationFrame(draw);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) { live.dirty = true; requestAnimationFrame(draw); } });
@@ -209,7 +262,7 @@ async function showConsole() {
 
 // -- my account: two-step login --------------------------------------------------------------------
 function showMine(me) {
-  $("#mine").hidden = false;
+  enable("mine");
   const must = me.totp_required && !me.totp;
   $("#totp-must").hidden = !must;
   const state = (on) => {
@@ -274,7 +327,7 @@ let library = [];
 let current = null;
 
 async function showPatients() {
-  $("#patients").hidden = false;
+  enable("patients");
   library = (await api("GET", "/api/exercises")).data.exercises || [];
   const search = $("#patient-search");
   let timer = null;
@@ -325,8 +378,14 @@ async function showPatients() {
   $("#patient-next").addEventListener("click", async () => {
     const result = await api("POST", "/api/next", { patient: current });
     $("#patient-next-result").textContent = result.ok
-      ? `Klaar: ${result.data.patient}, ${result.data.programme}. De sessie begint als het kussen wordt opgepompt.`
+      ? `Klaar: ${result.data.patient}, ${result.data.programme}. De sessie begint als het kussen wordt opgepompt. `
       : (result.data.error || "Dat lukte niet.");
+    if (result.ok) {   // the session is followed on the box's page
+      const link = document.createElement("a");
+      link.href = "#/box";
+      link.textContent = "Naar de box";
+      $("#patient-next-result").append(link);
+    }
   });
 }
 
@@ -342,6 +401,12 @@ async function listPatients() {
     button.textContent = patient.name ? `${patient.pseudonym}: ${patient.name}` : patient.pseudonym;
     button.addEventListener("click", () => openPatient(patient.pseudonym));
     li.append(button);
+    list.append(li);
+  }
+  if (!list.children.length) {
+    const li = document.createElement("li");
+    li.className = "note";
+    li.textContent = $("#patient-search").value ? "Geen patiënt gevonden." : "Nog geen patiënten. Voeg hieronder een patiënt toe.";
     list.append(li);
   }
 }
@@ -434,7 +499,7 @@ function addRow(item) {
 }
 
 async function showAdmin() {
-  $("#admin").hidden = false;
+  for (const id of ["admin", "log", "backup", "box-settings"]) enable(id);
   const list = async () => {
     const result = await api("GET", "/api/accounts");
     const ul = $("#accounts");
@@ -529,11 +594,96 @@ async function showAdmin() {
   });
 }
 
+// -- the box's settings and its voice, kept by the box itself -----------------------------------------
+function option(value, text) {
+  const item = document.createElement("option");
+  item.value = value;
+  item.textContent = text;
+  return item;
+}
+
+let settingsNow = {};
+function fillSettings(settings) {
+  settingsNow = settings;
+  const packs = settings.voice_packs || [];
+  $("#speech-voice").replaceChildren(option("", "De computerstem"),
+    ...packs.map((pack) => option(pack.name, `De eigen opnamen "${pack.name}" (computerstem waar een zin ontbreekt)`)));
+  $("#speech-voice").value = settings.voice_pack || "";
+  const chosen = packs.find((pack) => pack.name === settings.voice_pack) || packs[0];
+  $("#speech-recorded").textContent = chosen ? `Opgenomen in "${chosen.name}": ` + Object.keys(chosen.sentences)
+    .map((name) => `${name} ${chosen.recorded[name]} van ${chosen.sentences[name]} zinnen`).join(", ") + "."
+    : "Nog geen eigen opnamen: neem ze hieronder op.";
+  $("#speech-volume").value = Math.round(settings.volume * 100);
+  $("#speech-rate").value = settings.rate_wpm;
+  showSpeechValues();
+  const form = $("#box-settings-form");
+  form.elements.name.value = settings.name || "";
+  form.elements.correction_gap_s.value = settings.correction_gap_s;
+  $("#settings-port").replaceChildren(...(settings.ports || []).map((port) =>
+    option(port.path, `${sensorName(port.path)}${port.present ? "" : " (niet gevonden)"}`)));
+  if (!(settings.ports || []).length) $("#settings-port").append(option("", "Geen drukmeter gevonden"));
+  $("#settings-port").value = settings.port || "";
+  const devices = settings.sound_devices && settings.sound_devices.length ? settings.sound_devices : [settings.audio];
+  if (!devices.includes(settings.audio)) devices.push(settings.audio);
+  $("#settings-audio").replaceChildren(...devices.map((device) => option(device, soundName(device))));
+  $("#settings-audio").value = settings.audio;
+}
+
+function showSpeechValues() {
+  $("#speech-volume-shown").textContent = `${$("#speech-volume").value}%`;
+  $("#speech-rate-shown").textContent = `${$("#speech-rate").value} woorden per minuut`;
+}
+
+function whenSaid(result) {
+  return Object.entries(result.takes_effect_nl || {}).map(([name, when]) => `${SETTING_NAMES[name] || name} ${when}`)
+    .join(", ");
+}
+const SETTING_NAMES = { name: "naam", port: "drukmeter", audio: "luidspreker", correction_gap_s: "tijd tussen aanwijzingen",
+  voice_pack: "stem", volume: "volume", rate_wpm: "spreektempo" };
+
+async function showSettings(admin) {
+  enable("speech");
+  const result = await api("GET", "/api/settings");
+  if (result.ok) fillSettings(result.data);
+  else $("#speech-result").textContent = result.data.error || "De instellingen konden niet geladen worden.";
+  $("#speech-volume").addEventListener("input", showSpeechValues);
+  $("#speech-rate").addEventListener("input", showSpeechValues);
+  onSubmit($("#speech-form"), async () => {
+    const saved = await api("POST", "/api/settings/voice", { voice_pack: $("#speech-voice").value,
+      volume: Number($("#speech-volume").value) / 100, rate_wpm: Number($("#speech-rate").value) });
+    if (!saved.ok) { showError($("#speech-form"), saved.data.field || "form", saved.data.error || "Dat lukte niet."); return; }
+    fillSettings(saved.data.settings);
+    $("#speech-result").textContent = `Bewaard: ${whenSaid(saved.data)}.`;
+  });
+  $("#speech-say").addEventListener("click", async () => {
+    clearErrors($("#speech-form"));
+    const said = await api("POST", "/api/settings/say", { volume: Number($("#speech-volume").value) / 100,
+      rate_wpm: Number($("#speech-rate").value) });
+    if (!said.ok) { showError($("#speech-form"), said.data.field || "form", said.data.error || "Dat lukte niet."); return; }
+    $("#speech-result").textContent = `De box zegt: “${said.data.text}”`;
+  });
+  if (!admin) return;
+  onSubmit($("#box-settings-form"), async (data) => {
+    const changed = {};   // only what was changed: the rest stays as the box has it
+    for (const [name, value] of Object.entries(data)) {
+      if (value !== "" && String(settingsNow[name] ?? "") !== value) changed[name] = value;
+    }
+    if (!Object.keys(changed).length) { $("#box-settings-result").textContent = "Er is niets gewijzigd."; return; }
+    const saved = await api("POST", "/api/settings", changed);
+    if (!saved.ok) {
+      showError($("#box-settings-form"), saved.data.field || "form", saved.data.error || "Dat lukte niet.");
+      return;
+    }
+    fillSettings(saved.data.settings);
+    $("#box-settings-result").textContent = `Bewaard: ${whenSaid(saved.data)}.`;
+  });
+}
+
 // -- the therapist's own voice: one sentence at a time, recorded with the browser's microphone ---------
 const voice = { sentences: [], index: 0, recorder: null, chunks: [], take: null, stream: null };
 
 async function showVoice() {
-  $("#voice").hidden = false;
+  enable("voice");
   await loadVoice();
   $("#voice-missing").addEventListener("change", () => { voice.index = firstToRecord(0); showSentence(); });
   $("#voice-previous").addEventListener("click", () => move(-1));
@@ -558,8 +708,7 @@ async function loadVoice() {
   }));
   $("#voice-pack").textContent = result.data.in_use
     ? `Opnamen gaan naar de stem "${result.data.pack}", die de box gebruikt.`
-    : `Opnamen gaan naar de stem "${result.data.pack}". De box gebruikt die pas als de beheerder ` +
-      `voice_pack: ${result.data.pack} in de config zet.`;
+    : `Opnamen gaan naar de stem "${result.data.pack}". Kies die hierboven bij "Stem" om de box ermee te laten spreken.`;
   showProgress();
   voice.index = firstToRecord(0);
   showSentence();
@@ -717,8 +866,9 @@ function receive(message) {
     live.samples = (message.session && message.session.samples) || [];
     live.events = [];
     $("#reps").replaceChildren();
-    $("#warnings").replaceChildren();
+    alerts.now = [];   // the session so far (or the last one) comes again; the earlier ones stay history
     for (const event of (message.session && message.session.events) || []) takeEvent(event);
+    showAlerts();
     showLink(message.link);
     if (message.status) showStatus(message.status);
   } else if (message.topic === "samples") {
@@ -726,6 +876,7 @@ function receive(message) {
     trim();
   } else if (message.topic === "event") {
     takeEvent(message.event);
+    showAlerts();
   } else if (message.topic === "status") {
     showStatus(message.status);
   } else if (message.topic === "link") {
@@ -738,14 +889,31 @@ function trim() {
   if (live.samples.length > 20000) live.samples.splice(0, live.samples.length - 15000);
 }
 
+// -- the notices: this session's apart from the day's history, each with the time it came ------------
+const alerts = { now: [], history: [] };
+
+// when an event happened, by the wall clock: now, or as long ago as its time lies behind the newest sample
+function arrivedAt(event) {
+  const newest = live.samples.length ? live.samples[live.samples.length - 1][0] : event.t;
+  return Date.now() - Math.max(0, (newest - (event.t || 0)) * 1000);
+}
+
 function takeEvent(event) {
   live.events.push(event);
   if (event.type === "daemon" && event.state === "session_started") {
     live.samples = live.samples.filter((s) => s[0] >= event.t);
     $("#reps").replaceChildren();
-    $("#warnings").replaceChildren();   // the notices are this session's: an earlier one's are over
+    // the notices are this session's: an earlier one's go to the day's history
+    alerts.history = alerts.now.concat(alerts.history);
+    alerts.now = [];
   }
-  if (event.type === "say") $("#box-saying").textContent = `“${event.text}”`;
+  if (event.type === "daemon" && (event.state === "calibration_done" || event.state === "calibration_failed")) {
+    calibrationEnded(event);
+  }
+  if (event.type === "say") {
+    $("#box-saying").textContent = `“${event.text}”`;
+    $("#calibrate-saying").textContent = `“${event.text}”`;
+  }
   if (event.type === "rep") {
     const li = document.createElement("li");
     li.className = event.verdict === "ok" ? "ok" : "bad";
@@ -755,17 +923,54 @@ function takeEvent(event) {
   const warning = event.type === "sensor" ? (event.status === "lost" ? "Drukmeter weg" : "Drukmeter terug")
     : event.type === "compensation" ? `Compensatie: ${COMPENSATIONS[event.kind] || "onbekend"}` : null;
   if (warning) {
-    const li = document.createElement("li");
-    li.textContent = `${formatTime(event.t)} ${warning}`;
-    const list = $("#warnings");
-    list.prepend(li);
-    while (list.children.length > 8) list.lastChild.remove();
+    alerts.now.unshift({ text: warning, at: arrivedAt(event) });
+    alerts.now.splice(20);
+    alerts.history.splice(100);
   }
+}
+
+function clockTime(ms) {
+  return new Date(ms).toLocaleTimeString("nl-NL", { hour: "2-digit", minute: "2-digit" });
+}
+
+// a time a person reads: 'zojuist', '2 min geleden', '3 uur geleden'
+function ago(ms) {
+  const s = (Date.now() - ms) / 1000;
+  if (s < 60) return "zojuist";
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return `${minutes} min geleden`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} uur geleden`;
+  const days = Math.floor(hours / 24);
+  return days === 1 ? "gisteren" : `${days} dagen geleden`;
+}
+
+function showAlerts() {
+  const midnight = new Date().setHours(0, 0, 0, 0);
+  alerts.history = alerts.history.filter((a) => a.at >= midnight);
+  const item = (alert) => {
+    const li = document.createElement("li");
+    const when = document.createElement("span");
+    when.className = "when";
+    when.textContent = `${clockTime(alert.at)}, ${ago(alert.at)}`;
+    li.append(when, ` ${alert.text}`);
+    return li;
+  };
+  $("#warnings").replaceChildren(...alerts.now.map(item));
+  $("#warnings-none").hidden = alerts.now.length > 0;
+  $("#history").replaceChildren(...alerts.history.map(item));
+  $("#history-count").textContent = String(alerts.history.length);
+  $("#history-box").hidden = alerts.history.length === 0;
+  if (live.status) showHealth(live.status);   // 'sinds ... geleden' moves on too
 }
 
 function formatTime(t) {
   const s = Math.max(0, Math.floor(t));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function number(value, digits) {
+  return Number(value).toFixed(digits).replace(".", ",");
 }
 
 function showStatus(status) {
@@ -781,24 +986,170 @@ function showStatus(status) {
     const paused = coach.paused ? ` (${PAUSES[coach.paused] || coach.paused})` : "";
     $("#box-exercise").textContent = `${coach.exercise_number}/${coach.exercises}: ${coach.title}, ${state}${paused}`;
     $("#box-repetition").textContent = `${coach.repetition} van ${coach.repetitions}`;
+    $("#box-hold").textContent = coach.hold_left_s != null ? `nog ${Math.max(0, Math.ceil(coach.hold_left_s))} s` : "-";
   } else {
     $("#box-exercise").textContent = "-";
     $("#box-repetition").textContent = "-";
+    $("#box-hold").textContent = "-";
   }
-  const sensor = status.sensor || {};
-  $("#box-sensor").textContent = sensor.connected ? `aangesloten: ${sensorName(sensor.port)}`
-    : `niet aangesloten (${sensorName(sensor.port)})`;
-  const sound = status.sound || {};
-  $("#box-sound").textContent = sound.available === false ? `niet beschikbaar (${soundName(sound.device)})`
-    : soundName(sound.device);
   if (status.version) $("#box-version").textContent = status.version;
-  showDisk(status.disk);
+  showHealth(status);
   showHelp(status.help);
   const inSession = status.state === "in_session";
-  $("#start").disabled = inSession || status.state === "calibrating";
-  $("#pause").disabled = !inSession || (coach && coach.paused === "therapist");
-  $("#resume").disabled = !(coach && coach.paused === "therapist");
+  const calibrating = status.state === "calibrating";
+  const begun = (inSession || calibrating) && !document.body.classList.contains(inSession ? "in-session" : "calibrating");
+  document.body.classList.toggle("in-session", inSession);
+  document.body.classList.toggle("calibrating", calibrating);
+  $("#nav a[data-page=box]").classList.toggle("live", inSession || calibrating);
+  $("#alerts-title").textContent = inSession ? "Deze sessie" : "Laatste sessie";
+  const pausedByTherapist = Boolean(coach && coach.paused === "therapist");
+  $("#start").disabled = inSession || calibrating;
+  $("#pause").disabled = !inSession || pausedByTherapist;
+  $("#resume").disabled = !pausedByTherapist;
   $("#stop").disabled = !inSession;
+  $("#start").hidden = inSession;                  // the buttons of the moment, and only those
+  $("#pause").hidden = !inSession || pausedByTherapist;
+  $("#resume").hidden = !pausedByTherapist;
+  $("#stop").hidden = !inSession;
+  showCalibrationState(status);
+  fitLiveView();
+  // a session (or a calibration) that begins while the box's page is open shows at the top, unless
+  // the therapist is typing somewhere
+  const typing = document.activeElement && ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+  if (begun && currentPage === "box" && !typing) window.scrollTo(0, 0);
+}
+
+// -- the box's health at a glance: sensor, speaker, calibration, space, clock, version ----------------
+function since(iso) {
+  const ms = Date.parse(iso || "");
+  if (Number.isNaN(ms)) return "";
+  const day = new Date(ms).toDateString() === new Date().toDateString() ? "" :
+    `${new Date(ms).toLocaleDateString("nl-NL", { day: "numeric", month: "long" })} `;
+  return ` sinds ${day}${clockTime(ms)} (${ago(ms)})`;
+}
+
+function showHealth(status) {
+  const sensor = status.sensor || {};
+  $("#box-sensor").textContent = (sensor.connected ? `aangesloten: ${sensorName(sensor.port)}`
+    : `niet aangesloten (${sensorName(sensor.port)})`) + since(sensor.since);
+  const sound = status.sound || {};
+  $("#box-sound").textContent = sound.available === false ? `werkt niet: ${soundName(sound.device)}`
+    : sound.available === true ? `werkt: ${soundName(sound.device)}`
+    : `${soundName(sound.device)} (getest bij elke sessie)`;
+  $("#box-calibrated").textContent = calibratedText(status.calibrated);
+  $("#calibrate-last").textContent = calibratedText(status.calibrated);
+  showDisk(status.disk);
+  showClock(status.clock);
+}
+
+function calibratedText(calibrated) {
+  if (calibrated === undefined) return "-";
+  if (calibrated === null) return "nog nooit gekalibreerd";
+  const ms = Date.parse(calibrated.date || "");
+  const when = Number.isNaN(ms) ? "-" : new Date(ms).toLocaleDateString("nl-NL", { day: "numeric", month: "long", year: "numeric" });
+  const unit = calibrated.unit ? ` ${calibrated.unit}` : "";
+  const zero = calibrated.offset != null ? `nulpunt ${number(calibrated.offset, 2)}${unit}` : null;
+  const span = calibrated.span_mmhg != null ? `ijkpunt ${number(calibrated.span_mmhg, 0)} mmHg` : null;
+  const gain = calibrated.gain != null ? `factor ${number(calibrated.gain, 4)}` : null;
+  const parts = [zero, span, gain].filter(Boolean);
+  return parts.length ? `${when} (${parts.join(", ")})` : when;
+}
+
+function showClock(clock) {
+  const warning = $("#clock-warning");
+  const ms = clock ? Date.parse(clock.now || "") : NaN;
+  if (Number.isNaN(ms)) { $("#box-clock").textContent = "-"; warning.hidden = true; return; }
+  // the box's time when the status was made against this computer's now: a status is at most a few seconds old
+  const minutes = Math.round((ms - Date.now()) / 60000);
+  const synced = clock.synchronized === true ? ", gelijkgezet via internet"
+    : clock.synchronized === false ? ", niet gelijkgezet via internet" : "";
+  const off = Math.abs(minutes) > 2;
+  const text = `De klok van de box loopt ${Math.abs(minutes)} minuten ${minutes > 0 ? "voor" : "achter"}.`;
+  $("#box-clock").textContent = off ? `${text.slice(0, -1)}${synced}` : `goed (${clockTime(ms)}${synced})`;
+  warning.textContent = `${text} De box zet dan een verkeerde datum en tijd bij de sessies. ` +
+    "Vraag wie de box onderhoudt om de klok gelijk te zetten.";
+  warning.hidden = !off;
+}
+
+// -- calibration from the console: the box leads by voice, the page shows the same steps -------------
+const calibration = { span: 40 };
+
+function showCalibration() {
+  $("#calibrate-start").addEventListener("click", () => startCalibration(false));
+  $("#calibrate-again").addEventListener("click", async () => {
+    if (await cancelCalibration()) await startCalibration(true);
+  });
+  $("#calibrate-cancel").addEventListener("click", cancelCalibration);
+}
+
+async function startCalibration(again) {
+  const section = $("#calibrate");
+  clearErrors(section);
+  $("#calibrate-result").textContent = "";
+  const span = Number($("#calibrate-span").value);
+  if (!Number.isFinite(span) || span < 10 || span > 200) {
+    showError(section, "calibrate", "Kies een waarde op de wijzer van 10 tot 200 mmHg.");
+    return;
+  }
+  $("#calibrate-start").disabled = true;
+  let result = await api("POST", "/api/calibration", { span_mmhg: span });
+  // 'Opnieuw': the box may still be ending the calibration just cancelled
+  for (let tries = 0; again && result.status === 409 && tries < 10; tries++) {
+    await new Promise((resolve) => { setTimeout(resolve, 500); });
+    result = await api("POST", "/api/calibration", { span_mmhg: span });
+  }
+  $("#calibrate-start").disabled = false;
+  if (!result.ok) {
+    showError(section, "calibrate", result.data.error ||
+      (result.status === 404 ? "Deze box kan nog niet kalibreren vanuit de console." : "Kalibreren starten lukte niet."));
+    if (live.status) showCalibrationState(live.status);
+    return;
+  }
+  calibration.span = span;
+  $("#calibrate-span-text").textContent = String(span);
+  $("#calibrate-saying").textContent = "";
+  $("#calibrate-result").textContent = "Luister naar de box en volg de stappen.";
+}
+
+async function cancelCalibration() {
+  clearErrors($("#calibrate"));
+  const result = await api("POST", "/api/calibration/cancel", {});
+  if (!result.ok) {
+    showError($("#calibrate"), "calibrate", result.data.error || "Annuleren lukte niet.");
+    return false;
+  }
+  $("#calibrate-result").textContent = "De kalibratie is afgebroken. De box houdt de vorige waarden.";
+  return true;
+}
+
+function showCalibrationState(status) {
+  const calibrating = status.state === "calibrating";
+  const step = calibrating && status.calibration ? status.calibration.step : null;
+  $("#calibrate-live").hidden = !calibrating;
+  $("#calibrate-idle").hidden = calibrating;
+  const why = status.state === "in_session" ? "Kalibreren kan niet tijdens een sessie: de box coacht nu een patiënt."
+    : status.state === "starting" ? "Kalibreren kan zodra de box is opgestart en de drukmeter is aangesloten."
+    : (status.sensor && status.sensor.connected === false) ? "Kalibreren kan pas als de drukmeter is aangesloten." : "";
+  $("#calibrate-why").textContent = why;
+  $("#calibrate-start").disabled = Boolean(why) || calibrating;
+  if (!calibrating) return;
+  const span = status.calibration && status.calibration.span_mmhg != null ? status.calibration.span_mmhg : calibration.span;
+  $("#calibrate-span-text").textContent = number(span, 0);
+  const order = ["zero", "span", "done"];
+  for (const li of document.querySelectorAll("#calibrate-steps li")) {
+    const at = order.indexOf(li.dataset.step), now = order.indexOf(step);
+    li.className = at === now ? "now" : (now > at ? "done" : "");
+  }
+  $("#calibrate-target").textContent = step === "zero" ? "0 mmHg" : step === "span" ? `${number(span, 0)} mmHg` : "-";
+}
+
+function calibrationEnded(event) {
+  const outcome = String(event.outcome || "");
+  $("#calibrate-result").textContent = event.state === "calibration_done"
+    ? "De kalibratie is gelukt. De box gebruikt vanaf nu de nieuwe waarden."
+    : /cancel/i.test(outcome) ? "De kalibratie is afgebroken. De box houdt de vorige waarden."
+      : "De kalibratie is niet gelukt. De box houdt de vorige waarden. Probeer het opnieuw.";
+  $("#calibrate-result").title = outcome;   // the box's own words, for whoever maintains it
 }
 
 // -- a patient who is stuck calls the therapist: every open console alerts until someone goes -------
@@ -854,49 +1205,111 @@ function showDisk(disk) {
 }
 
 // -- the chart: drawn only when something changed, and never in a hidden tab ------------------------
+// a step for an axis's ticks: 1, 2 or 5 times a power of ten, about `count` of them over `range`
+function tickStep(range, count) {
+  const raw = range / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5]) if (raw <= m * power) return m * power;
+  return 10 * power;
+}
+
+function showPressure(samples) {
+  const sensor = live.status && live.status.sensor;
+  const now = samples.length && !(sensor && sensor.connected === false)
+    ? `${number(samples[samples.length - 1][1], 0)} mmHg` : "-";
+  $("#box-pressure").textContent = now;
+  $("#calibrate-pressure").textContent = now;
+}
+
 function draw() {
   if (document.hidden) return;            // a phone's battery: nothing drawn until it is seen again
   requestAnimationFrame(draw);
   if (!live.dirty) return;
-  live.dirty = false;
   const canvas = $("#chart");
   const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth * ratio, height = canvas.clientHeight * ratio;
+  const width = Math.round(canvas.clientWidth * ratio), height = Math.round(canvas.clientHeight * ratio);
+  const samples = live.samples;
+  live.dirty = false;
+  showPressure(samples);
+  if (!width || !height) return;         // on another page: drawn when its page shows (route() asks)
   if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, width, height);
-  const samples = live.samples;
-  if (!samples.length) return;
+  const px = (n) => n * ratio;
+  const font = (size) => `${px(size)}px system-ui, sans-serif`;
+  const left = px(40), right = px(10), top = px(22), bottom = px(24);
+  const plotW = width - left - right, plotH = height - top - bottom;
+  g.font = font(12);
+  g.fillStyle = "#5a5a5a";
+  g.textAlign = "left";
+  g.textBaseline = "alphabetic";
+  g.fillText("mmHg", px(4), px(14));       // the y axis's unit, above its numbers
+  if (!samples.length) {
+    g.textAlign = "center";
+    g.fillText("Nog geen druk gemeten", width / 2, height / 2);
+    return;
+  }
   const end = samples[samples.length - 1][0];
   // the last minute; a session that just began fills the chart from its start
   const start = Math.max(samples[0][0], end - WINDOW_S);
   const span = Math.max(end - start, 10);
+  const from = end - span;
   let first = samples.length - 1;
   while (first > 0 && samples[first - 1][0] >= start) first -= 1;
   let lo = Infinity, hi = -Infinity;
   for (let i = first; i < samples.length; i++) { lo = Math.min(lo, samples[i][1]); hi = Math.max(hi, samples[i][1]); }
   const band = live.status && live.status.coach && live.status.coach.band_mmhg;
   if (band) { lo = Math.min(lo, band[0]); hi = Math.max(hi, band[1]); }
-  lo = Math.floor(lo - 2); hi = Math.ceil(hi + 2);
-  const pad = 34 * ratio;
-  const x = (t) => pad + (t - start) / span * (width - pad - 6 * ratio);
-  const y = (v) => height - 6 * ratio - (v - lo) / (hi - lo) * (height - 12 * ratio);
+  const floor = Math.min(0, lo);              // no pressure below zero drawn unless measured
+  lo = Math.max(lo - 2, floor); hi += 2;
+  if (hi - lo < 10) { lo = Math.max((hi + lo) / 2 - 5, floor); hi = lo + 10; }
+  const yStep = tickStep(hi - lo, plotH / px(40) < 3 ? 3 : Math.min(6, plotH / px(40)));
+  lo = Math.floor(lo / yStep) * yStep; hi = Math.ceil(hi / yStep) * yStep;
+  const x = (t) => left + (t - from) / span * plotW;
+  const y = (v) => top + plotH - (v - lo) / (hi - lo) * plotH;
+  // the target band, shaded and named
   if (band) {
-    g.fillStyle = "rgba(46, 160, 67, 0.18)";
-    g.fillRect(pad, y(band[1]), width - pad, y(band[0]) - y(band[1]));
+    g.fillStyle = "rgba(46, 160, 67, 0.2)";
+    g.fillRect(left, y(band[1]), plotW, y(band[0]) - y(band[1]));
+    g.fillStyle = "#1e6b30";
+    g.textAlign = "right";
+    g.textBaseline = "top";
+    g.fillText("doel", left + plotW - px(4), y(band[1]) + px(2));
   }
+  // y: mmHg, a line at each tick
+  g.strokeStyle = "#e3e3e3";
+  g.lineWidth = px(1);
   g.fillStyle = "#5a5a5a";
-  g.font = `${12 * ratio}px system-ui, sans-serif`;
-  g.fillText(`${hi}`, 2, y(hi) + 12 * ratio);
-  g.fillText(`${lo}`, 2, y(lo));
+  g.textAlign = "right";
+  g.textBaseline = "middle";
+  for (let v = lo; v <= hi + yStep / 2; v += yStep) {
+    g.beginPath(); g.moveTo(left, y(v)); g.lineTo(left + plotW, y(v)); g.stroke();
+    g.fillText(String(Math.round(v)), left - px(6), y(v));
+  }
+  // x: seconds before now
+  const xStep = span > 40 ? 15 : span > 20 ? 10 : 5;
+  g.textBaseline = "top";
+  for (let back = 0; back <= span + 0.01; back += xStep) {
+    const at = x(end - back);
+    g.beginPath(); g.moveTo(at, top); g.lineTo(at, top + plotH); g.stroke();
+    g.textAlign = back === 0 ? "right" : "center";
+    g.fillText(back === 0 ? "nu" : `-${back} s`, back === 0 ? at : Math.max(at, left + px(14)), top + plotH + px(6));
+  }
+  g.strokeStyle = "#999";
+  g.beginPath(); g.moveTo(left, top); g.lineTo(left, top + plotH); g.lineTo(left + plotW, top + plotH); g.stroke();
+  // the trace
+  g.save();
+  g.beginPath(); g.rect(left, top, plotW, plotH); g.clip();
   g.strokeStyle = "#0b5cad";
-  g.lineWidth = 2 * ratio;
+  g.lineWidth = px(2);
+  g.lineJoin = "round";
   g.beginPath();
   for (let i = first; i < samples.length; i++) {
     const [t, v] = samples[i];
     if (i === first) g.moveTo(x(t), y(v)); else g.lineTo(x(t), y(v));
   }
   g.stroke();
+  g.restore();
   canvas.dataset.lastT = String(end);     // the newest point drawn (the live-delay benchmark reads it)
 }
 
