@@ -133,7 +133,8 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
                       f"<td>{corrected.get(k, 0)}</td></tr>" for k in kinds)
             + "</table>") if kinds else '<p class="empty">Geen compensaties gezien.</p>'
     return (f'<details class="session"{" open" if open_ else ""}><summary>{escape(summary)}</summary>'
-            f"{chart}{_voices(session)}{measured}{_breathing(session)}{table}<h3>Compensaties en correcties</h3>{comp}</details>")
+            f"{chart}{_voices(session)}{measured}{_breathing(session)}{table}"
+            f"<h3>Compensaties en correcties</h3>{comp}</details>")
 
 
 def _breathing(session: dict) -> str:
