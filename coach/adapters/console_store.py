@@ -61,8 +61,15 @@ CREATE TABLE console_patients (
 )
 """
 
+_V2 = """
+-- a patient who hears poorly: their own volume (0.3-1) and speaking rate (words a minute), used
+-- in their sessions over the box's own (null: the box's)
+ALTER TABLE console_patients ADD COLUMN volume REAL;
+ALTER TABLE console_patients ADD COLUMN rate_wpm INTEGER
+"""
+
 # Each entry moves the schema one version up; never edit one that has shipped, add a new one.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -74,6 +74,8 @@ class NextSessionParams:
     protocol: str | None = None     # a programme of the box's library, by name
     exercise: str | None = None     # one exercise of the library
     programme: str | None = None    # a patient's own programme: a protocol document (YAML), at most 32,000 characters
+    volume: float | None = None     # a patient who hears poorly: their own volume (0.3-1) for this session
+    rate_wpm: int | None = None     # and speaking rate (115-155 words a minute)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ class NextSession:
     programme: str | None
     exercises: list[str]
     chosen: bool                # chosen by a therapist (else the config's own)
+    volume: float | None = None     # the voice it will be coached in (a patient's own, or the box's)
+    rate_wpm: int | None = None
 
 
 @dataclass(frozen=True)

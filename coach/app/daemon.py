@@ -192,7 +192,8 @@ class Daemon:
             session=SessionInfo(self.sessions, current.patient, current.protocol, record)
             if runner is not None and current is not None else None,
             next=NextSession(self.setup.patient, self.setup.protocol,
-                             [exercise.id for exercise in self.setup.session.exercises], self.chosen is not None),
+                             [exercise.id for exercise in self.setup.session.exercises], self.chosen is not None,
+                             self.setup.config.voice.volume, self.setup.config.voice.rate_wpm),
             coach=runner.coach.status() if runner is not None else None,
             calibration=self.calibration.status() if self.calibration is not None else None,
             sensor=self.sensor.status() if self.sensor is not None else SensorStatus(self.port, False),
@@ -286,19 +287,25 @@ class Daemon:
 
     # -- what the therapist chooses (the control socket) ---------------------------------------
     def _setup_from(self, chosen: dict | None) -> Setup:
-        """The config and the options, with the therapist's choice over them."""
+        """The config and the options, with the therapist's choice over them (a patient's own
+        volume and speaking rate over the box's)."""
         options, chosen = self.options, chosen or {}
         programme_chosen = chosen.get("protocol") or chosen.get("exercise")
-        return Setup.from_values(options.config,
-                                 chosen.get("protocol") if programme_chosen else options.protocol,
-                                 chosen.get("exercise") if programme_chosen else options.exercise,
-                                 chosen.get("patient") or options.patient,
-                                 programme=chosen.get("programme"))
+        setup = Setup.from_values(options.config,
+                                  chosen.get("protocol") if programme_chosen else options.protocol,
+                                  chosen.get("exercise") if programme_chosen else options.exercise,
+                                  chosen.get("patient") or options.patient,
+                                  programme=chosen.get("programme"))
+        own = chosen.get("voice") or {}
+        if own:
+            setup = replace(setup, config=replace(setup.config, voice=replace(setup.config.voice, **own)))
+        return setup
 
     def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None,
-                    programme: str | None = None) -> Setup:
+                    programme: str | None = None, voice: dict | None = None) -> Setup:
         """The next session's patient and programme (validated first: UserError leaves all as it was)."""
-        chosen = {"patient": patient, "protocol": protocol, "exercise": exercise, "programme": programme}
+        chosen = {"patient": patient, "protocol": protocol, "exercise": exercise, "programme": programme,
+                  "voice": voice or {}}
         new = self._setup_from(chosen)
         self.setup, self.chosen = new, chosen
         log.info("next session chosen: patient %s, programme %s", new.patient or "not named", new.protocol)
@@ -441,6 +448,7 @@ class Daemon:
             self.control = self._open_control()
             started = time.monotonic()
             self.sounds = make_sounds(self.setup.config)
+            self._sounds_voice = (self.setup.config.voice_pack, replace(self.setup.config.voice, volume=1.0))
             new = self.sounds.prepare(self.setup.sentences() + prompt_sentences(),
                                       stopped=self._stop_between_sentences)
             if self.stop_requested:
@@ -583,9 +591,13 @@ class Daemon:
             self.announcement = None
         self.session_setup = setup = self.setup
         self.session_chosen = self.chosen
-        if self._sounds_stale:   # the voice changed in the console: its sounds, prepared below
+        voice = (setup.config.voice_pack, replace(setup.config.voice, volume=1.0))
+        if self._sounds_stale or voice != self._sounds_voice:
+            # the voice changed in the console, or this patient has a rate of their own: its
+            # sounds, prepared below (synthesis of what is not cached yet)
             self._sounds_stale = False
             self.sounds = make_sounds(setup.config)
+            self._sounds_voice = voice
         self.sounds.volume = setup.config.voice.volume
         self.sounds.refresh()                   # sentences recorded in the console since the last session
         # new phrases after a reload are synthesised now (seconds each on a slow box); else cached.

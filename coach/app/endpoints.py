@@ -22,6 +22,7 @@ from coach.adapters.store import check_patient_id
 from coach.api import methods as api
 from coach.api.wire import ApiError, ErrorCode
 from coach.app.control import Later, did_you_mean
+from coach.config import box_settings
 from coach.config.paths import state_dir
 from coach.core.spoken import spoken_code
 from coach.errors import UserError
@@ -43,7 +44,7 @@ class Owner(Protocol):
     start_requested: bool
 
     def choose_next(self, patient: str | None, protocol: str | None, exercise: str | None,
-                    programme: str | None = None) -> Any: ...
+                    programme: str | None = None, voice: dict | None = None) -> Any: ...
 
     def begin_calibration(self, span: float) -> None: ...
 
@@ -107,6 +108,11 @@ class SessionEndpoints:
         if programme is not None and len(programme) > MAX_PROGRAMME:
             raise ApiError(ErrorCode.BAD_ARGUMENT, f"'programme' is longer than {MAX_PROGRAMME} characters",
                            "programme")
+        voice = {name: value for name, value in (("volume", params.volume), ("rate_wpm", params.rate_wpm))
+                 if value is not None}
+        problems = box_settings.check(voice)
+        if problems:
+            raise ApiError(ErrorCode.BAD_ARGUMENT, problems[0].message, problems[0].field)
         names = self.daemon.setup.library.names()
         if protocol is not None and protocol not in names:   # never a path: nothing else on the box
             raise ApiError(ErrorCode.UNKNOWN_PROTOCOL, f"unknown programme '{protocol}'"
@@ -118,7 +124,7 @@ class SessionEndpoints:
                 raise ApiError(ErrorCode.INVALID, str(exc), "patient") from None
         try:
             setup = self.daemon.choose_next(patient=patient, protocol=protocol, exercise=exercise,
-                                            programme=programme)
+                                            programme=programme, voice=voice)
         except UserError as exc:   # a programme or exercise that does not validate
             raise ApiError(ErrorCode.INVALID, str(exc), "programme" if programme else
                            "exercise" if exercise else "protocol") from None

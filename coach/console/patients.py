@@ -69,12 +69,13 @@ class Patients:
         return [{"pseudonym": p, "name": n, "note": note, "has_programme": bool(has)} for p, n, note, has in rows]
 
     def get(self, pseudonym: str) -> dict | None:
-        rows = self._rows("SELECT pseudonym, name, note, programme FROM console_patients WHERE pseudonym = ?",
+        rows = self._rows("SELECT pseudonym, name, note, programme, volume, rate_wpm FROM console_patients "
+                          "WHERE pseudonym = ?",
                           (pseudonym,))
         if not rows:
             return None
-        p, n, note, programme = rows[0]
-        return {"pseudonym": p, "name": n, "note": note, "programme": programme,
+        p, n, note, programme, volume, rate = rows[0]
+        return {"pseudonym": p, "name": n, "note": note, "programme": programme, "volume": volume, "rate_wpm": rate,
                 "exercises": [_with_side_choice(item) for item in self.items_of(programme)] if programme else []}
 
     def add(self, pseudonym: str, name: str = "", note: str = "") -> dict:
@@ -93,6 +94,21 @@ class Patients:
         except sqlite3.IntegrityError:
             raise PatientError("pseudonym", "Deze patiënt bestaat al.") from None
         return {"pseudonym": pseudonym, "name": name or None, "note": note or None}
+
+    def set_voice(self, pseudonym: str, volume, rate_wpm) -> None:
+        """A patient's own volume and speaking rate (None: the box's own), checked as the box's."""
+        from coach.config.box_settings import check
+
+        values = {name: value for name, value in (("volume", volume), ("rate_wpm", rate_wpm)) if value is not None}
+        problems = check(values)
+        if problems:
+            field = problems[0].field
+            raise PatientError(field, "Kies een volume van 30 tot 100%." if field == "volume"
+                               else "Kies een spreektempo van 115 tot 155 woorden per minuut.")
+        if self.get(pseudonym) is None:
+            raise PatientError("pseudonym", "Deze patiënt bestaat niet (meer).")
+        self._rows("UPDATE console_patients SET volume = ?, rate_wpm = ?, updated = ? WHERE pseudonym = ?",
+                   (volume, rate_wpm, _now(), pseudonym))
 
     def programmes(self) -> list[tuple[str, str]]:
         """Every patient's own programme: (pseudonym, protocol text), all of them."""

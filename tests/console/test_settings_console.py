@@ -52,6 +52,17 @@ def test_settings_and_voice_from_the_console(tmp_path, clock):
         assert voice.json["takes_effect_nl"] == {"volume": "vanaf de volgende zin",
                                                  "rate_wpm": "vanaf de volgende sessie"}
         assert therapist.post("/api/settings/say", {"volume": 0.7, "rate_wpm": 125}).status == 200
+        # a patient who hears poorly: their own volume and rate, in their sessions
+        assert therapist.post("/api/patients", {"pseudonym": "P-9"}).status == 200
+        refused = therapist.post("/api/patients/P-9/voice", {"volume": 0.5, "rate_wpm": "200"})
+        assert refused.status == 400 and refused.json["field"] == "rate_wpm", refused.body
+        assert therapist.post("/api/patients/P-9/voice", {"volume": 0.5, "rate_wpm": "120"}).status == 200
+        assert therapist.get("/api/patients/P-9").json["rate_wpm"] == 120
+        assert therapist.post("/api/next", {"patient": "P-9", "protocol": "demo"}).status == 200
+        upcoming = daemon.status().next
+        assert (upcoming.patient, upcoming.volume, upcoming.rate_wpm) == ("P-9", 0.5, 120)
+        assert therapist.post("/api/next", {"patient": "P-10", "protocol": "demo"}).status == 200
+        assert daemon.status().next.rate_wpm == 125, "another patient: the box's own"
         log = {(e["account"], e["action"], e["outcome"]) for e in console.console.accounts.access_log()}
         assert (ADMIN[0], "box_settings", "ok") in log and (THERAPIST[0], "voice_settings", "ok") in log
         assert (THERAPIST[0], "box_settings", "refused: role") in log

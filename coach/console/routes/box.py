@@ -47,8 +47,12 @@ async def next_session(request: web.Request, console: Console) -> web.Response:
     # a patient of the console with a programme of their own gets it, unless one is chosen here
     own = console.patients.get(patient) if patient and not protocol else None
     programme = own["programme"] if own else None
+    # a patient who hears poorly: their own volume and rate, whichever programme they do
+    heard = console.patients.get(patient) if patient else None
+    volume, rate = (heard["volume"], heard["rate_wpm"]) if heard else (None, None)
     try:
-        result = await console.link.call(api.NEXT_SESSION, api.NextSessionParams(patient, protocol, None, programme))
+        result = await console.link.call(api.NEXT_SESSION, api.NextSessionParams(patient, protocol, None, programme,
+                                                                                  volume, rate))
     except DaemonRefused as exc:
         if exc.field == "patient" and exc.code is ErrorCode.INVALID:
             return json_error(400, PSEUDONYM_NL, "patient", exc.code)

@@ -41,6 +41,24 @@ async def patient_programme(request: web.Request, console: Console) -> web.Respo
     return web.json_response(console.patients.get(pseudonym))
 
 
+async def patient_voice(request: web.Request, console: Console) -> web.Response:
+    """A patient who hears poorly: their own volume and rate (empty: the box's own)."""
+    pseudonym = request.match_info["pseudonym"]
+    body = await read_json(request)
+    try:
+        volume = float(str(body["volume"]).replace(",", ".")) if body.get("volume") not in (None, "") else None
+    except ValueError:
+        return json_error(400, "Kies een volume van 30 tot 100%.", "volume")
+    rate = str(body.get("rate_wpm") or "").strip()
+    if rate and not rate.isdigit():
+        return json_error(400, "Kies een spreektempo van 115 tot 155 woorden per minuut.", "rate_wpm")
+    try:
+        console.patients.set_voice(pseudonym, volume, int(rate) if rate else None)
+    except PatientError as exc:
+        return json_error(404 if exc.field == "pseudonym" else 400, str(exc), exc.field)
+    return web.json_response(console.patients.get(pseudonym))
+
+
 async def exercises(_request: web.Request, console: Console) -> web.Response:
     return web.json_response({"exercises": console.patients.exercises()})
 
@@ -51,5 +69,6 @@ ROUTES = [
     Route("POST", "/api/patients", patients_add, Access.LOGGED_IN, "add_patient"),
     Route("GET", "/api/patients/{pseudonym}", patient_show, Access.LOGGED_IN, "view_patient"),
     Route("POST", "/api/patients/{pseudonym}/programme", patient_programme, Access.LOGGED_IN, "set_programme"),
+    Route("POST", "/api/patients/{pseudonym}/voice", patient_voice, Access.LOGGED_IN, "set_patient_voice"),
     Route("GET", "/api/exercises", exercises, Access.LOGGED_IN, NotLogged("the bundled library, no patient")),
 ]

@@ -32,6 +32,7 @@ const LOG_ACTIONS = {
   help_acknowledged: "hulpvraag beantwoord", calibrate: "drukmeter gekalibreerd",
   calibration_cancelled: "kalibratie afgebroken", box_settings: "instellingen van de box gewijzigd",
   voice_settings: "stem of geluid gewijzigd", voice_sample: "voorbeeldzin afgespeeld",
+  set_patient_voice: "eigen volume en tempo van de patiënt",
 };
 const LOG_OUTCOMES = {
   ok: "gelukt", opened: "geopend", required: "verplicht", optional: "vrij", "wrong code": "verkeerde code",
@@ -342,6 +343,12 @@ async function showPatients() {
     await openPatient(result.data.pseudonym);
   });
   $("#add-exercise").addEventListener("click", () => addRow({ exercise: library.length ? library[0].id : "" }));
+  onSubmit($("#patient-voice-form"), async (data) => {
+    const saved = await api("POST", `/api/patients/${encodeURIComponent(current)}/voice`,
+      { volume: data.volume ? Number(data.volume) / 100 : null, rate_wpm: data.rate_wpm || null });
+    if (!saved.ok) { showError($("#patient-voice-form"), saved.data.field || "volume", saved.data.error || "Dat lukte niet."); return; }
+    $("#patient-voice-result").textContent = "Bewaard: de box gebruikt dit in de sessies van deze patiënt.";
+  });
   onSubmit($("#programme-form"), async () => {
     const exercises = [...$("#programme-rows").children].map((li) => ({
       exercise: li.querySelector("[name=exercise]").value,
@@ -425,6 +432,12 @@ async function openPatient(pseudonym) {
   clearErrors($("#programme-form"));
   $("#programme-rows").replaceChildren();
   for (const item of result.data.exercises || []) addRow(item);
+  const heard = $("#patient-voice-form");
+  clearErrors(heard);
+  heard.elements.volume.value = result.data.volume ? Math.round(result.data.volume * 100) : "";
+  heard.elements.rate_wpm.value = result.data.rate_wpm || "";
+  $("#patient-voice-result").textContent = "";
+  $("#patient-voice").open = Boolean(result.data.volume || result.data.rate_wpm);
 }
 
 function addRow(item) {
