@@ -76,6 +76,11 @@ class LineFile:
         """Lines not (wholly) in the file yet."""
         return len(self._pending)
 
+    def retry(self) -> None:
+        """What waits, tried again if it is time (the main loop calls this while nothing is written)."""
+        if self._pending and time.monotonic() - self._tried_at >= self.RETRY_EVERY_S:
+            self.flush()
+
     def flush(self) -> bool:
         """Write what waits; True when nothing waits any more."""
         self._tried_at = time.monotonic()

@@ -281,9 +281,8 @@ class Daemon:
             if self.store.retry() and looked:
                 self.store.reserve.keep()   # given up on a full card: set aside again once there is room
         for part in (self.events, self.trace):
-            if part is not None and part.lines is not None and part.lines.waiting and \
-                    now - part.lines._tried_at >= part.lines.RETRY_EVERY_S:
-                part.lines.flush()
+            if part is not None and part.lines is not None:
+                part.lines.retry()
 
     # -- what the therapist chooses (the control socket) ---------------------------------------
     def _setup_from(self, chosen: dict | None) -> Setup:

@@ -23,10 +23,10 @@ from coach.errors import UserError
 from coach.report.charts import VERDICT_COLOURS, Span, trace_chart, trend_chart
 
 VERDICTS_NL = {"ok": "goed", "too_weak": "te zwak", "too_strong": "te sterk", "pushing": "persen",
-               "not_held": "niet volgehouden"}
+               "not_held": "niet vastgehouden"}
 KINDS_NL = {"breath_hold": "adem ingehouden", "pushing": "persen", "pelvis_moved": "bekken bewogen",
             "leak": "lek in het kussen", "off_pbu": "van het kussen af", "not_inflated": "niet opgepompt",
-            "too_weak": "te zwak", "too_strong": "te sterk", "not_held": "niet volgehouden"}
+            "too_weak": "te zwak", "too_strong": "te sterk", "not_held": "niet vastgehouden"}
 STATUS_NL = {"done": "afgerond", "stopped": "gestopt", "interrupted": "onderbroken",
              "abandoned": "patiënt niet teruggekomen", "running": "bezig"}
 CSV_COLUMNS = ["patient", "session", "date", "exercise", "rep", "start_s", "end_s", "held_s",

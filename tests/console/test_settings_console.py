@@ -40,6 +40,15 @@ def test_settings_and_voice_from_the_console(tmp_path, clock):
         refused = admin.post("/api/settings", {"name": "<b>Kamer</b>"})
         assert refused.status == 400 and refused.json["field"] == "name"
         assert daemon.call(api.SETTINGS).name == "Kamer 2", "a refusal changes nothing"
+        # calibration from the box's page: started, refused twice, cancelled
+        refused = admin.post("/api/calibration", {"span_mmhg": 500})
+        assert refused.status == 400 and refused.json["field"] == "span_mmhg"
+        assert admin.post("/api/calibration", {"span_mmhg": 40}).status == 200
+        assert daemon.status().calibration.step == "zero"
+        again = admin.post("/api/calibration", {"span_mmhg": 40})
+        assert again.status == 409 and "gekalibreerd" in again.json["error"], again.body
+        assert admin.post("/api/calibration/cancel", {}).json == {"cancelled": True}
+        assert daemon.status().calibration is None
         # a therapist sets the voice, not the box
         made = admin.post("/api/accounts", {"name": THERAPIST[0], "password": THERAPIST[1], "role": "therapist",
                                             "my_password": ADMIN[1]})

@@ -1008,6 +1008,7 @@ function showStatus(status) {
   if (status.version) $("#box-version").textContent = status.version;
   showHealth(status);
   showHelp(status.help);
+  $("#box-title").textContent = status.name ? `${status.name}: de box nu` : "De box nu";   // the room
   const inSession = status.state === "in_session";
   const calibrating = status.state === "calibrating";
   const begun = (inSession || calibrating) && !document.body.classList.contains(inSession ? "in-session" : "calibrating");
