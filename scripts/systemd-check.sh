@@ -378,7 +378,8 @@ fill_card() { ct sh -c 'dd if=/dev/zero of=/var/lib/rugcoach/filler bs=64k oflag
 reserve_gone() { ! ct test -e /var/lib/rugcoach/.space-reserve; }
 wait_for 120 in_session_now || true
 fill_card; wait_for 60 reserve_gone || true; fill_card
-if wait_for 120 full_now && wait_for 300 session_done_in /run/rugcoach/check-events.jsonl \
+session_over() { ! in_session_now; }   # the goodbye said, the record closed (in memory, on a full card)
+if wait_for 120 full_now && wait_for 300 session_done_in /run/rugcoach/check-events.jsonl && wait_for 60 session_over \
         && [[ $(show MainPID) == "$pid_before" && $(restarts) == "$restarts_before" ]] && active; then
     waiting=$(status_line | grep -o 'FULL: [0-9]* repetition(s)' || true)
     ct rm -f /var/lib/rugcoach/filler
