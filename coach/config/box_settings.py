@@ -17,12 +17,13 @@ import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from coach.config.paths import state_dir
-from coach.config.settings import Config
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
+T = TypeVar("T", bound=Any)
 
 FILE_NAME = "settings.json"
 _NAME = re.compile(r"^[\w .,'()-]{1,40}$")
@@ -110,8 +111,9 @@ def save(values: dict, file: Path | None = None) -> None:
         raise UserError(f"cannot keep the settings in '{file}': {exc.strerror}") from None
 
 
-def apply(config: Config, values: dict) -> Config:
-    """The config with the console's settings over it."""
+def apply(config: T, values: dict) -> T:
+    """The config (coach.config.settings.Config, which imports this module) with the console's
+    settings over it."""
     voice = config.voice
     if "volume" in values or "rate_wpm" in values:
         voice = replace(voice, volume=float(values.get("volume", voice.volume)),
@@ -122,7 +124,7 @@ def apply(config: Config, values: dict) -> Config:
     return replace(config, voice=voice, name=values.get("name", config.name), **changed)
 
 
-def overridden(_config: Config | None, values: dict) -> list[str]:
+def overridden(_config: object, values: dict) -> list[str]:
     """The config's keys the console's settings replace (for `rugcoach check`)."""
     return [name for name in ("name", "port", "audio", "correction_gap_s", "voice_pack", "volume", "rate_wpm")
             if name in values]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coach.config import box_settings
 from coach.config.schema import Number, Problems, Record, Text, decode_text, load_nodes
 from coach.core.voice import VoiceSettings
 from coach.errors import ProtocolError, UserError
@@ -61,8 +62,6 @@ class Config:
 def load_config(path: str | None) -> Config:
     """`path`, else /etc/rugcoach/config.yaml when it exists, else the built-in defaults; with
     the settings the practice changed in the console over it (coach/config/box_settings.py)."""
-    from coach.config import box_settings
-
     return box_settings.apply(_load_file(path), box_settings.load())
 
 

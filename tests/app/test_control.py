@@ -159,7 +159,7 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     chosen = client.next_session(patient="P-0007", protocol="demo")
     assert chosen.patient == "P-0007" and chosen.exercises == ["buiklig-a"]
     first = client.subscribe()
-    assert first.status.next == NextSession("P-0007", "demo", ["buiklig-a"], True)
+    assert first.status.next == NextSession("P-0007", "demo", ["buiklig-a"], True, 1.0, 135)
     assert client.start_session() == api.Starting(True)
     # the session starts on the next sample; the subscriber sees it, then samples and status
     seen = []

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ import time
 
 import pytest
 
-from coach.adapters.store import Store
+from coach.adapters.store import SCHEMA_VERSION, Store
 from coach.config.protocols import Library
 from coach.core.voice import sentences
 from tests.conftest import ROOT, RUGCOACH
@@ -101,8 +102,23 @@ def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path
     again = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=patience(600))
     assert again.returncode == 0 and "patient: P-9" in config.read_text()
+    # the version installed is the release and the commit, as `rugcoach status` will say it
+    stamped = (dest / "opt/rugcoach/src/coach/VERSION").read_text().strip()
+    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    assert stamped.startswith("0.1.0") and (not commit or f"+g{commit}" in stamped), stamped
+    # records from a newer RugCoach: an install of this (older) one refuses, touching nothing
     records = dest / "var/lib/rugcoach"
-    records.mkdir(parents=True, exist_ok=True)
+    newer = sqlite3.connect(records / "rugcoach.db")
+    newer.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    newer.close()
+    before = (dest / "opt/rugcoach/src/coach/VERSION").stat().st_mtime_ns
+    refused = subprocess.run(["make", "-s", "install"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=patience(600))
+    assert refused.returncode != 0 and "from a newer RugCoach" in refused.stderr, refused.stderr
+    assert "nothing was installed" in refused.stderr and "Traceback" not in refused.stderr
+    assert (dest / "opt/rugcoach/src/coach/VERSION").stat().st_mtime_ns == before, "nothing was touched"
+    (records / "rugcoach.db").unlink()
     (records / "rugcoach.db").write_bytes(b"records")
     subprocess.run(["make", "-s", "uninstall"], cwd=ROOT, env=env, check=True, capture_output=True)
     assert not (dest / "opt/rugcoach").exists() and not unit.exists() and not console_unit.exists()

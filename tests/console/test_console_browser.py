@@ -271,7 +271,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         expect(report.locator("body")).to_contain_text("buiklig-a")
         report.screenshot(path=str(SCREENSHOTS / "console-report.png"), full_page=True)
         report.close()
-        page.click("#patient-detail details summary")
+        page.click("#patient-forget summary")
         page.fill("#forget-form [name=confirm]", "P-0042")
         page.fill("#forget-form [name=my_password]", "een-lang-wachtwoord")
         page.click("#forget-form button[type=submit]")
