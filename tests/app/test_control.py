@@ -183,9 +183,10 @@ def test_status_idle_and_in_session_and_the_therapists_requests(fast_box):
     assert client.pause_session() == api.PauseState(True)
     assert wait_for(lambda: client.status().coach.paused == "therapist", 10)
     assert wait_for(lambda: "Uw therapeut zet de oefening even stil." in box.said(), 30), box.said()
-    with pytest.raises(DaemonError, match="under way"):
+    with pytest.raises(DaemonError, match="a patient is being coached") as busy:
         client.start_session()
-    with pytest.raises(DaemonError, match="under way: restore after it"):
+    assert busy.value.code is ErrorCode.BUSY, "busy says a patient is coached, in those words"
+    with pytest.raises(DaemonError, match="being coached: restore after the session"):
         client.call(api.RESTORE, api.RestoreParams(str(box.tmp / "state" / "rugcoach.db")))
     assert client.resume_session() == api.PauseState(False)
     assert wait_for(lambda: client.status().coach.paused is None, 10)
