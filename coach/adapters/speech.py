@@ -107,7 +107,7 @@ class EspeakSynthesizer:
         # pyttsx3's espeak driver applies a property change one utterance late (measured: the
         # first sentence after a change keeps the old rate, the second can come out empty), so a
         # throwaway utterance carries the change before any real one.
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory(dir=scratch_dir()) as scratch:
             self._save(".", Path(scratch) / "flush.wav")
 
     def _voice_id(self, wanted: str) -> str:
@@ -257,7 +257,7 @@ class PhraseCache:
         return self.synthesised - before
 
     def _render(self, text: str, path: Path) -> np.ndarray:
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory(dir=scratch_dir()) as scratch:
             raw_path = Path(scratch) / "raw.wav"
             self.synthesizer.synthesize(text, self.settings, raw_path)
             raw = _read_wav(raw_path)
@@ -274,6 +274,14 @@ class PhraseCache:
             log.warning("the phrase cache is full: '%s' is kept in memory only", text)
         self.synthesised += 1
         return samples
+
+
+def scratch_dir() -> str | None:
+    """Where espeak-ng writes a sentence before it is read back: memory (/dev/shm) where the box
+    has it, so synthesis neither wears the SD card nor fails when the card is full; else the
+    system's temporary folder."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def trim_silence(samples: np.ndarray, threshold: float = 0.01, pad_s: float = 0.03) -> np.ndarray:
