@@ -122,7 +122,6 @@ rm -rf "$opt/src.old"
 "$opt/venv/bin/python" -m pip install --quiet --upgrade pip
 # editable: the bundled protocols/ and sounds/ are found beside the package in src/
 "$opt/venv/bin/python" -m pip install --quiet --editable "$opt/src"
-printf '%s\n' "$version" >"$opt/src/coach/VERSION"   # last: an install cut short is no version
 
 install -m 0644 systemd/rugcoach.service "$unit_dir/rugcoach.service"
 install -m 0644 systemd/rugcoach-console.service "$unit_dir/rugcoach-console.service"
@@ -143,6 +142,10 @@ else
     install -d -m 0700 "$state"
     fingerprint=$(STATE_DIRECTORY="$state" "$opt/venv/bin/rugcoach" console fingerprint)
 fi
+
+# The version, once everything is in place and checked (an install cut short is no version, and
+# its second run does the whole install again); before the restart, so the new coach reads it.
+printf '%s\n' "$version" >"$opt/src/coach/VERSION"
 
 if [[ $systemd_running == yes ]]; then
     systemctl daemon-reload

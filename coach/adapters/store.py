@@ -543,7 +543,7 @@ class SessionRecorder:
             return False
         self.id = session_id
         self.pending_samples, self._corrections, self._compensations, self.pending_reps = [], [], [], []
-        if self._finish is not None and self in self.store.waiting:
+        if self in self.store.waiting:   # all written: a full card again puts it back (_commit)
             self.store.waiting.remove(self)
         return True
 

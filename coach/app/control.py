@@ -123,7 +123,8 @@ class Control:
         if now - self._last_status_check >= STATUS_EVERY_S:
             self._last_status_check = now
             status = self.status()
-            if status != self._last_status:
+            # the clock moves every second: not a change worth telling every viewer of
+            if self._last_status is None or replace(status, clock=None) != replace(self._last_status, clock=None):
                 self._last_status = status
                 self._publish(api.NOTIFY_STATUS, status)
 

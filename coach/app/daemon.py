@@ -55,6 +55,7 @@ from coach.app.settings_endpoints import SettingsEndpoints
 from coach.app.wiring import Setup, finish_record, make_sounds, open_store, sensor_units
 from coach.config import calibration_store
 from coach.config.paths import control_socket, state_dir
+from coach.config.settings import load_config
 from coach.core.events import Clock, DaemonState
 from coach.core.presence import PresenceWatch
 from coach.core.thresholds import OFF_PBU_MMHG
@@ -124,7 +125,8 @@ class Daemon:
         self.announcement: Announcement | None = None        # the console's setup code, being said
         self.store = None   # the session records, open while the daemon runs (their one writer)
         self.last_t = 0.0   # the session clock of the newest sample
-        self.last_wall = time.monotonic()   # when it came (an announcement goes on without samples)
+        self.last_wall = time.monotonic()   # when it came
+        self._born = time.monotonic()
         self.space: SpaceWatch | None = None
         self.help_call: HelpCall | None = None   # the patient called for the therapist, not yet answered
         self.calibrated = calibration_store.info(self._calibration_path())   # the one in use
@@ -254,21 +256,27 @@ class Daemon:
                 # idle, the sensor is read in quarter seconds; someone watching the live view gets
                 # ten frames a second all the same
                 self.sensor.batch_s = self.sensor.BATCH_S if self.control.server.has_subscribers else IDLE_BATCH_S
-        if self.announcement is not None and self.announcement.feed(self._now()):
+        if self.announcement is not None and self.announcement.feed(self._wall()):
             self.announcement.close()
             self.announcement = None
         self._keep_writing()
         if self._port_stale and self.runner is None and self.calibration is None:
             self._reopen_sensor()
-        if self.restart_requested and self.runner is None and self.calibration is None and not self.stop_requested:
+        if self.restart_requested and self.runner is None and self.calibration is None and not self.stop_requested \
+                and not (self.store is not None and (self.store.waiting or self.store.full)):
+            # (on a full card the restart waits for what waits in memory: a restart would lose it)
             log.info("restarting for the new version now that no patient is coached")
             self.exit_code = RESTART_EXIT
             self.stop_requested = True
 
     def _now(self) -> float:
-        """The session clock now: the newest sample's time, and the wall clock since it came
-        (without a sensor, time goes on for what the box says)."""
+        """The session clock now: the newest sample's time, and the wall clock since it came."""
         return round(self.last_t + time.monotonic() - self.last_wall, 3)
+
+    def _wall(self) -> float:
+        """What the box says between sessions (the setup code, the voice's sample) keeps time on
+        the wall clock: with or without a sensor, and unmoved when the first sample comes."""
+        return round(time.monotonic() - self._born, 3)
 
     def _keep_writing(self) -> None:
         """A full disk: what waits is tried again every second or so, and the space watched."""
@@ -323,11 +331,12 @@ class Daemon:
     def announce(self, text: str, sounds=None) -> None:
         """Say `text` now, between sessions (the console's setup code, the voice's sample). Not
         an event, not logged."""
+        sink = open_sink(self.options.audio or self.setup.config.audio, required=False)
+        # made first (its synthesis answers the socket meanwhile), then the one it replaces closed
+        said = Announcement(text, sounds or self.sounds, sink, self._wall(), stopped=self._stop_between_sentences)
         if self.announcement is not None:
             self.announcement.close()
-        sink = open_sink(self.options.audio or self.setup.config.audio, required=False)
-        self.announcement = Announcement(text, sounds or self.sounds, sink, self._now(),
-                                         stopped=self._stop_between_sentences)
+        self.announcement = said
 
     # -- the box's settings, changed in the console (coach/app/settings_endpoints.py) -----------
     def settings_changed(self, changed: set[str]) -> None:
@@ -338,8 +347,10 @@ class Daemon:
                       str(exc).splitlines()[0])
             return
         self.setup = new
-        if "volume" in changed and getattr(self, "sounds", None) is not None:
-            self.sounds.volume = new.config.voice.volume   # from the next sentence on
+        own = (self.session_chosen or {}).get("voice", {}) if self.runner is not None else {}
+        if "volume" in changed and getattr(self, "sounds", None) is not None and "volume" not in own:
+            # from the next sentence on (a patient with a volume of their own keeps theirs)
+            self.sounds.volume = load_config(self.options.config).voice.volume
         if changed & {"voice_pack", "rate_wpm"}:
             self._sounds_stale = True
         if "port" in changed:
@@ -362,9 +373,14 @@ class Daemon:
         if not port or wanted == self._sensor_opened_with:
             return
         self._sensor_opened_with = wanted
+        try:
+            units = sensor_units(config)
+        except UserError as exc:   # a raw sensor without a calibration: the old one stays in use
+            log.error("the sensor's new settings cannot be used (%s); the sensor stays as it was", exc)
+            return
         old, self.port = self.sensor, port
-        log.info("the sensor's port changed in the console: now %s", self.port)
-        self.sensor = SerialSensor(self.port, config.baudrate, sensor_units(config), required=False)
+        log.info("the sensor's settings changed: now %s", self.port)
+        self.sensor = SerialSensor(self.port, config.baudrate, units, required=False)
         self.sensor.resume_at = self._now()   # its clock goes on from the session clock
         if self.source is not None:
             self.source.sensor = self.sensor
@@ -441,7 +457,7 @@ class Daemon:
                         cut["started"].replace("T", " ").split("+")[0], cut["repetitions"])
         # Under systemd (INVOCATION_ID) a sensor not plugged in yet is waited for; run by hand, a
         # wrong port is a typo and gets its one-line error at once.
-        self.sensor = sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
+        self.sensor = SerialSensor(self.port, self.setup.config.baudrate, sensor_units(self.setup.config),
                               required=not os.environ.get("INVOCATION_ID"))
         try:
             self.control = self._open_control()
@@ -456,7 +472,8 @@ class Daemon:
             log.info("ready: %d sentence(s) synthesised, the rest from the cache (%.1f s); waiting "
                      "for a patient on %s", new, time.monotonic() - started, self.port)
             systemd.notify("READY=1", "STATUS=waiting for a patient")
-            self.source = source = SerialSource(sensor, stopped=lambda: self.stop_requested)
+            # self.sensor: a port changed in the console during the start-up is already reopened
+            self.source = source = SerialSource(self.sensor, stopped=lambda: self.stop_requested)
             watch = PresenceWatch()
             # the events and the trace follow the daemon's one clock, session after session
             events_path = self.options.events or self.setup.config.events
@@ -464,7 +481,7 @@ class Daemon:
             every = self.options.clock_events
             self.echo = ClockEcho(self.events, every) if self.events is not None and every else None
             self.trace = TraceWriter(self.options.trace, keep_when_full=True) if self.options.trace else None
-            sensor.batch_s = IDLE_BATCH_S
+            self.sensor.batch_s = IDLE_BATCH_S
             for item in self._idle(source, watch):
                 # self.sensor: a port changed in the console is reopened between sessions
                 self.sensor.batch_s = self.sensor.BATCH_S
@@ -497,6 +514,8 @@ class Daemon:
         assert self.store is not None   # the control socket asks only once the store is open
         with self.watchdog.kept_alive():   # the VACUUM of years of traces on an SD card
             gone = records.forget(state_dir(), patient, store=self.store, account=account, address=address)
+        if self.help_call is not None and self.help_call.patient == patient:
+            self.help_call = None
         if self.chosen is not None and self.chosen.get("patient") == patient:
             self.chosen = None
             try:
@@ -625,6 +644,7 @@ class Daemon:
         finally:
             finish_record(store, recorder, setup, status, runner.voices)
             self.last_outcome = status
+            self.help_call = None   # the session is over: a call for the therapist with it
             self._enter("in_session", runner.coach.t, event="session_ended")
             audio.close(max_wait_s=STOP_DRAIN_S if self.stop_requested else None)
             self.runner = None

@@ -156,10 +156,12 @@ class SessionEndpoints:
         if not runner.coach.paused_by_therapist:
             raise ApiError(ErrorCode.NOT_PAUSED, "the session was not paused by a therapist")
         runner.ask("resume")
+        self.daemon.acknowledge_help(None)   # the therapist is there
         return api.PauseState(False)
 
     def stop(self, _params: api.NoParams) -> api.Stopping:
         self._runner().ask("stop")
+        self.daemon.acknowledge_help(None)
         return api.Stopping(True)
 
 

@@ -17,6 +17,7 @@ from coach.api.wire import ApiError, ErrorCode
 from coach.app.voice import coverage, programme_lines
 from coach.config import box_settings
 from coach.config.paths import state_dir
+from coach.config.settings import load_config
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach")
@@ -28,6 +29,7 @@ WHEN = {"name": "now", "volume": "next_sentence", "port": "now", "audio": "next_
 
 
 class Owner(Protocol):
+    options: Any
     setup: Any
     runner: Any
     calibration: Any
@@ -78,7 +80,9 @@ class SettingsEndpoints:
         control.register(api.SAY_SAMPLE, self.say_sample)
 
     def settings(self, _params: api.NoParams | None = None) -> api.BoxSettings:
-        config = self.daemon.setup.config
+        # the box's own (the config with the console's settings over it): not the next
+        # session's, which may carry a patient's own volume and rate
+        config = load_config(self.daemon.options.config)
         kept = box_settings.load()
         present = sorted(glob.glob(BY_ID))
         ports = [api.PortChoice(path, True) for path in present]

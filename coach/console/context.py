@@ -30,6 +30,8 @@ TEMP_PREFIX = "console-tmp-"        # exports and backups on their way out; swep
 RESTARTING = "De box start opnieuw op. Probeer het zo nog eens."
 DISK_FULL = ("De geheugenkaart van de box is vol: dit is niet bewaard. Vraag wie de box onderhoudt om "
              "ruimte te maken, en probeer het daarna opnieuw.")
+DISK_FULL_DONE = ("Dit is gedaan, maar de geheugenkaart van de box is vol: het toegangslogboek kon het niet "
+                  "bewaren. Vraag wie de box onderhoudt om ruimte te maken.")
 
 
 @dataclass

@@ -34,6 +34,7 @@ from coach.console.context import (
     CONSOLE,
     COOKIE,
     DISK_FULL,
+    DISK_FULL_DONE,
     LOGIN,
     PRE_COOKIE,
     RESTARTING,
@@ -184,24 +185,32 @@ async def enforce(request: web.Request, handler):
             return _logged(request, route, refused)
     counted = not route.lasting
     console.in_flight += counted
+    refused = None   # set when a full card kept the handler from doing anything
     try:
-        try:
-            response = await handler(request)
-        except DaemonUnavailable:
-            response = json_error(503, RESTARTING, code="restarting")
-        except web.HTTPException as exc:
-            _logged(request, route, exc)
-            raise
-        finally:
-            console.in_flight -= counted
-        return _logged(request, route, response)
+        response = await handler(request)
+    except DaemonUnavailable:
+        response = json_error(503, RESTARTING, code="restarting")
+    except web.HTTPException as exc:
+        _logged(request, route, exc)
+        raise
     except (sqlite3.OperationalError, OSError) as exc:
-        # A full card: nothing was kept, and what could not be put in the access log is not
-        # shown either (NEN 7513: no view of a record without its line in the log).
-        if not disk_full(exc):
+        if not disk_full(exc):   # a full card: nothing was kept
             raise
         log.error("the disk is full: %s %s not carried out", request.method, request.path)
-        return json_error(507, DISK_FULL, code="disk_full")
+        response = refused = json_error(507, DISK_FULL, code="disk_full")
+    finally:
+        console.in_flight -= counted
+    try:
+        return _logged(request, route, response)
+    except (sqlite3.OperationalError, OSError) as exc:
+        if not disk_full(exc):
+            raise
+        # The access log could not keep its line (NEN 7513): what was asked to be read is not
+        # shown; what was asked to be done was done, and is said so.
+        log.error("the disk is full: the access log could not keep %s %s", request.method, request.path)
+        if refused is not None or request.method in ("GET", "HEAD"):
+            return json_error(507, DISK_FULL, code="disk_full")
+        return json_error(507, DISK_FULL_DONE, code="disk_full")
 
 
 def _csrf_refusal(request: web.Request) -> web.Response | None:

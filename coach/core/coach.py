@@ -94,6 +94,9 @@ THERAPIST_PAUSE_S = 1800.0  # a therapist's pause forgotten this long ends the s
 # an exercise on the cushion, or the same correction said UNANSWERED times with the fault still there.
 STUCK_S = 120.0
 UNANSWERED = 3
+# the states where the coach waits for the patient to do something (a hold, a rest, the words of
+# the coach take as long as they take: no one is stuck there)
+WAITS_ON_PATIENT = ("inflating", "measuring_rest", "contracting", "checking")
 
 
 @dataclass
@@ -232,7 +235,7 @@ class Coach:
         during = getattr(self, f"_during_{self.state}", None)
         if during is not None:
             during()
-        if self.state in RUNNING and self.exercise.uses_pbu and t - self._progress_at >= STUCK_S:
+        if self.state in WAITS_ON_PATIENT and self.exercise.uses_pbu and t - self._progress_at >= STUCK_S:
             self._call_therapist("stuck")
         return self._flush()
 
@@ -459,8 +462,8 @@ class Coach:
             self.no_pbu()
 
     def on_enter_inflating(self) -> None:
-        if self._settled == "positioning":
-            self._progress_at = self.t   # in position: pumping up is the next step
+        if self._settled in ("positioning", "resting"):
+            self._progress_at = self.t   # in position, or a leak after a rest: pumping up is the next step
         self._counter.pop("inflate.more", None)
         resuming, self._resuming = self._resuming, False
         if resuming or self.analyzer.fast > self.exercise.start_pressure - self.exercise.start_tolerance:
@@ -558,6 +561,7 @@ class Coach:
     def on_enter_contracting(self) -> None:
         self.policy.reset()
         self._helps = 0
+        self._progress_at = self.t   # the next repetition asked for: a step forward
         if self.reps_done == self.exercise.repetitions - 1 and self.reps_done > 0:
             self._say("rest.last")   # said as it comes, not before the rest's silence
         self._hint("contract", on_start=self._begin_rep)

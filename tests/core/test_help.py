@@ -56,3 +56,15 @@ def test_a_patient_who_gets_it_right_after_a_correction_never_calls(library):
     run = Run(session, seed=3)
     run.until(lambda: run.coach.finished, limit_s=1800)
     assert helps(run) == []
+
+
+def test_a_long_hold_or_rest_done_right_never_calls(library):
+    """The coach waits there, not the patient: a hold and a rest of two minutes call no one."""
+    from dataclasses import replace
+
+    base = library.session(exercise="buiklig-a")
+    long = replace(base, exercises=tuple(e.with_dose(repetitions=2, hold_s=125.0, rest_s=125.0)
+                                          for e in base.exercises))
+    run = Run(long, seed=3)
+    run.until(lambda: run.coach.finished, limit_s=1800)
+    assert helps(run) == [] and sum(e["type"] == "rep" for e in run.events) == 2
