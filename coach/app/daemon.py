@@ -132,6 +132,7 @@ class Daemon:
         self.calibrated = calibration_store.info(self._calibration_path())   # the one in use
         self.source: SerialSource | None = None
         self._sounds_stale = False   # the voice changed in the console: new sounds before the next session
+        self._voice_check = False    # a choice or a setting changed: is the next session's voice ready?
         self._port_stale = False     # the sensor's port changed: reopened between sessions
         self._sensor_opened_with = (port, setup.config.baudrate, setup.config.unit)
         self._retried_at = 0.0
@@ -315,6 +316,7 @@ class Daemon:
                   "voice": voice or {}}
         new = self._setup_from(chosen)
         self.setup, self.chosen = new, chosen
+        self._voice_check = True   # a patient's own rate: their sentences made ready now
         log.info("next session chosen: patient %s, programme %s", new.patient or "not named", new.protocol)
         return new
 
@@ -353,6 +355,7 @@ class Daemon:
             self.sounds.volume = load_config(self.options.config).voice.volume
         if changed & {"voice_pack", "rate_wpm"}:
             self._sounds_stale = True
+        self._voice_check = True
         if "port" in changed:
             self._port_stale = True
 
@@ -363,6 +366,27 @@ class Daemon:
         voice = replace(config.voice, volume=volume if volume is not None else config.voice.volume,
                         rate_wpm=rate_wpm if rate_wpm is not None else config.voice.rate_wpm)
         self.announce(text, make_sounds(replace(config, voice=voice)))
+
+    def _voice_of(self, setup: Setup) -> tuple:
+        return setup.config.voice_pack, replace(setup.config.voice, volume=1.0)   # volume: when played
+
+    def _prepare_voice(self, source: SerialSource) -> None:
+        """A new voice (changed in the console, or the next patient's own rate) is made ready
+        between sessions, not when a patient starts: synthesising a programme takes seconds to
+        minutes, and a session that began meanwhile would have its first sentences late and
+        heaped up. The samples that came meanwhile are let go (no session runs on them)."""
+        self._voice_check = False
+        setup = self.setup
+        if not self._sounds_stale and self._voice_of(setup) == self._sounds_voice:
+            return
+        self._sounds_stale = False
+        started = time.monotonic()
+        sounds = make_sounds(setup.config)
+        new = sounds.prepare(setup.sentences(), stopped=self._stop_between_sentences)
+        self.sounds, self._sounds_voice = sounds, self._voice_of(setup)
+        self.sounds.volume = setup.config.voice.volume
+        source.let_go()
+        log.info("the new voice is ready: %d sentence(s) synthesised (%.1f s)", new, time.monotonic() - started)
 
     def _reopen_sensor(self) -> None:
         """The port changed in the console: the new one opened (waited for if not plugged in)."""
@@ -416,6 +440,7 @@ class Daemon:
     def _after_session(self) -> None:
         """A therapist's choice was for that session: the config's patient and programme again
         (a choice made during the session is for the next one, and stays)."""
+        self._voice_check = True   # the next session's voice may be another than this one's
         if self.chosen is None or self.chosen is not self.session_chosen:
             return
         self.chosen = None
@@ -434,7 +459,7 @@ class Daemon:
             return
         if (new.config.voice, new.config.voice_pack) != (self.setup.config.voice, self.setup.config.voice_pack):
             log.info("new voice settings: from the next session")
-            self._sounds_stale = True
+            self._sounds_stale = self._voice_check = True
         if (new.config.port, new.config.baudrate, new.config.unit) != \
                 (self.setup.config.port, self.setup.config.baudrate, self.setup.config.unit):
             log.info("new sensor settings: the sensor is opened again between sessions")
@@ -579,6 +604,9 @@ class Daemon:
             self.heartbeat()
             if self.stop_requested:
                 return
+            if self._voice_check and self.calibration is None and self.announcement is None:
+                self._prepare_voice(source)
+                continue   # what came meanwhile was let go: the next sample is fresh
             if item is None:
                 continue   # silence: the source keeps the sensor's clock continuous meanwhile
             t, mmhg = item[0], item[1]

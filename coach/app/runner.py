@@ -42,6 +42,14 @@ class SerialSource:
     _pending: deque = field(default_factory=deque)
     _last: tuple[float, float] | None = None   # (t, wall clock) of the newest sample handed on
 
+    def let_go(self) -> None:
+        """Drop what came while the main loop was busy between sessions (making a new voice
+        ready): no session runs on it, and a session must begin on a fresh sample, not catch up
+        on seconds of old ones."""
+        self._pending.clear()
+        while self.sensor.read(0.0):
+            pass
+
     def __iter__(self):
         while not self.stopped():
             if not self._pending:

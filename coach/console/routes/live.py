@@ -39,7 +39,10 @@ async def live(request: web.Request, console: Console) -> web.StreamResponse:
             if not console.sessions.alive(request[TOKEN]):   # watching is no activity: idle logout holds
                 await socket.close(code=4401, message=b"login ended")
                 break
-            await socket.send_str(text)
+            try:
+                await socket.send_str(text)
+            except ConnectionError:   # the browser went away mid-send: an ordinary end, not an error
+                break
     finally:
         console.link.unwatch(queue)
         incoming.cancel()

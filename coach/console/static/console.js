@@ -845,6 +845,9 @@ async function keepTake() {
   voice.index = firstToRecord(voice.index + 1);
   showSentence();
   $("#voice-state").textContent = `Bewaard. ${$("#voice-state").textContent}`;
+  // the recordings can be chosen as the box's voice at once (and their count is new)
+  const settings = await api("GET", "/api/settings");
+  if (settings.ok) fillSettings(settings.data);
 }
 
 // -- the live view -------------------------------------------------------------------------------
