@@ -488,7 +488,7 @@ class Daemon:
             self.control = self._open_control()
             started = time.monotonic()
             self.sounds = make_sounds(self.setup.config)
-            self._sounds_voice = (self.setup.config.voice_pack, replace(self.setup.config.voice, volume=1.0))
+            self._sounds_voice = self._voice_of(self.setup)
             new = self.sounds.prepare(self.setup.sentences() + prompt_sentences(),
                                       stopped=self._stop_between_sentences)
             if self.stop_requested:
@@ -637,7 +637,7 @@ class Daemon:
             self.announcement = None
         self.session_setup = setup = self.setup
         self.session_chosen = self.chosen
-        voice = (setup.config.voice_pack, replace(setup.config.voice, volume=1.0))
+        voice = self._voice_of(setup)
         if self._sounds_stale or voice != self._sounds_voice:
             # the voice changed in the console, or this patient has a rate of their own: its
             # sounds, prepared below (synthesis of what is not cached yet)

@@ -7,6 +7,7 @@ from aiohttp import web
 from coach.console.context import Console, json_error, read_json
 from coach.console.patients import PatientError
 from coach.console.policy import Access, NotLogged, Route, audit_of
+from coach.console.routes.settings import FIELDS_NL
 
 
 async def patients_list(request: web.Request, console: Console) -> web.Response:
@@ -48,10 +49,10 @@ async def patient_voice(request: web.Request, console: Console) -> web.Response:
     try:
         volume = float(str(body["volume"]).replace(",", ".")) if body.get("volume") not in (None, "") else None
     except ValueError:
-        return json_error(400, "Kies een volume van 30 tot 100%.", "volume")
+        return json_error(400, FIELDS_NL["volume"], "volume")
     rate = str(body.get("rate_wpm") or "").strip()
     if rate and not rate.isdigit():
-        return json_error(400, "Kies een spreektempo van 115 tot 155 woorden per minuut.", "rate_wpm")
+        return json_error(400, FIELDS_NL["rate_wpm"], "rate_wpm")
     try:
         console.patients.set_voice(pseudonym, volume, int(rate) if rate else None)
     except PatientError as exc:
