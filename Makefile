@@ -7,8 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-DEB_RUN := espeak-ng libportaudio2 libasound2-plugins python3-venv
-DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox chromium libatomic1 jackd2 systemd
+DEB_RUN := espeak-ng libportaudio2 libasound2-plugins python3-venv libpq5
+DEB_TEST := $(DEB_RUN) pulseaudio pulseaudio-utils sox chromium libatomic1 jackd2 systemd postgresql openssl
 
 .PHONY: demo test test-fast lint bench deps-run deps-test clean install uninstall
 

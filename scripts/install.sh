@@ -65,9 +65,12 @@ restart_coach() {
 
 if [[ $action == uninstall ]]; then
     if [[ $systemd_running == yes ]]; then
-        systemctl disable --now rugcoach-console.socket rugcoach-console.service rugcoach.service || true
+        systemctl disable --now rugcoach-clinic.service rugcoach-console.socket rugcoach-console.service \
+            rugcoach.service || true
     fi
-    rm -f "$unit_dir/rugcoach.service" "$unit_dir/rugcoach-console.service" "$unit_dir/rugcoach-console.socket"
+    rm -f "$unit_dir/rugcoach.service" "$unit_dir/rugcoach-console.service" "$unit_dir/rugcoach-console.socket" \
+        "$unit_dir/rugcoach-clinic.service"
+    rm -rf "$unit_dir/rugcoach-console.service.d"
     rm -rf "$opt"
     [[ $systemd_running == yes ]] && systemctl daemon-reload
     if [[ ${PURGE:-no} == yes ]]; then
@@ -99,7 +102,7 @@ if [[ $installed == "$version" && -z $dirty && $systemd_running == yes ]] &&
 fi
 
 if [[ $system == yes ]]; then
-    bash scripts/install-debs.sh espeak-ng libportaudio2 libasound2-plugins python3-venv openssl
+    bash scripts/install-debs.sh espeak-ng libportaudio2 libasound2-plugins python3-venv openssl libpq5
     if ! id rugcoach >/dev/null 2>&1; then
         useradd --system --user-group --home-dir /var/lib/rugcoach --no-create-home \
                 --shell /usr/sbin/nologin --comment "RugCoach voice coach" rugcoach
@@ -126,6 +129,7 @@ rm -rf "$opt/src.old"
 install -m 0644 systemd/rugcoach.service "$unit_dir/rugcoach.service"
 install -m 0644 systemd/rugcoach-console.service "$unit_dir/rugcoach-console.service"
 install -m 0644 systemd/rugcoach-console.socket "$unit_dir/rugcoach-console.socket"
+install -m 0644 systemd/rugcoach-clinic.service "$unit_dir/rugcoach-clinic.service"   # enabled by `clinic join`
 if [[ ! -e $etc/config.yaml ]]; then
     install -m 0644 systemd/config.yaml "$etc/config.yaml"
 else
@@ -162,6 +166,7 @@ if [[ $systemd_running == yes ]]; then
     fi
     systemctl enable rugcoach.service rugcoach-console.service
     systemctl start rugcoach-console.service
+    systemctl try-restart rugcoach-clinic.service   # a box of a clinic: its link on the new release
     running=$(running_version 120 || true)
     if [[ $running == "$version" ]]; then
         echo "RugCoach $version is installed and running: systemctl status rugcoach rugcoach-console"

@@ -53,6 +53,7 @@ def pulse_server(tmp_path_factory):
 # the share with the least work so far, then the rest (a second or two each) in their order.
 LONGEST = {
     "tests/e2e/test_soak.py": 320,
+    "tests/console/test_week.py": 260,
     "tests/app/test_service.py::test_make_install": 140,
     "tests/adapters/test_records.py::test_sigkill": 75,
     "tests/console/test_console_browser.py": 70,

@@ -7,6 +7,8 @@ ones included) has no cycle, and no layer imports a layer above it.
     adapters, config, sim    the edges, the files, the simulated patient: base and core only
     report    the therapist's pages: also adapters and config
     console   the therapists' HTTPS console (its own process): also adapters and config
+    clinic    the clinic store of a practice (the console's data on it, the clinic link): also
+              adapters, config, report and console
     app       the wiring and the entry points: anything; nothing imports coach.app.cli
 """
 
@@ -19,7 +21,8 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "coach"
-LAYERS = {"base": 0, "api": 1, "core": 2, "adapters": 3, "config": 3, "sim": 3, "report": 4, "console": 4, "app": 5}
+LAYERS = {"base": 0, "api": 1, "core": 2, "adapters": 3, "config": 3, "sim": 3, "report": 4, "console": 4, "clinic": 4,
+          "app": 5}
 
 
 def module_name(path: Path) -> str:
@@ -115,6 +118,13 @@ def test_the_edges_do_not_import_each_other():
     assert crossing == []
 
 
+def test_the_console_knows_nothing_of_the_clinic_store():
+    """The console's pages work on its data protocols (coach/console/data.py); which store is
+    behind them is chosen by the entry point (coach/app), so a box alone runs no clinic code."""
+    assert [f"{a} -> {b}" for a, targets in graph().items() for b in targets
+            if area(a) == "console" and area(b) == "clinic"] == []
+
+
 def test_nothing_imports_the_command_line():
     assert [a for a, targets in graph().items() if "coach.app.cli" in targets and a != "coach.__main__"] == []
 
@@ -136,10 +146,12 @@ def test_events_are_built_in_one_place():
 
 def test_the_daemons_side_never_imports_the_console():
     """The console is a client of the daemon's socket (as Moonraker is of klippy): nothing the
-    daemon runs imports it. Only the command line that starts the console does."""
+    daemon runs imports it. Only the command line that starts the console does (its clinic part
+    chooses the console's data)."""
+    command_line = ("coach.app.cli", "coach.app.clinic_cli")
     daemons_side = [f"{a} -> {b}" for a, targets in graph().items() for b in targets
                     if b.startswith("coach.console") and area(a) in ("core", "api", "adapters", "config", "sim")
-                    or b.startswith("coach.console") and area(a) == "app" and a != "coach.app.cli"]
+                    or b.startswith("coach.console") and area(a) == "app" and a not in command_line]
     assert daemons_side == []
 
 

@@ -25,6 +25,7 @@ import os
 import re
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -153,11 +154,29 @@ def _console_tables_to_their_own_file(db: sqlite3.Connection, state_dir: Path) -
     log.info("the console's tables moved from the records to %s", console_store.CONSOLE_DB)
 
 
+_V4 = """
+-- A session's own id, drawn at random: what the clinic store knows it by (coach/clinic), so two
+-- boxes' session 12 never meet, and an upload repeated after a cut is the same session.
+ALTER TABLE sessions ADD COLUMN uid TEXT;
+CREATE UNIQUE INDEX sessions_by_uid ON sessions(uid);
+"""
+
+
+def _give_sessions_their_ids(db: sqlite3.Connection, _state_dir: Path) -> None:
+    for (session_id,) in db.execute("SELECT id FROM sessions WHERE uid IS NULL").fetchall():
+        db.execute("UPDATE sessions SET uid = ? WHERE id = ?", (new_session_uid(), session_id))
+
+
+def new_session_uid() -> str:
+    return str(uuid.uuid4())
+
+
 # Each entry moves the schema one version up; never edit one that has shipped, add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection, Path], None] | None]] = [
     (_V1, None),
     (_V2, _backfill_summaries),
     ("", _console_tables_to_their_own_file),
+    (_V4, _give_sessions_their_ids),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -455,7 +474,8 @@ class SessionRecorder:
         self.id = session_id
         self.origin = origin
         self.patient = patient
-        self._row = (patient, now_utc(), protocol, json.dumps(exercises or [], ensure_ascii=False))
+        self.uid = new_session_uid()
+        self._row = (patient, now_utc(), protocol, json.dumps(exercises or [], ensure_ascii=False), self.uid)
         self.pending_samples: list[tuple[float, float, str]] = []
         self._corrections: list[tuple[float, str]] = []
         self._compensations: list[tuple[float, str, float, float]] = []
@@ -513,8 +533,8 @@ class SessionRecorder:
                     if self.patient is not None:
                         db.execute("INSERT OR IGNORE INTO patients (id, created) VALUES (?, ?)",
                                    (self.patient, self._row[1]))
-                    cursor = db.execute("INSERT INTO sessions (patient, started, protocol, exercises) "
-                                        "VALUES (?, ?, ?, ?)", self._row)
+                    cursor = db.execute("INSERT INTO sessions (patient, started, protocol, exercises, uid) "
+                                        "VALUES (?, ?, ?, ?, ?)", self._row)
                     session_id = cursor.lastrowid
                 else:
                     session_id = self.id

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from coach import __version__
+from coach.app import clinic_cli
 from coach.app.options import RunOptions
 from coach.core.calibration import DEFAULT_SPAN_MMHG
 from coach.errors import DeviceError, ProtocolError, UserError
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--audio", help="default, a device, wav:PATH or none")
     say.add_argument("--config", help="daemon config (YAML)")
     say.set_defaults(func=cmd_say)
+    clinic_cli.add_parser(commands)
     return parser
 
 
@@ -355,7 +357,8 @@ def cmd_console(args) -> int:
     if args.action == "fingerprint":
         print(f"SHA-256 {certificate.fingerprint(cert)}")
         return 0
-    console = open_console(socket_path=Path(args.socket) if args.socket else None)
+    console = open_console(socket_path=Path(args.socket) if args.socket else None,
+                           open_data=clinic_cli.open_console_data)
     from coach.adapters import systemd
 
     def ready(_addresses):

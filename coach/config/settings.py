@@ -22,6 +22,7 @@ VOICE = Record({
 
 CONFIG = Record({
     "name": (Text(), False),
+    "clinic": (Text(), False),
     "audio": (Text(), False),
     "port": (Text(), False),
     "baudrate": (Number(1200, 2_000_000, integer=True), False),
@@ -44,6 +45,7 @@ CONFIG = Record({
 @dataclass
 class Config:
     name: str | None = None            # the box's name (its room), as the console shows it
+    clinic: str | None = None          # the clinic store (coach/clinic): a libpq URL or service=NAME
     audio: str = "default"
     port: str | None = None
     baudrate: int = 115200

@@ -91,8 +91,9 @@ class Accounts:
     """The accounts and the access log. One connection per console process; SQLite's WAL lets
     the daemon write its own tables meanwhile."""
 
-    def __init__(self, state_dir: Path):
-        self.db = console_store.connect(state_dir)
+    def __init__(self, state_dir: Path | None = None, db=None):
+        # `db`: another connection of the same tables (the clinic store's, coach/clinic/console.py)
+        self.db = db if db is not None else console_store.connect(state_dir or Path("."))
         self.lock = threading.Lock()   # scrypt runs off the event loop, on a worker thread
 
     def close(self) -> None:

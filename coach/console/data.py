@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from coach.adapters.backup import check
 from coach.adapters.store import Store
@@ -112,10 +112,13 @@ class ConsoleData:
     accounts: AccountStore
     patients: PatientStore
     records: RecordReader
+    clinic: Any = None   # coach.clinic.console.ClinicSide on a box of a clinic; None on a box alone
 
     def close(self) -> None:
         self.accounts.close()
         self.patients.close()
+        if self.clinic is not None:
+            self.clinic.tables.close()
 
 
 def open_local(state_dir: Path) -> ConsoleData:

@@ -48,8 +48,9 @@ class PatientError(ValueError):
 
 
 class Patients:
-    def __init__(self, state_dir: Path, library: Library | None = None):
-        self.db = console_store.connect(state_dir)
+    def __init__(self, state_dir: Path | None = None, library: Library | None = None, db=None):
+        # `db`: another connection of the same tables (the clinic store's, coach/clinic/console.py)
+        self.db = db if db is not None else console_store.connect(state_dir or Path("."))
         self.lock = threading.Lock()
         self.library = library or Library()
 

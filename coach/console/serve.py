@@ -7,6 +7,7 @@ import asyncio
 import logging
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from coach.adapters.store import private_files
 from coach.config.paths import control_socket, state_dir
 from coach.console import certificate
 from coach.console.daemon_link import DaemonLink
-from coach.console.data import open_local
+from coach.console.data import ConsoleData, open_local
 from coach.console.setup_code import SetupCode
 from coach.console.web import HTTPS_PORT, TEMP_PREFIX, Console, make_app, redirect_app
 from coach.errors import UserError
@@ -46,16 +47,34 @@ def return_big_buffers_to_the_system() -> None:
         pass
 
 
-def open_console(state: Path | None = None, socket_path: Path | None = None) -> Console:
+async def keep_clinic_copy(console: Console, every_s: float = 3.0) -> None:
+    """On a box of a clinic (`console.data.clinic`, coach/clinic/console.py): the box's copy of
+    the clinic's accounts and patients refreshed (off the event loop), so a store that goes away
+    leaves a copy seconds old."""
+    loop = asyncio.get_running_loop()
+    while True:
+        clinic = console.data.clinic
+        if clinic is not None and not console.restoring:
+            try:
+                await loop.run_in_executor(None, clinic.refresh)
+            except Exception as exc:   # the copy's own file (a full card): the next round tries again
+                log.warning("the clinic's copy on the box could not be refreshed: %s", exc)
+        await asyncio.sleep(every_s)
+
+
+def open_console(state: Path | None = None, socket_path: Path | None = None,
+                 open_data: Callable[[Path], ConsoleData] = open_local) -> Console:
+    """`open_data`: the box's own data, or on a box of a clinic the clinic's (coach.app.clinic_cli
+    chooses; coach/clinic implements it)."""
     return_big_buffers_to_the_system()
     state = state or state_dir()
     for leftover in state.glob(TEMP_PREFIX + "*"):   # an export or backup cut off by a kill
         shutil.rmtree(leftover, ignore_errors=True)
     with private_files():   # health data and password hashes: the service's user alone
         state.mkdir(parents=True, exist_ok=True)
-        data = open_local(state)
+        data = open_data(state)
     console = Console(data, DaemonLink(socket_path or control_socket()), SetupCode(console_dir(state)), state)
-    console.reopen = lambda: open_local(state)   # after a restore swapped the records under the console
+    console.reopen = lambda: open_data(state)   # after a restore swapped the records under the console
     if data.accounts.count() == 0:
         console.setup_code.get()   # ready for `rugcoach console setup-code` and the speaker
     return console
@@ -93,12 +112,14 @@ async def serve(console: Console, host: str | None, port: int, http_port: int | 
         ready(runner.addresses)   # (host, port) of each socket: a test asks for port 0
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    copying = asyncio.ensure_future(keep_clinic_copy(console))
     for signum in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(signum, stop.set)
         except (RuntimeError, ValueError):   # not the main thread (tests run it on their own)
             pass
     await stop.wait()
+    copying.cancel()
     await console.link.close()
     await runner.cleanup()
     await redirect.cleanup()

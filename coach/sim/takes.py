@@ -29,6 +29,18 @@ def take(text: str, path: Path, gain: float = 0.3, rate: int = 44100) -> Path:
     return path
 
 
+def fake_microphone(text: str, folder: Path, silence_s: float = 6.0) -> tuple[Path, float]:
+    """A file for Chromium's fake microphone (`--use-file-for-fake-audio-capture`): the sentence
+    at 48 kHz, then silence long enough that the file, which Chromium loops, does not start
+    again during a take. The file, and the sentence's length in seconds."""
+    spoken = take(text, folder / "spoken.wav", gain=0.3, rate=48000)
+    samples, rate = soundfile.read(spoken, dtype="float32")
+    padded = np.concatenate([samples, np.zeros((int(silence_s * rate), samples.shape[1]), np.float32)])
+    path = folder / "microphone.wav"
+    soundfile.write(path, padded, rate, subtype="PCM_16")
+    return path, len(samples) / rate
+
+
 def tone(path: Path, seconds: float, amplitude: float, rate: int = 44100) -> Path:
     t = np.arange(int(seconds * rate)) / rate
     soundfile.write(path, np.clip(amplitude * np.sin(2 * np.pi * 220 * t), -1, 1), rate)

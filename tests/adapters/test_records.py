@@ -150,16 +150,19 @@ def test_an_update_migrates_old_records_and_loses_nothing(tmp_path):
         "next_phase_criteria_met": {"1": False}}) + "\n" + '{"date": "2025-12-02T09:0')  # cut off
 
     store = Store(tmp_path)
-    assert store.version == SCHEMA_VERSION == 3
+    assert store.version == SCHEMA_VERSION == 4
     [old] = store.sessions("P-old")
     assert [r.verdict for r in store.repetitions(old["id"])] == ["ok", "ok", "too_weak"]
     assert old["summary"] == {"exercises": {"buiklig-a": {"reps": 3, "ok": 2}}, "good_fraction": {"1": 0.667}}
     [older] = store.sessions("P-older")
     assert older["summary"]["good_fraction"] == {"1": 0.9} and older["criteria_met"] == {"1": False}
     assert not (legacy / "sessions.jsonl").exists() and (legacy / "sessions.jsonl.imported").exists()
+    # every session has its own id now (version 4): what the clinic store knows it by
+    uids = [uid for (uid,) in store.db.execute("SELECT uid FROM sessions")]
+    assert len(uids) == 2 and len(set(uids)) == 2 and all(len(uid) == 36 for uid in uids), uids
     assert store.integrity() == "ok"
     store.close()
-    assert Store(tmp_path).version == 3  # opening again changes nothing
+    assert Store(tmp_path).version == 4  # opening again changes nothing
 
 
 # The console's tables as a box before console.db kept them in the records (schema 2).

@@ -30,9 +30,11 @@ pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: n
 UNIT = ROOT / "systemd" / "rugcoach.service"
 CONSOLE_UNIT = ROOT / "systemd" / "rugcoach-console.service"
 CONSOLE_SOCKET = ROOT / "systemd" / "rugcoach-console.socket"
+CLINIC_UNIT = ROOT / "systemd" / "rugcoach-clinic.service"
 
 
-@pytest.mark.parametrize(("unit", "most"), [(UNIT, 1.0), (CONSOLE_UNIT, 1.0)], ids=["daemon", "console"])
+@pytest.mark.parametrize(("unit", "most"), [(UNIT, 1.0), (CONSOLE_UNIT, 1.0), (CLINIC_UNIT, 1.0)],
+                         ids=["daemon", "console", "clinic-link"])
 def test_the_units_verify_and_are_rated_safe(unit, most):
     """The daemon has no network at all; the console, which must serve the LAN, gets its ports
     from systemd (no capability, its own user namespace, the LAN's addresses only)."""
@@ -48,6 +50,10 @@ def test_the_units_verify_and_are_rated_safe(unit, most):
     assert level <= most
     if unit == UNIT:
         for line in ("PrivateNetwork=", "RestrictAddressFamilies=~AF_(INET|INET6)", "IPAddressDeny="):
+            assert any(row.startswith("✓ " + line) for row in security.stdout.splitlines()), line
+    elif unit == CLINIC_UNIT:   # the practice's network (the clinic store), nothing more
+        assert "IPAddressDeny=any" in unit.read_text() and "DeviceAllow" not in unit.read_text()
+        for line in ("CapabilityBoundingSet=", "PrivateUsers=", "PrivateDevices="):
             assert any(row.startswith("✓ " + line) for row in security.stdout.splitlines()), line
     else:
         assert "PrivateDevices=yes" in unit.read_text() and "DeviceAllow" not in unit.read_text()
@@ -84,6 +90,7 @@ def test_make_install_places_everything_and_uninstall_keeps_the_records(tmp_path
     console_unit = dest / "etc/systemd/system/rugcoach-console.service"
     assert console_unit.read_text() == CONSOLE_UNIT.read_text()
     assert (dest / "etc/systemd/system/rugcoach-console.socket").read_text() == CONSOLE_SOCKET.read_text()
+    assert (dest / "etc/systemd/system/rugcoach-clinic.service").read_text() == CLINIC_UNIT.read_text()
     assert (dest / "var/lib/rugcoach/console/console.crt").exists(), "the certificate is made at install"
     assert "SHA-256" not in result.stderr
     documented = re.findall(r"file://(\S+)", unit.read_text())

@@ -29,10 +29,10 @@ class FakeClock:
 
 
 class ConsoleUnderTest:
-    def __init__(self, state: Path, socket_path: Path, clock=None):
+    def __init__(self, state: Path, socket_path: Path, clock=None, open_data=None):
         self.state = state
         self.cert, self.key = certificate.ensure(console_dir(state))
-        self.console = open_console(state, socket_path)
+        self.console = open_console(state, socket_path, **({"open_data": open_data} if open_data else {}))
         if clock is not None:
             self.console.clock = clock
             self.console.sessions.clock = clock

@@ -57,7 +57,7 @@ def test_a_therapist_is_refused_every_admin_route_and_a_wrong_password_every_pas
     assert therapist.login(*THERAPIST).status == 200
     table = declared(make_app(server.console))
     for (method, path), route in sorted(table.items(), key=lambda item: item[0][1]):
-        concrete = path.replace("{pseudonym}", "P-1")
+        concrete = path.replace("{pseudonym}", "P-1").replace("{number}", "1")
         if route.access is Access.ADMIN:
             reply = therapist.request(method, concrete, {"my_password": THERAPIST[1]} if method == "POST" else None)
             assert reply.status == 403 and reply.json["code"] == "role", (method, path, reply.status)

@@ -5,15 +5,13 @@ loudness."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import soundfile
 from playwright.sync_api import expect
 
 from coach.adapters.loudness import TARGET_LUFS, loudness_lufs
 from coach.adapters.speech import SAMPLE_RATE
 from coach.adapters.voice_pack import VoicePack
-from coach.sim.takes import take
+from coach.sim.takes import fake_microphone
 from tests.console.conftest import ADMIN, ConsoleUnderTest
 from tests.helpers.browser import CHROMIUM_ARGS, launch_browser
 from tests.patience import patience
@@ -27,12 +25,7 @@ SENTENCE = "Goedendag."   # the first sentence a session says: the first the con
 def microphone(tmp_path):
     """What the fake microphone hears: the sentence, then silence long enough that the file
     (which Chromium loops) does not start again during the take."""
-    spoken = take(SENTENCE, tmp_path / "spoken.wav", gain=0.3, rate=48000)
-    samples, rate = soundfile.read(spoken, dtype="float32")
-    padded = np.concatenate([samples, np.zeros((6 * rate, samples.shape[1]), np.float32)])
-    path = tmp_path / "microphone.wav"
-    soundfile.write(path, padded, rate, subtype="PCM_16")
-    return path, len(samples) / rate
+    return fake_microphone(SENTENCE, tmp_path)
 
 
 @pytest.fixture

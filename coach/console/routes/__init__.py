@@ -5,10 +5,10 @@ writes to the access log."""
 from __future__ import annotations
 
 from coach.console.policy import Route
-from coach.console.routes import accounts, auth, backup, box, live, patients, records, settings, two_step, voice
+from coach.console.routes import accounts, auth, backup, box, clinic, live, patients, records, settings, two_step, voice
 
 
 def all_routes() -> list[Route]:
     return [route for concern in (auth, two_step, box, patients, records, accounts, backup, voice, live,
-                                  settings)
+                                  settings, clinic)
             for route in concern.ROUTES]

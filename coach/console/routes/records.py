@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from coach.adapters.records import new_reference
 from coach.api import methods as api
 from coach.api.wire import ErrorCode
 from coach.console.context import TEMP_PREFIX, Console, address_of, json_error, login_of, read_json
@@ -78,6 +79,7 @@ async def patient_forget(request: web.Request, console: Console) -> web.Response
     body = await read_json(request)
     if str(body.get("confirm", "")).strip() != pseudonym:
         return json_error(400, f"Typ {pseudonym} om te bevestigen dat u deze patiënt wilt wissen.", "confirm")
+    side = console.data.clinic
     try:
         gone = await console.link.call(api.FORGET, api.ForgetParams(
             pseudonym, account=login_of(request).account, address=address_of(request)))
@@ -86,11 +88,25 @@ async def patient_forget(request: web.Request, console: Console) -> web.Response
             return json_error(409, "Er loopt een sessie. Wis de gegevens als de box vrij is.", code="busy")
         if exc.code is ErrorCode.CALIBRATING:
             return json_error(409, "De drukmeter wordt gekalibreerd. Wis de gegevens daarna.", code=exc.code)
+        loop = asyncio.get_running_loop()
+        if exc.code is ErrorCode.NOT_FOUND and side is not None and (
+                await loop.run_in_executor(None, console.patients.get, pseudonym) is not None
+                or await loop.run_in_executor(None, console.records.knows, pseudonym)):
+            # this box never held them; the clinic (other rooms) does
+            reference = new_reference(pseudonym)
+            await loop.run_in_executor(None, side.forget, pseudonym, reference)
+            audit_of(request).patient = reference   # never the pseudonym
+            audit_of(request).outcome = "ok: in the clinic store"
+            return web.json_response({"forgotten": True, "sessions": 0, "reference": reference, "clinic": True})
         if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.INVALID):
             return json_error(404, "Deze patiënt bestaat niet (meer).", code="not_found")
         return json_error(409, "Wissen lukte niet.", code=exc.code)
     audit_of(request).written = True   # by the records service, naming the reference: never the pseudonym
-    return web.json_response({"forgotten": True, "sessions": gone.sessions, "reference": gone.reference})
+    reached = None
+    if side is not None:   # every room: the clinic store now, or the clinic link first thing when it is back
+        reached = await asyncio.get_running_loop().run_in_executor(None, side.forget, pseudonym, gone.reference)
+    return web.json_response({"forgotten": True, "sessions": gone.sessions, "reference": gone.reference,
+                              "clinic": reached})
 
 
 ROUTES = [

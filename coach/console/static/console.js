@@ -251,6 +251,7 @@ async function showConsole() {
     }
   });
   showCalibration();
+  showClinic();
   showPatients();
   showVoice();
   showSettings(me.data.role === "admin");
@@ -1050,13 +1051,135 @@ function showHealth(status) {
   $("#box-sensor").textContent = (sensor.connected ? `aangesloten: ${sensorName(sensor.port)}`
     : `niet aangesloten (${sensorName(sensor.port)})`) + since(sensor.since);
   const sound = status.sound || {};
+  const device = String(sound.device || "");
+  const testing = device === "none" || device.startsWith("wav:");   // a test setting: nothing to test
   $("#box-sound").textContent = sound.available === false ? `werkt niet: ${soundName(sound.device)}`
-    : sound.available === true ? `werkt: ${soundName(sound.device)}`
+    : sound.available === true || testing ? `${testing ? "" : "werkt: "}${soundName(sound.device)}`
     : `${soundName(sound.device)} (getest bij elke sessie)`;
   $("#box-calibrated").textContent = calibratedText(status.calibrated);
   $("#calibrate-last").textContent = calibratedText(status.calibrated);
   showDisk(status.disk);
   showClock(status.clock);
+}
+
+// -- the practice: every box, and whether the clinic store is reached ----------------------------------
+async function showClinic() {
+  const result = await api("GET", "/api/clinic");
+  if (!result.ok || !result.data.clinic) return;   // a box on its own: nothing to show
+  enable("clinic");
+  const refresh = async () => {
+    const answer = await api("GET", "/api/clinic");
+    if (answer.ok && answer.data.clinic) showClinicState(answer.data);
+  };
+  showClinicState(result.data);
+  setInterval(refresh, 1000);
+}
+
+function boxState(state) {
+  if (!state || state.state === "off") return "uit (de coach draait niet)";
+  if (state.state === "unknown") return "onbekend";
+  if (state.state === "in_session") {
+    const where = state.exercise ? `, ${state.title || state.exercise}, herhaling ${state.repetition} van ${state.repetitions}` : "";
+    return `sessie: ${state.patient || "anoniem"}${where}`;
+  }
+  if (state.state === "calibrating") return "drukmeter wordt gekalibreerd";
+  if (state.state === "starting") return "start op";
+  return "vrij";
+}
+
+function showClinicState(data) {
+  const facts = data.clinic;
+  const away = $("#clinic-away");
+  away.hidden = facts.reachable;
+  if (!facts.reachable) {
+    const when = facts.away_since ? since(facts.away_since) : "";
+    away.textContent = `De praktijkopslag is niet bereikbaar${when}. Wat gewoon doorgaat: inloggen, de volgende ` +
+      "patiënt en zijn programma kiezen (uit de kopie op deze box) en de sessies op deze box, die later vanzelf " +
+      "worden verstuurd. Nieuwe patiënten, programma's en accounts kunnen pas weer als de opslag terug is; " +
+      "het verslag toont tot dan alleen de sessies van deze box.";
+  }
+  const list = $("#clinic-boxes");
+  if (!data.boxes) {   // the store away: the last list stays, greyed, until it answers again
+    list.classList.add("stale");
+  } else {
+    list.classList.remove("stale");
+    list.replaceChildren();
+  }
+  for (const box of data.boxes || []) {
+    const item = document.createElement("li");
+    const name = document.createElement("strong");
+    name.textContent = box.name + (box.name === facts.box ? " (deze box)" : "");
+    const text = document.createElement("span");
+    const state = box.state || {};
+    const seen = box.seconds_ago < 5 ? "nu" : `${ago(Date.now() - box.seconds_ago * 1000)}`;
+    const sensor = state.sensor === undefined ? "" : state.sensor ? ", drukmeter aangesloten" : ", drukmeter niet aangesloten";
+    text.textContent = ` ${boxState(box.seconds_ago > 30 ? { state: "off" } : state)}${sensor}; gezien: ${seen}`;
+    item.append(name, text);
+    if (box.console && box.name !== facts.box) {
+      const go = document.createElement("a");
+      go.href = box.console;
+      go.textContent = "Naar deze box";
+      go.className = "box-link";
+      item.append(" ", go);
+    }
+    list.append(item);
+  }
+  showClashes(data.clashes);
+  const waiting = [];
+  if (facts.sessions_waiting) waiting.push(`${facts.sessions_waiting} sessie${facts.sessions_waiting === 1 ? "" : "s"}`);
+  if (facts.erasures_waiting) waiting.push(`${facts.erasures_waiting} wisopdracht${facts.erasures_waiting === 1 ? "" : "en"}`);
+  $("#clinic-waiting").textContent = waiting.length ? `Wacht nog op versturen vanaf deze box: ${waiting.join(", ")}.` : "";
+}
+
+function clashText(kind, row) {
+  if (!row) return "bestaat niet meer";
+  if (kind === "account") {
+    return `${row.role === "admin" ? "beheerder" : "therapeut"}${row.totp ? ", met inlogcode" : ""}, ` +
+      `gemaakt ${row.created.slice(0, 10)}`;
+  }
+  const parts = [row.name || "geen naam", row.note || "geen notitie", row.programme ? "eigen programma" : "geen programma"];
+  return parts.join(", ");
+}
+
+function showClashes(clashes) {
+  const box = $("#clinic-clashes");
+  if (!clashes) return;   // not an admin, or the store away: as it was
+  box.hidden = clashes.length === 0;
+  const shown = clashes.map((c) => c.id).join(",");
+  const list = $("#clinic-clash-list");
+  if (list.dataset.shown === shown) return;   // the admin may be choosing: redraw only on a change
+  list.dataset.shown = shown;
+  list.replaceChildren();
+  for (const clash of clashes) {
+    const item = document.createElement("li");
+    const title = document.createElement("strong");
+    title.textContent = `${clash.kind === "account" ? "Account" : "Patiënt"} ${clash.key}`;
+    const clinicSide = document.createElement("div");
+    clinicSide.textContent = `Praktijk: ${clashText(clash.kind, clash.clinic_row)}`;
+    const boxSide = document.createElement("div");
+    boxSide.textContent = `${clash.box}: ${clashText(clash.kind, clash.box_row)}`;
+    const error = document.createElement("p");
+    error.className = "field-error";
+    item.append(title, clinicSide, boxSide);
+    for (const [keep, label] of [["clinic", "Houd die van de praktijk"], ["box", `Houd die van ${clash.box}`]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = label;
+      button.dataset.keep = keep;
+      button.addEventListener("click", async () => {
+        const result = await api("POST", `/api/clinic/clashes/${clash.id}`, { keep });
+        if (result.ok) {
+          item.remove();
+          list.dataset.shown = "";
+        } else {
+          error.textContent = result.data.error || "Dat lukte niet.";
+        }
+      });
+      item.append(button, " ");
+    }
+    item.append(error);
+    list.append(item);
+  }
 }
 
 function calibratedText(calibrated) {

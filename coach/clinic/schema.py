@@ -1,0 +1,183 @@
+"""The clinic store's tables, as numbered migrations (as the box's own files have), and the
+roles: `rugcoach clinic init` runs as the database's owner (the practice's IT person) and makes
+the group role every box logs in under; `rugcoach clinic add-box` makes one login role per box in
+it. A box can read and write the clinic's rows and nothing more: no DDL (it owns no table), no
+DROP, no TRUNCATE, and the access log is append-only for it (only the pseudonym of a forgotten
+patient is replaced in it).
+
+The tables mirror the box's console.db (accounts, console_settings, console_patients: the same
+columns, so the console's own classes read and write them) plus what only a clinic has: the
+boxes, every box's access log, the finished sessions (one JSON record each, by the session's own
+id) and the erasures a box that was away must still carry out.
+"""
+
+from __future__ import annotations
+
+import re
+
+from coach.errors import UserError
+
+BOX_GROUP = "rugcoach_box"
+# the tables a console keeps a copy of in the box's console.db, with their columns there
+MIRRORED = {
+    "accounts": ("name", "role", "password", "created", "totp_secret", "totp_last"),
+    "console_settings": ("key", "value"),
+    "console_patients": ("pseudonym", "name", "note", "programme", "updated", "volume", "rate_wpm"),
+}
+
+_V1 = """
+CREATE TABLE accounts (
+    name        TEXT PRIMARY KEY,
+    role        TEXT NOT NULL CHECK (role IN ('admin', 'therapist')),
+    password    TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    totp_secret TEXT,
+    totp_last   BIGINT
+);
+CREATE TABLE console_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE console_patients (
+    pseudonym TEXT PRIMARY KEY,
+    name      TEXT,
+    note      TEXT,
+    programme TEXT,
+    updated   TEXT NOT NULL,
+    volume    DOUBLE PRECISION,
+    rate_wpm  INTEGER
+);
+CREATE TABLE access_log (
+    id       BIGSERIAL PRIMARY KEY,
+    box      TEXT NOT NULL,          -- the box's name (its room) when it was written
+    box_id   TEXT NOT NULL,
+    local_id BIGINT NOT NULL,        -- its number on the box: an upload repeated is one entry
+    at       TEXT NOT NULL,
+    account  TEXT,
+    address  TEXT,
+    action   TEXT NOT NULL,
+    patient  TEXT,
+    outcome  TEXT NOT NULL,
+    UNIQUE (box_id, local_id)
+);
+CREATE TABLE boxes (
+    id        TEXT PRIMARY KEY,
+    name      TEXT NOT NULL,
+    console   TEXT,                  -- where its console answers
+    state     JSONB NOT NULL DEFAULT '{}',
+    last_seen TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE sessions (
+    uid      TEXT PRIMARY KEY,       -- the session's own id, drawn on the box
+    box_id   TEXT NOT NULL,
+    box      TEXT NOT NULL,
+    patient  TEXT,
+    started  TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    record   JSONB NOT NULL,
+    uploaded TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX sessions_by_patient ON sessions (patient, started);
+CREATE TABLE erasures (
+    id           BIGSERIAL PRIMARY KEY,
+    patient_hash TEXT NOT NULL,      -- sha256 of the pseudonym: boxes match it, nobody reads it back
+    at           TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX erasures_by_hash ON erasures (patient_hash);
+"""
+
+_V2 = """
+-- A clash found when a box joined (an account name or a pseudonym the clinic already had, with
+-- other contents), left for an admin to decide in any console: the clinic's stays in force
+-- meanwhile, the box's is kept here until then.
+CREATE TABLE join_clashes (
+    id       BIGSERIAL PRIMARY KEY,
+    box      TEXT NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('accounts', 'console_patients')),
+    key      TEXT NOT NULL,
+    box_row  JSONB NOT NULL,
+    found    TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
+# what a box may do, table by table, as each version made them
+_GRANTS_V1 = [
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, console_settings, console_patients, boxes, sessions "
+    f"TO {BOX_GROUP}",
+    f"GRANT SELECT, INSERT ON access_log, erasures TO {BOX_GROUP}",
+    f"GRANT UPDATE (patient) ON access_log TO {BOX_GROUP}",
+    f"GRANT USAGE ON SEQUENCE access_log_id_seq, erasures_id_seq TO {BOX_GROUP}",
+    f"GRANT SELECT ON clinic_schema TO {BOX_GROUP}",
+]
+_GRANTS_V2 = [
+    f"GRANT SELECT, INSERT, DELETE ON join_clashes TO {BOX_GROUP}",
+    f"GRANT USAGE ON SEQUENCE join_clashes_id_seq TO {BOX_GROUP}",
+]
+
+# Each entry moves the store one version up (its tables, and the box role's rights on them);
+# never edit one that has shipped, add a new one.
+MIGRATIONS = [(_V1, _GRANTS_V1), (_V2, _GRANTS_V2)]
+SCHEMA_VERSION = len(MIGRATIONS)
+_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+def version(db) -> int:
+    row = db.execute("SELECT to_regclass('clinic_schema') IS NOT NULL").fetchone()
+    if not row[0]:
+        return 0
+    return int(db.execute("SELECT version FROM clinic_schema").fetchone()[0])
+
+
+def check_version(db) -> None:
+    found = version(db)
+    if found == 0:
+        raise UserError("the clinic store is an empty database: prepare it first with `rugcoach clinic init URL`",
+                        exit_code=2)
+    if found > SCHEMA_VERSION:
+        raise UserError(f"the clinic store is newer (schema {found}) than this box knows ({SCHEMA_VERSION}): "
+                        f"update RugCoach on this box", exit_code=2)
+    if found < SCHEMA_VERSION:
+        raise UserError(f"the clinic store has schema {found}, this box needs {SCHEMA_VERSION}: "
+                        f"run `rugcoach clinic init URL` once (it moves it forward)", exit_code=2)
+
+
+def init(db) -> tuple[int, int]:
+    """Prepare or move forward the clinic's database (as its owner); (from, to)."""
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(424242)")   # two inits at once: one after the other
+        before = version(db)
+        if before > SCHEMA_VERSION:
+            raise UserError(f"the clinic store is newer (schema {before}) than this RugCoach ({SCHEMA_VERSION})",
+                            exit_code=2)
+        if before == 0:
+            db.execute("CREATE TABLE clinic_schema (version INTEGER NOT NULL)")
+            db.execute("INSERT INTO clinic_schema VALUES (0)")
+        if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BOX_GROUP,)).fetchone():
+            db.execute(f"CREATE ROLE {BOX_GROUP} NOLOGIN")
+        for number in range(before + 1, SCHEMA_VERSION + 1):
+            tables, grants = MIGRATIONS[number - 1]
+            db.execute(tables)
+            for grant in grants:
+                db.execute(grant)
+            db.execute("UPDATE clinic_schema SET version = %s", (number,))
+    return before, SCHEMA_VERSION
+
+
+def box_role(name: str) -> str:
+    role = "rugcoach_" + re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    if not _ROLE_NAME.match(role) or role == BOX_GROUP:
+        raise UserError(f"'{name}' does not make a role name: use letters and digits (e.g. kamer2)", exit_code=2)
+    return role
+
+
+def add_box(db, name: str) -> tuple[str, str]:
+    """A login role for one box, in the box group; (role, its new password). Run by the owner."""
+    import secrets
+
+    from psycopg import sql
+    role = box_role(name)
+    password = secrets.token_urlsafe(24)
+    with db.transaction():
+        if db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            db.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+        else:
+            db.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(role), sql.Literal(password), sql.Identifier(BOX_GROUP)))
+    return role, password
