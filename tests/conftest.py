@@ -54,6 +54,8 @@ def pulse_server(tmp_path_factory):
 LONGEST = {
     "tests/e2e/test_soak.py": 320,
     "tests/console/test_week.py": 260,
+    "tests/clinic/test_clinic_daemon.py": 70,
+    "tests/clinic/test_clinic_console.py": 18,
     "tests/app/test_service.py::test_make_install": 140,
     "tests/adapters/test_records.py::test_sigkill": 75,
     "tests/console/test_console_browser.py": 70,
