@@ -16,8 +16,9 @@
 # said on a box without a sensor; a card that fills up mid-session (a small tmpfs over the state
 # directory) is waited out, the session finished and everything written once there is room; a
 # second `make install` from a newer commit during a session restarts both units after it, on the
-# new version; a reboot (poweroff, then boot of the same root) brings both units back with the
-# records intact; `make uninstall` keeps the records. Works on a host without systemd or D-Bus
+# new version; a clinic store (PostgreSQL in the same root) joined with `sudo rugcoach clinic
+# join`, the sessions uploaded, the store stopped and started; a reboot (poweroff, then boot of
+# the same root) brings the units back with the records intact; `make uninstall` keeps the records. Works on a host without systemd or D-Bus
 # (nsenter, not machinectl).
 # Every run starts from the same pristine root: a copy of it (reflinked where the filesystem can)
 # that lives through the run's reboot and is removed at the end. The apt and pip caches are kept
@@ -451,6 +452,48 @@ else
 fi
 ct systemctl stop rugcoach-sim.service 2>/dev/null || true
 
+# 12. a practice's clinic store: PostgreSQL (Debian's, in the same root, on its Unix socket),
+# prepared by its owner, then `sudo rugcoach clinic join` as the guide says. The box's files stay
+# the service's, the console and the clinic link use the store, the sessions coached so far go up
+# once, the box's heartbeat is there; the store stopped and started again is waited out.
+clinic_sql() { ct runuser -u postgres -- psql -d rugcoach_clinic -tAc "$1" 2>&1; }
+clinic_ok=no
+if ct sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1' \
+        && ct systemctl start postgresql 2>/dev/null \
+        && ct runuser -u postgres -- psql -qc "CREATE ROLE praktijk_beheer LOGIN CREATEROLE PASSWORD 'beheer-wachtwoord'" \
+        && ct runuser -u postgres -- createdb -O praktijk_beheer rugcoach_clinic; then
+    owner='postgresql://praktijk_beheer@/rugcoach_clinic?host=/var/run/postgresql'
+    box_url='postgresql://rugcoach_kamer1@/rugcoach_clinic?host=/var/run/postgresql'
+    ct env PGPASSWORD=beheer-wachtwoord /opt/rugcoach/venv/bin/rugcoach clinic init "$owner" >/dev/null 2>&1 || true
+    secret=$(ct env PGPASSWORD=beheer-wachtwoord /opt/rugcoach/venv/bin/rugcoach clinic add-box kamer1 --url "$owner" 2>/dev/null || true)
+    joined=$(printf '%s\n' "$secret" | nsenter -t "$leader" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        /opt/rugcoach/venv/bin/rugcoach clinic join "$box_url" --secret-file - 2>&1 || true)
+    owned=$(ct stat -c '%U %a' /var/lib/rugcoach/clinic-secret /var/lib/rugcoach/clinic.json 2>&1 | tr '\n' ' ')
+    link_active() { [[ $(ct systemctl show rugcoach-clinic.service -p ActiveState --value) == active ]]; }
+    sessions_up() { [[ $(clinic_sql "SELECT count(*) FROM sessions") -ge 2 ]]; }
+    heartbeat() { [[ $(clinic_sql "SELECT count(*) FROM boxes WHERE last_seen > now() - interval '3 seconds'") == 1 ]]; }
+    if [[ $joined == *"joined the clinic store"* && $owned == "rugcoach 600 rugcoach 600 " ]] \
+            && wait_for 60 link_active && wait_for 60 sessions_up && wait_for 30 heartbeat \
+            && ct test -e /etc/systemd/system/rugcoach-console.service.d/clinic.conf; then
+        ct systemctl stop postgresql
+        sleep 5
+        away=$(ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/rugcoach clinic status 2>&1 || true)
+        ct systemctl start postgresql
+        if [[ $away == *"cannot be reached"* ]] && wait_for 60 heartbeat && link_active && console_up; then
+            clinic_ok=yes
+            pass "a clinic store joined with sudo: the box's files the service's ($owned), $(clinic_sql "SELECT count(*) FROM sessions") session(s) up once, the heartbeat every second, the store stopped and back waited out"
+        else
+            fail "the clinic store stopped and started: status '$away', link $(ct systemctl show rugcoach-clinic.service -p ActiveState --value)"
+            ct journalctl -u rugcoach-clinic.service --no-pager -o cat | tail -n 10
+        fi
+    else
+        fail "a clinic store joined with sudo: '$joined', files '$owned', link $(ct systemctl show rugcoach-clinic.service -p ActiveState --value), sessions $(clinic_sql "SELECT count(*) FROM sessions")"
+        ct journalctl -u rugcoach-clinic.service --no-pager -o cat | tail -n 10
+    fi
+else
+    fail "a clinic store: PostgreSQL could not be installed or prepared in the root"
+fi
+
 # 11. a reboot: poweroff, then boot of the same root. Both units come back by themselves, with
 # the records as they were.
 records() { ct runuser -u rugcoach -- /opt/rugcoach/venv/bin/python3 -c "import sqlite3
@@ -461,7 +504,9 @@ before_reboot=$(records 2>&1 || true)
 shutdown_container
 if boot && wait_for 120 active && wait_for 60 console_active && wait_for 60 console_up; then
     after_reboot=$(records 2>&1 || true)
-    if [[ $before_reboot == "ok "* && $after_reboot == "$before_reboot" ]]; then
+    if [[ $clinic_ok == yes ]] && ! wait_for 60 link_active; then
+        fail "a reboot: the clinic link did not come back ($(ct systemctl show rugcoach-clinic.service -p ActiveState --value))"
+    elif [[ $before_reboot == "ok "* && $after_reboot == "$before_reboot" ]]; then
         pass "a reboot: both units back by themselves, the records intact (integrity, sessions, repetitions: $after_reboot)"
     else
         fail "a reboot: the records were '$before_reboot', now '$after_reboot'"

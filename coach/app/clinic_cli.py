@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import logging
@@ -39,6 +40,7 @@ def add_parser(commands) -> None:
                                                  "(postgresql://rugcoach_kamer2@server/clinic)")
     join.add_argument("--secret-file", metavar="FILE", help="read the box's password from FILE "
                                                             "(else it is asked; - reads standard input)")
+    join.add_argument("--as-service", action="store_true", help=argparse.SUPPRESS)   # root's join, as the service
     join.add_argument("--keep", choices=("clinic", "box", "console"),
                       help="for every clash, keep the clinic's or this box's, or leave the choice to an admin in "
                            "the console (the clinic's holds until then); else asked one by one")
@@ -125,7 +127,55 @@ def _ask_secret(args) -> str | None:
     return None
 
 
+def _service_user_exists() -> bool:
+    import pwd
+
+    from coach.config.paths import SERVICE_USER
+    try:
+        pwd.getpwnam(SERVICE_USER)
+        return True
+    except KeyError:
+        return False
+
+
 def _join(args) -> int:
+    if os.geteuid() == 0 and not os.environ.get("STATE_DIRECTORY") and _service_user_exists():
+        return _join_as_the_service(args)
+    return _join_here(args)
+
+
+def _join_as_the_service(args) -> int:
+    """`sudo rugcoach clinic join`: the box's files are the service's (/var/lib/rugcoach, user
+    rugcoach), so the join itself runs as that user (root would leave files the service cannot
+    open); root then changes the units. The password is asked here, on the terminal, and handed
+    over in a file of the service's own that is gone afterwards."""
+    import tempfile
+
+    from coach.clinic import address as addresses
+    from coach.config.paths import SERVICE_STATE, SERVICE_USER
+    url, in_url = addresses.without_password(args.url)
+    secret = in_url or _ask_secret(args)
+    command = [sys.executable, "-m", "coach", "clinic", "join", url, "--as-service"]
+    if args.keep:
+        command += ["--keep", args.keep]
+    if args.config:
+        command += ["--config", args.config]
+    with tempfile.TemporaryDirectory(dir=SERVICE_STATE, prefix=".clinic-join-") as folder:
+        owner = SERVICE_STATE.stat()
+        os.chown(folder, owner.st_uid, owner.st_gid)
+        if secret:
+            handed = Path(folder) / "secret"
+            addresses.write_private(handed, secret + "\n")
+            command += ["--secret-file", str(handed)]
+        done = subprocess.run(["runuser", "-u", SERVICE_USER, "--", *command], cwd="/",
+                              env=dict(os.environ, STATE_DIRECTORY=str(SERVICE_STATE)), check=False)
+    if done.returncode != 0:
+        return done.returncode
+    _restart_units()
+    return 0
+
+
+def _join_here(args) -> int:
     from coach.clinic import address as addresses
     from coach.clinic.join import box_settings, carry_out, plan
     from coach.clinic.schema import check_version
@@ -160,7 +210,8 @@ def _join(args) -> int:
           + (f"; clashes: {counts['kept_from_box']} kept from this box, {counts['kept_from_clinic']} from the clinic, "
              f"{counts['left_to_console']} for an admin to decide in the console" if joining.clashes else "")
           + "; finished sessions and the access log follow with the clinic link", file=sys.stderr)
-    _restart_units()
+    if not args.as_service:
+        _restart_units()
     return 0
 
 
@@ -184,6 +235,13 @@ def _restart_units() -> None:
 
 
 def _status(args) -> int:
+    if os.geteuid() == 0 and not os.environ.get("STATE_DIRECTORY") and _service_user_exists():
+        # the service's files, read as the service (root would leave a -shm it cannot open)
+        from coach.config.paths import SERVICE_STATE, SERVICE_USER
+        command = [sys.executable, "-m", "coach", "clinic", "status"] + (["--json"] if args.json else []) \
+            + (["--config", args.config] if args.config else [])
+        return subprocess.run(["runuser", "-u", SERVICE_USER, "--", *command], cwd="/", check=False,
+                              env=dict(os.environ, STATE_DIRECTORY=str(SERVICE_STATE))).returncode
     from coach.clinic import link_state
     from coach.config.paths import state_dir
     found = _address(args, required=False)

@@ -124,8 +124,9 @@ def address(state_dir: Path, config_clinic: str | None, box_name: str | None) ->
     data = joined(state_dir)
     if data is None and not config_clinic:
         return None
-    if data is None:
-        data = remember(state_dir, str(config_clinic), None)   # the config named it: the box gets its id
+    if data is None:   # the config named it: the box gets its id; a password written there goes to the secret file
+        url, password = without_password(str(config_clinic))
+        data = remember(state_dir, url, password)
     return ClinicAddress(url=str(data["url"]), box_id=str(data["box_id"]),
                          box_name=box_name_of(state_dir, box_name), secret_file=state_dir / SECRET)
 

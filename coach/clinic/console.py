@@ -22,7 +22,6 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from coach.adapters import console_store
 from coach.clinic import link_state
 from coach.clinic.address import ClinicAddress, StoreAway, connect, first_line
 from coach.clinic.join import upsert
-from coach.clinic.schema import MIRRORED
+from coach.clinic.schema import MIRRORED, check_version
 from coach.clinic.sessions import finished_sessions, records_of, session_record, with_rebuilt
 from coach.console.accounts import Account, AccountError, Accounts
 from coach.console.data import ConsoleData, LocalRecords
@@ -43,6 +42,9 @@ log = logging.getLogger("rugcoach.console")
 
 AWAY_NL = ("De praktijkopslag is niet bereikbaar: dit kan nu niet worden bewaard. Inloggen, de volgende "
            "patiënt kiezen en sessies op deze box gaan gewoon door. Probeer het later opnieuw.")
+# the console's settings that are the clinic's (the box's own markers, such as legacy_taken, stay)
+_MIRROR_WHERE = {"console_settings": " WHERE key IN ('totp_required')"}
+ERASED_NL = "Dit pseudoniem is eerder gewist. Kies een ander, zodat oude gegevens nooit bij een nieuwe patiënt komen."
 ONLY_THIS_BOX_NL = ("De praktijkopslag is niet bereikbaar: dit verslag toont alleen de sessies van deze box, "
                     "niet die in andere kamers.")
 TEMP_PREFIX = "console-tmp-clinic-"
@@ -62,46 +64,61 @@ class _Rows:
 
 class ClinicTables:
     """The clinic store's tables, spoken to as the console's classes speak to console.db: `?`
-    for parameters, LIKE as SQLite's (case-blind), a broken unique key as sqlite3's. One
-    connection. Once the store is found away, a click never waits on it: every call answers
-    StoreAway at once (the console then reads the box's copy), and only `probe` (the console's
-    background round, off the event loop and outside the lock the clicks take) connects again."""
+    for parameters, LIKE as SQLite's (case-blind, no escape character), a broken unique key as
+    sqlite3's. One connection, made only by `probe` (the console's background round, off the
+    event loop and outside the lock): a click never connects. Once the connection is lost, every
+    call answers StoreAway at once and the console reads the box's copy, until a probe finds the
+    store again. A click waits on the lock for at most LOCK_WAIT_S (the background round may be
+    in a query on a network just cut), then reads the copy too."""
+
+    LOCK_WAIT_S = 0.5
 
     def __init__(self, address: ClinicAddress):
         self.address = address
         self._db = None
         self.lock = threading.RLock()
-        self.away_since: float | None = None
-        self.away_reason = ""
+        self.away_since: float | None = time.time()   # until the first probe
+        self.away_reason = "the clinic store has not been reached yet"
 
     def _connection(self):
-        if self._db is not None and not self._db.closed:
-            return self._db
-        if self.away_since is not None:
+        if self._db is None or self._db.closed:
             raise StoreAway(self.away_reason)
-        try:   # not away, only without a connection (the first call, or one the server closed): a LAN's moment
-            self._db = connect(self.address)
-        except StoreAway as exc:
-            self._lost(str(exc))
-            raise
         return self._db
 
     def probe(self) -> bool:
-        """Whether the store answers, connecting anew if needed (may take CONNECT_TIMEOUT_S)."""
-        if self._db is not None and not self._db.closed:
-            return True
+        """Whether the store answers, connecting anew if needed (up to CONNECT_TIMEOUT_S), its
+        schema the one this box knows."""
+        import psycopg
+        with self.lock:   # off the event loop: it may wait for a click's query
+            db = self._db
+            if db is not None and not db.closed:
+                try:
+                    db.execute("SELECT 1")
+                    return True
+                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    self._lost(f"the clinic store cannot be reached: {first_line(exc)}")
         try:
             fresh = connect(self.address)   # outside the lock: the clicks meanwhile answer from the copy
-        except StoreAway as exc:
+            check_version(fresh)
+        except UserError as exc:   # StoreAway, or a store of another schema
             self._lost(str(exc))
             return False
-        with self.lock:
+        with self._locked():
             self._drop()
             self._db = fresh
             if self.away_since is not None:
-                log.info("the clinic store is reached again")
+                log.info("the clinic store is reached")
             self.away_since, self.away_reason = None, ""
         return True
+
+    @contextlib.contextmanager
+    def _locked(self):
+        if not self.lock.acquire(timeout=self.LOCK_WAIT_S):
+            raise StoreAway("the clinic store is slow to answer")
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     def _lost(self, reason: str) -> None:
         if self.away_since is None:
@@ -120,29 +137,23 @@ class ClinicTables:
 
     def execute(self, sql: str, args: tuple = ()) -> _Rows:
         import psycopg
-        sql = sql.replace("?", "%s").replace(" LIKE ", " ILIKE ")
-        with self.lock:
-            for attempt in (1, 2):
-                had = self._db is not None and not self._db.closed
-                db = self._connection()
-                try:
-                    cursor = db.execute(sql, args)   # type: ignore[arg-type]
-                    return _Rows(cursor.fetchall() if cursor.description else [])
-                except psycopg.errors.IntegrityError as exc:
-                    raise sqlite3.IntegrityError(first_line(exc)) from None
-                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                    if had and attempt == 1:   # a connection the server closed (a restart): once more, anew
-                        self._drop()
-                        continue
-                    self._lost(f"the clinic store cannot be reached: {first_line(exc)}")
-                    raise StoreAway(self.away_reason) from None
-            raise AssertionError("unreachable")
+        sql = sql.replace(" LIKE ?", " ILIKE ? ESCAPE ''").replace("?", "%s")
+        with self._locked():
+            db = self._connection()
+            try:
+                cursor = db.execute(sql, without_nul(args))   # type: ignore[arg-type]
+                return _Rows(cursor.fetchall() if cursor.description else [])
+            except psycopg.errors.IntegrityError as exc:
+                raise sqlite3.IntegrityError(first_line(exc)) from None
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self._lost(f"the clinic store cannot be reached: {first_line(exc)}")
+                raise StoreAway(self.away_reason) from None
 
     @contextlib.contextmanager
     def transaction(self):
         """Statements in one transaction of the store; StoreAway when it was lost on the way."""
         import psycopg
-        with self.lock:
+        with self._locked():
             db = self._connection()
             try:
                 with db.transaction():
@@ -153,19 +164,16 @@ class ClinicTables:
 
     def close(self) -> None:
         with self.lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            self._drop()
 
 
 class _FailingOver:
     """A read asks the clinic store, else the box's copy; a change asks the store, else is
-    refused beside the form (`refusal`), and after it the copy is refreshed (`changed`)."""
+    refused beside the form (`refusal`). The copy follows with the console's next round."""
 
     refusal: type[AccountError] | type[PatientError]
     remote: Any   # Accounts or Patients on the clinic store
     local: Any    # the same class on the box's copy (console.db)
-    changed: Callable[[], object]
 
     def _read(self, name: str, *args):
         try:
@@ -178,7 +186,6 @@ class _FailingOver:
             result = getattr(self.remote, name)(*args)
         except StoreAway:
             raise self.refusal("form", AWAY_NL) from None
-        self.changed()
         return result
 
 
@@ -187,8 +194,8 @@ class ClinicAccounts(_FailingOver):
 
     refusal = AccountError
 
-    def __init__(self, tables: ClinicTables, local: Accounts, changed):
-        self.remote, self.local, self.changed = Accounts(db=tables), local, changed
+    def __init__(self, tables: ClinicTables, local: Accounts):
+        self.remote, self.local = Accounts(db=tables), local
 
     def count(self) -> int:
         return self._read("count")
@@ -241,9 +248,10 @@ class ClinicPatients(_FailingOver):
 
     refusal = PatientError
 
-    def __init__(self, tables: ClinicTables, local: Patients, changed):
+    def __init__(self, tables: ClinicTables, local: Patients):
+        self.tables = tables
         self.remote = Patients(library=local.library, db=tables)
-        self.local, self.changed = local, changed
+        self.local = local
 
     def search(self, text: str = "") -> list[dict]:
         return self._read("search", text)
@@ -252,6 +260,13 @@ class ClinicPatients(_FailingOver):
         return self._read("get", pseudonym)
 
     def add(self, pseudonym: str, name: str = "", note: str = "") -> dict:
+        try:
+            erased = self.tables.execute("SELECT 1 FROM erasures WHERE patient_hash = ?",
+                                         (patient_hash((pseudonym or "").strip()),)).fetchall()
+        except StoreAway:
+            raise PatientError("form", AWAY_NL) from None
+        if erased:   # a pseudonym once forgotten is never given again: no old record may meet a new patient
+            raise PatientError("pseudonym", ERASED_NL)
         return self._write("add", pseudonym, name, note)
 
     def set_programme(self, pseudonym: str, exercises: list[dict]) -> str:
@@ -276,33 +291,33 @@ class ClinicRecords:
 
     def __init__(self, tables: ClinicTables, state_dir: Path):
         self.tables, self.state_dir, self.local = tables, state_dir, LocalRecords(state_dir)
-        self.partial = False
 
-    def _records(self, pseudonym: str) -> list[dict]:
-        """Every room's sessions of the patient; `self.partial` says whether the store was away."""
+    def _records(self, pseudonym: str) -> tuple[list[dict], bool]:
+        """Every room's sessions of the patient, and whether the store was away (this box's only)."""
         records: dict[str, dict] = {}
         with records_of(self.state_dir) as store:
             if store is not None:
                 for session in finished_sessions(store):
                     if session["patient"] == pseudonym:
                         records[session["uid"]] = session_record(store, session["uid"])
-        self.partial = False
+        partial = False
         try:
             for (record,) in self.tables.execute("SELECT record FROM sessions WHERE patient = ?",
                                                  (pseudonym,)).fetchall():
                 records.setdefault(record["session"]["uid"], record)
         except StoreAway:
-            self.partial = True
+            partial = True
         if not records:
             raise UserError(f"no sessions of {pseudonym}")
-        return list(records.values())
+        return list(records.values()), partial
 
-    def _read(self, pseudonym: str, read):
-        return with_rebuilt(self._records(pseudonym), self.state_dir, TEMP_PREFIX, read)
+    def _read(self, pseudonym: str, read, records: list[dict] | None = None):
+        return with_rebuilt(records or self._records(pseudonym)[0], self.state_dir, TEMP_PREFIX, read)
 
     def report_page(self, pseudonym: str, name: str | None) -> str:
-        page = str(self._read(pseudonym, lambda store: patient_page(store, pseudonym, name)))
-        if self.partial:   # said at the top, so a short history is not read as the whole one
+        records, partial = self._records(pseudonym)
+        page = str(self._read(pseudonym, lambda store: patient_page(store, pseudonym, name), records))
+        if partial:   # said at the top, so a short history is not read as the whole one
             page = page.replace("<body>", f'<body><p class="warning"><strong>{ONLY_THIS_BOX_NL}</strong></p>', 1)
         return page
 
@@ -335,26 +350,44 @@ class ClinicSide:
 
     def refresh(self) -> bool:
         """The clinic's accounts, settings and patients copied over the box's own (one
-        transaction: a login never sees half). False when the store is away."""
+        transaction: a login never sees half), written only when they changed (the card is
+        spared a write every round). Forgets made here while the store was away go first, so a
+        patient forgotten then never comes back with the copy. False when the store is away."""
         if not self.tables.probe():
             return False
         try:
+            self.send_waiting_erasures()
             with self.tables.transaction():   # one snapshot of the three
-                taken = {table: self.tables.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
-                         for table, columns in MIRRORED.items()}
+                taken = {table: [tuple(row) for row in self.tables.execute(
+                    f"SELECT {', '.join(columns)} FROM {table}{_MIRROR_WHERE.get(table, '')} "
+                    f"ORDER BY {columns[0]}").fetchall()] for table, columns in MIRRORED.items()}
         except StoreAway:
             return False
         db = console_store.connect(self.state_dir)
         try:
-            with console_store.transaction(db):
-                for table, columns in MIRRORED.items():
-                    db.execute(f"DELETE FROM {table}")
-                    db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                                   f"({', '.join('?' * len(columns))})", taken[table])
+            held = {table: [tuple(row) for row in db.execute(
+                f"SELECT {', '.join(columns)} FROM {table}{_MIRROR_WHERE.get(table, '')} ORDER BY {columns[0]}")]
+                for table, columns in MIRRORED.items()}
+            if held != taken:
+                with console_store.transaction(db):
+                    for table, columns in MIRRORED.items():
+                        db.execute(f"DELETE FROM {table}{_MIRROR_WHERE.get(table, '')}")
+                        db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                       f"({', '.join('?' * len(columns))})", taken[table])
         finally:
             db.close()
         self.refreshed_at = time.time()
         return True
+
+    def send_waiting_erasures(self) -> int:
+        """Forgets made on this box while the store was away (the clinic link sends them too:
+        whichever comes first; a second is harmless)."""
+        waiting = link_state.waiting_erasures(self.state_dir)
+        for number, pseudonym, reference in waiting:
+            with self.tables.transaction():
+                erase_in_store(self.tables, pseudonym, reference)
+            link_state.erasure_sent(self.state_dir, number)
+        return len(waiting)
 
     def forget(self, pseudonym: str, reference: str) -> bool:
         """The patient out of the clinic store (their row, every room's sessions, the access log
@@ -393,9 +426,10 @@ class ClinicSide:
         except StoreAway:
             return None
 
-    def resolve(self, number: int, keep: str) -> str | None:
+    def resolve(self, number: int, keep: str) -> tuple[str, str] | None:
         """An admin's choice for clash `number`: "clinic" (the clinic's stays) or "box" (the
-        box's row replaces it). The clash's key, or None when it was decided already."""
+        box's row replaces it). What it was about ("account" or "patient", and its name or
+        pseudonym), or None when it was decided already."""
         with self.tables.transaction():
             rows = self.tables.execute("DELETE FROM join_clashes WHERE id = %s RETURNING kind, key, box_row",
                                        (number,)).fetchall()
@@ -404,8 +438,7 @@ class ClinicSide:
             kind, key, box_row = rows[0]
             if keep == "box":
                 upsert(self.tables, kind, {k: box_row[k] for k in MIRRORED[kind] if k in box_row})
-        self.refresh()
-        return key
+        return ("account" if kind == "accounts" else "patient"), key
 
     def status(self) -> dict:
         waiting = link_state.waiting(self.state_dir)
@@ -426,20 +459,29 @@ def _shown(kind: str, row: dict | None) -> dict | None:
 
 
 def erase_in_store(db, pseudonym: str, reference: str) -> None:
-    """`db`: ClinicTables or a psycopg connection (the clinic link's), in a transaction."""
-    db.execute("DELETE FROM console_patients WHERE pseudonym = %s", (pseudonym,))
-    db.execute("DELETE FROM sessions WHERE patient = %s", (pseudonym,))
+    """`db`: ClinicTables or a psycopg connection (the clinic link's), in a transaction. The
+    store's own function does it (coach/clinic/schema.py): a box has no DELETE of its own there."""
+    db.execute("SELECT rugcoach_erase(%s, %s)", (pseudonym, reference))
     db.execute("DELETE FROM join_clashes WHERE kind = 'console_patients' AND key = %s", (pseudonym,))
-    db.execute("UPDATE access_log SET patient = %s WHERE patient = %s", (reference, pseudonym))
-    db.execute("INSERT INTO erasures (patient_hash) VALUES (%s)", (patient_hash(pseudonym),))
+
+
+def without_nul(value):
+    """PostgreSQL's text holds no NUL character (SQLite's does: a login name typed with one is
+    logged on the box as typed); each becomes U+FFFD, in strings, lists, tuples and dicts."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list | tuple):
+        return type(value)(without_nul(v) for v in value)
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
 
 
 def open_clinic(state_dir: Path, address: ClinicAddress) -> ConsoleData:
     tables = ClinicTables(address)
     side = ClinicSide(tables, state_dir)
     local_accounts, local_patients = Accounts(state_dir), Patients(state_dir)
-    data = ConsoleData(ClinicAccounts(tables, local_accounts, side.refresh),
-                       ClinicPatients(tables, local_patients, side.refresh),
+    data = ConsoleData(ClinicAccounts(tables, local_accounts), ClinicPatients(tables, local_patients),
                        ClinicRecords(tables, state_dir), clinic=side)
     if not side.refresh():
         log.warning("the clinic store at %s cannot be reached: the console starts on the box's own copy",

@@ -7,6 +7,7 @@ by one at a terminal, or for all at once with `--keep clinic` / `--keep box`.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -53,10 +54,13 @@ def local_rows(state_dir: Path) -> dict[str, list[dict]]:
 def plan(db, state_dir: Path) -> JoinPlan:
     new: dict[str, list[dict]] = {table: [] for table in _KEYS}
     clashes: list[Clash] = []
+    erased = {digest for (digest,) in db.execute("SELECT patient_hash FROM erasures")}
     for table, rows in local_rows(state_dir).items():
         key = _KEYS[table]
         columns = MIRRORED[table]
         for row in rows:
+            if table == "console_patients" and hashlib.sha256(row[key].encode()).hexdigest() in erased:
+                continue   # forgotten in the clinic: never brought back (the clinic link erases them here)
             found = db.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = %s", (row[key],)).fetchone()
             if found is None:
                 new[table].append(row)

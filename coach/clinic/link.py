@@ -32,7 +32,7 @@ from pathlib import Path
 
 from coach.clinic import link_state
 from coach.clinic.address import ClinicAddress, StoreAway, connect, first_line
-from coach.clinic.console import erase_in_store, patient_hash
+from coach.clinic.console import erase_in_store, patient_hash, without_nul
 from coach.clinic.schema import check_version
 from coach.clinic.sessions import records_of, session_record
 from coach.errors import UserError
@@ -56,6 +56,8 @@ class ClinicLink:
         self.db = None
         self.state = link_state.open_state(self.state_dir)
         self.failures = 0
+        self.erased: dict[str, str] = {}   # the store's erasures: hash of the pseudonym -> its reference
+        self.erasures_seen = 0
 
     # -- one round ----------------------------------------------------------------------------
     def round(self) -> dict:
@@ -71,23 +73,24 @@ class ClinicLink:
             if self.db is None or self.db.closed:
                 self.db = connect(self.address)
                 check_version(self.db)
-            waits = None
             try:
                 done["sent_erasures"] = self._send_erasures()
                 done["erased"] = self._carry_out_erasures()
                 done["sessions"] = self._upload_sessions()
-            except ErasureWaits as exc:
-                waits = exc
-            done["log"] = self._upload_access_log()
-            self._heartbeat()   # the other rooms see the box, whatever waits
-            link_state.set_fact(self.state, "last_reached", link_state.now())
-            if waits is not None:
-                raise waits
+                done["log"] = self._upload_access_log()
+            finally:   # the other rooms see the box, whatever waits
+                self._heartbeat()
+                link_state.set_fact(self.state, "last_reached", link_state.now())
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             self._close()
             problem = f"the clinic store cannot be reached: {first_line(exc)}"
             link_state.set_fact(self.state, "last_problem", problem)
             raise StoreAway(problem) from None
+        except psycopg.Error as exc:   # refused by the store (a right, a value): said, waited out, never a crash
+            self._close()
+            problem = f"the clinic store refused: {first_line(exc)}"
+            link_state.set_fact(self.state, "last_problem", problem)
+            raise UserError(problem) from None
         except (UserError, ErasureWaits) as exc:
             link_state.set_fact(self.state, "last_problem", str(exc))
             raise
@@ -104,14 +107,15 @@ class ClinicLink:
 
     def _send_erasures(self) -> int:
         assert self.db is not None
-        rows = self.state.execute("SELECT id, pseudonym, reference FROM erasures_out ORDER BY id").fetchall()
+        rows = link_state.waiting_erasures(self.state_dir)
         for number, pseudonym, reference in rows:
             with self.db.transaction():
                 erase_in_store(self.db, pseudonym, reference)
-            self.state.execute("DELETE FROM erasures_out WHERE id = ?", (number,))
+            link_state.erasure_sent(self.state_dir, number)
         return len(rows)
 
     def _local_patients(self) -> set[str]:
+        """Every pseudonym the box holds anywhere: the records, the console's copy, the access log."""
         found: set[str] = set()
         with records_of(self.state_dir) as store:
             if store is not None:
@@ -119,24 +123,27 @@ class ClinicLink:
         try:
             with closing(sqlite3.connect(self.state_dir / "console.db", timeout=10.0)) as console:
                 found |= {p for (p,) in console.execute("SELECT pseudonym FROM console_patients")}
+                found |= {p for (p,) in console.execute("SELECT DISTINCT patient FROM access_log "
+                                                        "WHERE patient IS NOT NULL AND patient NOT LIKE 'vergeten-%'")}
         except sqlite3.Error:
             pass
         return found
 
     def _carry_out_erasures(self) -> int:
+        """Every erasure the store holds, matched each round against all the box holds: one
+        missed (the link was down, a backup was put back) is carried out all the same."""
         assert self.db is not None
-        seen = link_state.cursor(self.state, "erasures")
-        rows = self.db.execute("SELECT id, patient_hash FROM erasures WHERE id > %s ORDER BY id", (seen,)).fetchall()
-        if not rows:
+        for number, digest, reference in self.db.execute(
+                "SELECT id, patient_hash, reference FROM erasures WHERE id > %s ORDER BY id", (self.erasures_seen,)):
+            self.erased[digest] = reference
+            self.erasures_seen = number
+        if not self.erased:
             return 0
-        by_hash = {patient_hash(p): p for p in self._local_patients()}
         erased = 0
-        for number, digest in rows:
-            pseudonym = by_hash.get(digest)
-            if pseudonym is not None:
-                self._forget_here(pseudonym)
+        for pseudonym in sorted(self._local_patients()):
+            if patient_hash(pseudonym) in self.erased:
+                self._forget_here(pseudonym)   # ErasureWaits: nothing is uploaded this round
                 erased += 1
-            link_state.set_cursor(self.state, "erasures", number)
         return erased
 
     def _forget_here(self, pseudonym: str) -> None:
@@ -172,12 +179,15 @@ class ClinicLink:
             for session in link_state.unsent_sessions(self.state, store):
                 record = session_record(store, session["uid"])
                 patient = session["patient"]
-                self.db.execute(
-                    "INSERT INTO sessions (uid, box_id, box, patient, started, status, record) "
-                    "SELECT %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS "
-                    "(SELECT 1 FROM erasures WHERE patient_hash = %s) ON CONFLICT (uid) DO NOTHING",
-                    (session["uid"], self.address.box_id, self.address.box_name, patient, session["started"],
-                     session["status"], Jsonb(record), patient_hash(patient or "")))
+                digest = patient_hash(patient or "")
+                with self.db.transaction():   # under the patient's lock, as rugcoach_erase: never beside a forget
+                    self.db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (digest,))
+                    self.db.execute(
+                        "INSERT INTO sessions (uid, box_id, box, patient, started, status, record) "
+                        "SELECT %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS "
+                        "(SELECT 1 FROM erasures WHERE patient_hash = %s) ON CONFLICT (uid) DO NOTHING",
+                        (session["uid"], self.address.box_id, self.address.box_name, patient, session["started"],
+                         session["status"], Jsonb(without_nul(record)), digest))
                 # the store has it (or has erased its patient): only now is it marked sent
                 self.state.execute("INSERT OR IGNORE INTO sent (uid, at) VALUES (?, ?)",
                                    (session["uid"], link_state.now()))
@@ -189,18 +199,27 @@ class ClinicLink:
         after = link_state.cursor(self.state, "access_log")
         try:
             with closing(sqlite3.connect(self.state_dir / "console.db", timeout=10.0)) as console:
+                newest = console.execute("SELECT coalesce(max(id), 0) FROM access_log").fetchone()[0]
+                if newest < after:   # a backup was put back: numbered again (the store keeps one of each)
+                    after = 0
                 rows = console.execute("SELECT id, at, account, address, action, patient, outcome FROM access_log "
                                        "WHERE id > ? ORDER BY id LIMIT 1000", (after,)).fetchall()
         except sqlite3.Error:
             return 0
         if not rows:
             return 0
+        uploaded = []
+        for number, at, account, address, action, patient, outcome in rows:
+            if patient is not None and patient_hash(patient) in self.erased:
+                patient = self.erased[patient_hash(patient)]   # forgotten meanwhile: never the pseudonym
+            uploaded.append(without_nul((self.address.box_name, self.address.box_id, number, at, account, address,
+                                         action, patient, outcome)))
         with self.db.transaction():
             with self.db.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO access_log (box, box_id, local_id, at, account, address, action, patient, outcome) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (box_id, local_id) DO NOTHING",
-                    [(self.address.box_name, self.address.box_id, *row) for row in rows])
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (box_id, local_id, at) DO NOTHING",
+                    uploaded)
         link_state.set_cursor(self.state, "access_log", rows[-1][0])
         return len(rows)
 

@@ -65,6 +65,16 @@ def queue_erasure(state_dir: Path, pseudonym: str, reference: str) -> None:
         db.execute("INSERT INTO erasures_out (pseudonym, reference) VALUES (?, ?)", (pseudonym, reference))
 
 
+def waiting_erasures(state_dir: Path) -> list[tuple[int, str, str]]:
+    with closing(open_state(state_dir)) as db:
+        return db.execute("SELECT id, pseudonym, reference FROM erasures_out ORDER BY id").fetchall()
+
+
+def erasure_sent(state_dir: Path, number: int) -> None:
+    with closing(open_state(state_dir)) as db:
+        db.execute("DELETE FROM erasures_out WHERE id = ?", (number,))
+
+
 def unsent_sessions(db: sqlite3.Connection, store: Store) -> list[dict]:
     sent = {uid for (uid,) in db.execute("SELECT uid FROM sent")}
     return [s for s in finished_sessions(store) if s["uid"] not in sent]

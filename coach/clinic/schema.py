@@ -1,9 +1,10 @@
 """The clinic store's tables, as numbered migrations (as the box's own files have), and the
 roles: `rugcoach clinic init` runs as the database's owner (the practice's IT person) and makes
 the group role every box logs in under; `rugcoach clinic add-box` makes one login role per box in
-it. A box can read and write the clinic's rows and nothing more: no DDL (it owns no table), no
-DROP, no TRUNCATE, and the access log is append-only for it (only the pseudonym of a forgotten
-patient is replaced in it).
+it. A box reads the clinic's rows and adds or changes only what its work needs: no DDL (it owns
+no table), no DROP, no TRUNCATE, no DELETE but through `rugcoach_erase` (forgetting a patient)
+and on the clashes it decides; the access log and the sessions are append-only for it; its own
+row in `boxes` is the only one it can write (row-level security on its role).
 
 The tables mirror the box's console.db (accounts, console_settings, console_patients: the same
 columns, so the console's own classes read and write them) plus what only a clinic has: the
@@ -48,22 +49,27 @@ CREATE TABLE access_log (
     id       BIGSERIAL PRIMARY KEY,
     box      TEXT NOT NULL,          -- the box's name (its room) when it was written
     box_id   TEXT NOT NULL,
-    local_id BIGINT NOT NULL,        -- its number on the box: an upload repeated is one entry
+    local_id BIGINT NOT NULL,        -- its number on the box (with its time: a restored box numbers again)
     at       TEXT NOT NULL,
     account  TEXT,
     address  TEXT,
     action   TEXT NOT NULL,
     patient  TEXT,
     outcome  TEXT NOT NULL,
-    UNIQUE (box_id, local_id)
+    UNIQUE (box_id, local_id, at)
 );
 CREATE TABLE boxes (
     id        TEXT PRIMARY KEY,
+    role      NAME NOT NULL DEFAULT current_user,   -- the box's database role: only it writes its row
     name      TEXT NOT NULL,
     console   TEXT,                  -- where its console answers
     state     JSONB NOT NULL DEFAULT '{}',
     last_seen TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+ALTER TABLE boxes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY every_box_reads ON boxes FOR SELECT USING (true);
+CREATE POLICY a_box_adds_its_own ON boxes FOR INSERT WITH CHECK (role = current_user);
+CREATE POLICY a_box_updates_its_own ON boxes FOR UPDATE USING (role = current_user) WITH CHECK (role = current_user);
 CREATE TABLE sessions (
     uid      TEXT PRIMARY KEY,       -- the session's own id, drawn on the box
     box_id   TEXT NOT NULL,
@@ -78,9 +84,25 @@ CREATE INDEX sessions_by_patient ON sessions (patient, started);
 CREATE TABLE erasures (
     id           BIGSERIAL PRIMARY KEY,
     patient_hash TEXT NOT NULL,      -- sha256 of the pseudonym: boxes match it, nobody reads it back
+    reference    TEXT NOT NULL,      -- what the access log names the patient by from then on
     at           TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX erasures_by_hash ON erasures (patient_hash);
+-- Forgetting a patient, the one way a box deletes: their row, every room's sessions, their
+-- pseudonym in the access log, and the erasure every box carries out; under a lock on the
+-- patient that an upload takes too, so no session of theirs slips in beside it. It runs with
+-- its owner's rights, so a box needs no DELETE on those tables nor UPDATE on the log.
+CREATE FUNCTION rugcoach_erase(pseudonym TEXT, new_reference TEXT) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE digest TEXT := encode(sha256(convert_to(pseudonym, 'UTF8')), 'hex');
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(digest));
+    INSERT INTO erasures (patient_hash, reference) VALUES (digest, new_reference);
+    DELETE FROM console_patients WHERE console_patients.pseudonym = rugcoach_erase.pseudonym;
+    DELETE FROM sessions WHERE patient = rugcoach_erase.pseudonym;
+    UPDATE access_log SET patient = new_reference WHERE patient = rugcoach_erase.pseudonym;
+END $$;
+REVOKE ALL ON FUNCTION rugcoach_erase(TEXT, TEXT) FROM PUBLIC;
 """
 
 _V2 = """
@@ -99,12 +121,11 @@ CREATE TABLE join_clashes (
 
 # what a box may do, table by table, as each version made them
 _GRANTS_V1 = [
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, console_settings, console_patients, boxes, sessions "
-    f"TO {BOX_GROUP}",
-    f"GRANT SELECT, INSERT ON access_log, erasures TO {BOX_GROUP}",
-    f"GRANT UPDATE (patient) ON access_log TO {BOX_GROUP}",
-    f"GRANT USAGE ON SEQUENCE access_log_id_seq, erasures_id_seq TO {BOX_GROUP}",
-    f"GRANT SELECT ON clinic_schema TO {BOX_GROUP}",
+    f"GRANT SELECT, INSERT, UPDATE ON accounts, console_settings, console_patients, boxes TO {BOX_GROUP}",
+    f"GRANT SELECT, INSERT ON sessions, access_log TO {BOX_GROUP}",
+    f"GRANT SELECT ON erasures, clinic_schema TO {BOX_GROUP}",
+    f"GRANT USAGE ON SEQUENCE access_log_id_seq TO {BOX_GROUP}",
+    f"GRANT EXECUTE ON FUNCTION rugcoach_erase(TEXT, TEXT) TO {BOX_GROUP}",
 ]
 _GRANTS_V2 = [
     f"GRANT SELECT, INSERT, DELETE ON join_clashes TO {BOX_GROUP}",
@@ -151,6 +172,8 @@ def init(db) -> tuple[int, int]:
             db.execute("INSERT INTO clinic_schema VALUES (0)")
         if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BOX_GROUP,)).fetchone():
             db.execute(f"CREATE ROLE {BOX_GROUP} NOLOGIN")
+        # PostgreSQL before 15 lets every role create tables in `public`: a box may not
+        db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         for number in range(before + 1, SCHEMA_VERSION + 1):
             tables, grants = MIGRATIONS[number - 1]
             db.execute(tables)

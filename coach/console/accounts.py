@@ -153,8 +153,10 @@ class Accounts:
             step = totp.matching_step(rows[0][0], given, unix_time, rows[0][1])
             if step is None:
                 return False
-            self.db.execute("UPDATE accounts SET totp_last = ? WHERE name = ?", (step, name))
-            return True
+            # spent only if no one spent it meanwhile (another box of a clinic, at the same moment)
+            spent = self.db.execute("UPDATE accounts SET totp_last = ? WHERE name = ? AND "
+                                    "(totp_last IS NULL OR totp_last < ?) RETURNING name", (step, name, step))
+            return bool(spent.fetchall())
 
     # -- the console's settings ------------------------------------------------------------------
     def totp_required(self) -> bool:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from coach.adapters.state_files import disk_full
+from coach.console.accounts import AccountError
 from coach.console.context import (
     CONSOLE,
     COOKIE,
@@ -50,6 +51,7 @@ from coach.console.context import (
 )
 from coach.console.daemon_link import DaemonUnavailable
 from coach.console.login import csrf_matches
+from coach.console.patients import PatientError
 
 log = logging.getLogger("rugcoach.console")
 
@@ -190,6 +192,10 @@ async def enforce(request: web.Request, handler):
         response = await handler(request)
     except DaemonUnavailable:
         response = json_error(503, RESTARTING, code="restarting")
+    except (AccountError, PatientError) as exc:
+        # a refusal a route did not expect: on a box of a clinic, a change while the clinic
+        # store is away (coach/clinic/console.py), said beside the form, never a traceback
+        response = json_error(409, str(exc), exc.field, "refused")
     except web.HTTPException as exc:
         _logged(request, route, exc)
         raise

@@ -165,11 +165,16 @@ def test_a_practice_with_two_rooms(pg, tmp_path):
     facts = json.loads(clinic(room1, "status", "--json").stdout)
     assert facts["sessions_waiting"] == 0 and facts["last_problem"] is None and facts["last_reached"]
 
-    # the access log: written on the box, uploaded with the box's name
+    # the access log: written on the box, uploaded with the box's name; a NUL typed in a login
+    # name (SQLite keeps it, PostgreSQL's text cannot) neither breaks the link nor the console
+    data1.accounts.log("login", "refused", account="a\x00b", address="192.168.1.21")
     data1.accounts.log("view_report", "ok", account="anna", address="192.168.1.20", patient="P-0043")
-    link1.round()
+    assert link1.round()["log"] >= 2
+    assert data2.clinic.refresh(), "room 2's console finds the store back (its connection was cut)"
     entries = data2.accounts.access_log()
     assert entries[0]["box"] == "Kamer 1" and entries[0]["patient"] == "P-0043"
+    assert entries[1]["account"] == "a\ufffdb"
+    assert data2.accounts.verify("a\x00b", "whatever-it-is") is None
 
     # erasure everywhere: room 2 is cut off when room 1 forgets P-0043, and has a session of
     # theirs that was never uploaded: it erases it before it uploads anything
@@ -189,6 +194,22 @@ def test_a_practice_with_two_rooms(pg, tmp_path):
     with psycopg.connect(owner, password=ADMIN_PASSWORD) as db:
         assert db.execute("SELECT count(*) FROM sessions WHERE patient = 'P-0043'").fetchone()[0] == 0
     assert data2.patients.get("P-0043") is None
+    with pytest.raises(PatientError, match="eerder gewist") as reused:
+        data2.patients.add("P-0043")   # a forgotten pseudonym is never given again
+    assert reused.value.field == "pseudonym"
+
+    # a forget made while the store is away waits on the box and goes first when it is back:
+    # the console's copy never brings the patient back meanwhile
+    data1.patients.add("P-0044")
+    assert data1.clinic.refresh() and data1.patients.get("P-0044") is not None
+    pg.stop()
+    gone = records.forget(room1, "P-0044", account="anna")
+    assert data1.clinic.forget("P-0044", gone.reference) is False, "kept for later"
+    assert clinic(room1, "status").stdout.count("1 erasure(s)") == 1
+    pg.start()
+    assert data1.clinic.refresh()
+    assert data1.patients.get("P-0044") is None and data1.patients.search("P-0044") == []
+    assert link_state.waiting(room1)["erasures_waiting"] == 0
 
     for data in (data1, data2):
         data.close()
@@ -217,13 +238,26 @@ def test_a_box_may_read_and_write_the_clinics_rows_and_nothing_more(pg, tmp_path
     owner = pg.create_database()
     clinic(tmp_path, "init", owner)
     password = clinic(tmp_path, "add-box", "kamer1", "--url", owner).stdout.strip()
+    other = clinic(tmp_path, "add-box", "kamer2", "--url", owner).stdout.strip()
     with psycopg.connect(pg.url("rugcoach_kamer1"), password=password, autocommit=True) as db:
-        db.execute("INSERT INTO erasures (patient_hash) VALUES ('x')")
+        db.execute("SELECT rugcoach_erase('P-1', 'vergeten-1')")   # forgetting: through the store's function
+        db.execute("INSERT INTO boxes (id, name) VALUES ('box-1', 'Kamer 1')")
         for forbidden in ("DROP TABLE sessions", "CREATE TABLE mine (x int)", "ALTER TABLE accounts ADD COLUMN x int",
                           "DELETE FROM access_log", "UPDATE access_log SET action = 'x'", "TRUNCATE sessions",
-                          "DELETE FROM erasures", "UPDATE clinic_schema SET version = 9"):
+                          "UPDATE access_log SET patient = 'x'", "DELETE FROM sessions",
+                          "UPDATE sessions SET box = 'x'", "DELETE FROM console_patients", "DELETE FROM accounts",
+                          "DELETE FROM boxes",
+                          "INSERT INTO erasures (patient_hash, reference) VALUES ('x', 'y')", "DELETE FROM erasures",
+                          "UPDATE clinic_schema SET version = 9",
+                          "INSERT INTO boxes (id, name, role) VALUES ('box-x', 'X', 'rugcoach_kamer2')"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 db.execute(forbidden)   # type: ignore[arg-type]
+    with psycopg.connect(pg.url("rugcoach_kamer2"), password=other, autocommit=True) as db:
+        changed = db.execute("UPDATE boxes SET console = 'https://elders.example/' WHERE id = 'box-1'")
+        assert changed.rowcount == 0, "a box writes its own row only"
+    with psycopg.connect(owner, password=ADMIN_PASSWORD) as db:
+        assert db.execute("SELECT console FROM boxes WHERE id = 'box-1'").fetchone()[0] is None
+        assert db.execute("SELECT count(*) FROM erasures").fetchone()[0] == 1
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(pg.url("rugcoach_kamer1"), password="wrong")
 

@@ -5,7 +5,7 @@ systemd-socket-activate) are started as their units start them, and no command i
 that: everything else is done in the browser. The clinic claims the box with the code it says,
 makes a therapist's account, names the box, calibrates the sensor (a technician's bladder follows
 the voice's steps), records two sentences in its own voice and chooses that voice, sets the
-volume and the rate, makes two patients with programmes of their own, runs two sessions (the
+volume and the rate, makes two patients with programmes of their own, runs three sessions (the
 box speaking into a PulseAudio null sink: in the first session after the voice was chosen, the
 recorded "Goedendag." is heard, not espeak-ng's), reads the report and downloads a backup.
 Screenshots of every page at phone and PC width, and of a running session, in build/screenshots/week-*.png.
@@ -156,8 +156,10 @@ def record_sentence(page, take_s: float) -> str:
     return sentence
 
 
-def session(page, shots: bool = False) -> None:
-    """P-0042 chosen for the next session on the patients' page, started on the box's page, to its end."""
+def session(page, shots: bool = False, stopped: bool = False) -> None:
+    """P-0042 chosen for the next session on the patients' page, started on the box's page, to
+    its end; or (`stopped`) stopped by the therapist once the coach has begun (the patient says
+    it hurts today), before the first repetition."""
     go(page, "patienten")
     page.click("#patient-list >> text=P-0042")
     expect(page.locator("#patient-title")).to_contain_text("P-0042")
@@ -177,7 +179,12 @@ def session(page, shots: bool = False) -> None:
             page.screenshot(path=str(SCREENSHOTS / f"week-session-{label}.png"))
             page.screenshot(path=str(SCREENSHOTS / f"week-session-full-{label}.png"), full_page=True)
         page.set_viewport_size(PHONE)
-    expect(page.locator("#reps li")).to_have_count(1, timeout=patience(180_000))
+    if stopped:   # once the greeting is whole: the next sentence is being said
+        expect(page.locator("#box-saying")).to_contain_text("We gaan samen oefenen", timeout=patience(60_000))
+        page.once("dialog", lambda dialog: dialog.accept())   # "De sessie nu stoppen?"
+        page.click("#stop")
+    else:
+        expect(page.locator("#reps li")).to_have_count(1, timeout=patience(180_000))
     expect(page.locator("#box-state")).not_to_contain_text("Sessie bezig", timeout=patience(120_000))
 
 
@@ -216,7 +223,8 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("dialog", lambda d: None if d.message.startswith("De sessie nu stoppen?")
+            else (problems.append(f"dialog: {d.message}"), d.dismiss()))
     product_bugs: list[str] = []
     began, phases = time.monotonic(), []
 
@@ -341,19 +349,21 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
         every_page(page, "therapist")
 
         phase("patients")
-        # 7. Two sessions; the sink recorded through both, the first after the voice was chosen
+        # 7. Three sessions (the sink recording through them): the first after the voice was
+        #    chosen, a second, and a third the therapist stops before its first repetition
         recorder = subprocess.Popen(["parec", "-d", f"{sink}.monitor", "--format=s16le", f"--rate={RATE}",
                                      "--channels=1", "--latency-msec=20"], stdout=raw.open("wb"), env=pulse_env)
         time.sleep(0.5)
         session(page, shots=True)
         phase("session 1")
         session(page)
+        session(page, stopped=True)
         recorder.terminate()
         recorder.wait(timeout=patience(5))
         recorder = None
 
         phase("sessions")
-        # 8. The patient's report: both sessions
+        # 8. The patient's report: two sessions trained, the stopped one listed apart
         go(page, "patienten")
         page.click("#patient-list >> text=P-0042")
         with context.expect_page() as opened:
@@ -362,6 +372,7 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
         report.wait_for_load_state()
         expect(report.locator("body")).to_contain_text("P-0042")
         expect(report.locator("body")).to_contain_text("2 sessies, 2 herhalingen")
+        expect(report.locator("body")).to_contain_text("Daarnaast 1 sessie zonder herhaling")
         shoot(report, "report")
         report.close()
 
@@ -399,13 +410,13 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
         product_bugs.append("the console logs a traceback: " + console_said[at: at + 1500])
     assert problems == [], "\n".join(problems)
 
-    # the sessions, as the daemon told them: two, each the patient's own programme, done
+    # the sessions, as the daemon told them: three, each the patient's own programme; two done
     told = [e for e in bladder.heard if e.get("type") == "daemon" and e.get("state") == "session_ended"]
-    assert len(told) == 2, told
+    assert [e["outcome"] for e in told] == ["done", "done", "stopped"], told
     reps = [e for e in bladder.heard if e.get("type") == "rep"]
     assert len(reps) == 2 and {r["exercise"] for r in reps} == {"buiklig-a"}, reps
 
-    # the backup is the box's SQLite, with the two sessions
+    # the backup is the box's SQLite, with the three sessions
     assert backup.read_bytes()[:16] == b"SQLite format 3\x00"
     with sqlite3.connect(backup) as db:
         tables = {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}
@@ -413,7 +424,7 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
         columns = [row[1] for row in db.execute("pragma table_info(sessions)")]
         rows = db.execute("select * from sessions").fetchall()
     sessions = [dict(zip(columns, row, strict=True)) for row in rows]
-    assert len(sessions) == 2 and all(s["status"] == "done" for s in sessions), sessions
+    assert [s["status"] for s in sessions] == ["done", "done", "stopped"], sessions
 
     # Each session's "Goedendag." is heard in the recorded voice, not espeak-ng's, when its event
     # says, the first session (the first after the voice was chosen) too. The recording and the
@@ -452,7 +463,7 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
             sessions_heard.append([])
         elif sessions_heard and event.get("type") == "say":
             sessions_heard[-1].append(event)
-    assert len(sessions_heard) == 2 and all(says[0]["text"] == FIRST for says in sessions_heard), sessions_heard
+    assert len(sessions_heard) == 3 and all(says[0]["text"] == FIRST for says in sessions_heard), sessions_heard
     # the recorder started just before "Nu starten": the first session began within seconds of
     # its start (its sentences come again in the later sessions, so each is looked for near it)
     # Every synthesised sentence of the first session is looked for; one broken off by a

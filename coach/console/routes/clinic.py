@@ -40,14 +40,20 @@ async def resolve_clash(request: web.Request, console: Console) -> web.Response:
         return json_error(400, "Kies die van de praktijk of die van de box.", "keep")
     try:
         number = int(request.match_info["number"])
-        key = await asyncio.get_running_loop().run_in_executor(None, side.resolve, number, keep)
+        found = await asyncio.get_running_loop().run_in_executor(None, side.resolve, number, keep)
     except ValueError:
         return json_error(404, "Dit dubbele gegeven bestaat niet (meer).", code="not_found")
     except UserError:   # coach.clinic.address.StoreAway
         return json_error(503, AWAY, code="clinic_away")
-    if key is None:
+    if found is None:
         return json_error(404, "Hierover is al gekozen.", code="not_found")
-    audit_of(request).outcome = f"ok: {key}: kept the {'box' if keep == 'box' else 'clinic'}'s"
+    kind, key = found
+    audit = audit_of(request)
+    audit.outcome = f"ok: the {'box' if keep == 'box' else 'clinic'}'s {kind} kept"
+    if kind == "patient":
+        audit.patient = key   # the patient column: a later forget replaces it there
+    else:
+        audit.outcome += f": {key}"   # an account's name, never a patient's
     return web.json_response({"key": key, "kept": keep})
 
 

@@ -94,10 +94,10 @@ async def patient_forget(request: web.Request, console: Console) -> web.Response
                 or await loop.run_in_executor(None, console.records.knows, pseudonym)):
             # this box never held them; the clinic (other rooms) does
             reference = new_reference(pseudonym)
-            await loop.run_in_executor(None, side.forget, pseudonym, reference)
+            reached = await loop.run_in_executor(None, side.forget, pseudonym, reference)
             audit_of(request).patient = reference   # never the pseudonym
-            audit_of(request).outcome = "ok: in the clinic store"
-            return web.json_response({"forgotten": True, "sessions": 0, "reference": reference, "clinic": True})
+            audit_of(request).outcome = "ok: in the clinic store" if reached else "ok: for the clinic store, waiting"
+            return web.json_response({"forgotten": True, "sessions": 0, "reference": reference, "clinic": reached})
         if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.INVALID):
             return json_error(404, "Deze patiënt bestaat niet (meer).", code="not_found")
         return json_error(409, "Wissen lukte niet.", code=exc.code)

@@ -32,7 +32,7 @@ const LOG_ACTIONS = {
   help_acknowledged: "hulpvraag beantwoord", calibrate: "drukmeter gekalibreerd",
   calibration_cancelled: "kalibratie afgebroken", box_settings: "instellingen van de box gewijzigd",
   voice_settings: "stem of geluid gewijzigd", voice_sample: "voorbeeldzin afgespeeld",
-  set_patient_voice: "eigen volume en tempo van de patiënt",
+  set_patient_voice: "eigen volume en tempo van de patiënt", clinic_clash: "keuze bij dubbel na koppelen",
 };
 const LOG_OUTCOMES = {
   ok: "gelukt", opened: "geopend", required: "verplicht", optional: "vrij", "wrong code": "verkeerde code",
@@ -598,7 +598,8 @@ async function showAdmin() {
         const cell = document.createElement("td");
         const value = entry[key] == null ? "" : String(entry[key]);
         cell.textContent = key === "action" ? (LOG_ACTIONS[value] || value)
-          : key === "outcome" ? logOutcome(value) : value;
+          : key === "outcome" ? logOutcome(value)
+          : key === "address" && entry.box ? `${value} (${entry.box})` : value;   // a clinic's log: which room
         cell.title = value;   // the stored words, for whoever audits the log
         row.append(cell);
       }
@@ -1115,7 +1116,7 @@ function showClinicState(data) {
     const sensor = state.sensor === undefined ? "" : state.sensor ? ", drukmeter aangesloten" : ", drukmeter niet aangesloten";
     text.textContent = ` ${boxState(box.seconds_ago > 30 ? { state: "off" } : state)}${sensor}; gezien: ${seen}`;
     item.append(name, text);
-    if (box.console && box.name !== facts.box) {
+    if (box.console && box.console.startsWith("https://") && box.name !== facts.box) {   // a box's own console, nothing else
       const go = document.createElement("a");
       go.href = box.console;
       go.textContent = "Naar deze box";
