@@ -14,6 +14,7 @@ import getpass
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,8 +57,14 @@ def add_parser(commands) -> None:
 
 
 def cmd_clinic(args) -> int:
-    return {"init": _init, "add-box": _add_box, "join": _join, "status": _status, "sync": _sync}[
-        args.clinic_command](args)
+    import psycopg
+
+    from coach.clinic.address import first_line
+    try:
+        return {"init": _init, "add-box": _add_box, "join": _join, "status": _status, "sync": _sync}[
+            args.clinic_command](args)
+    except psycopg.Error as exc:   # the store refused (a right, a value): one line, not a traceback
+        raise UserError(f"the clinic store refused: {first_line(exc)}") from None
 
 
 def open_console_data(state: Path):
@@ -153,6 +160,10 @@ def _join_as_the_service(args) -> int:
 
     from coach.clinic import address as addresses
     from coach.config.paths import SERVICE_STATE, SERVICE_USER
+    if not SERVICE_STATE.is_dir():
+        raise UserError(f"{SERVICE_STATE} is missing: install RugCoach first (sudo make install)", exit_code=2)
+    for leftover in SERVICE_STATE.glob(".clinic-join-*"):   # a join killed before it cleaned up
+        shutil.rmtree(leftover, ignore_errors=True)
     url, in_url = addresses.without_password(args.url)
     secret = in_url or _ask_secret(args)
     command = [sys.executable, "-m", "coach", "clinic", "join", url, "--as-service"]
@@ -170,7 +181,7 @@ def _join_as_the_service(args) -> int:
         done = subprocess.run(["runuser", "-u", SERVICE_USER, "--", *command], cwd="/",
                               env=dict(os.environ, STATE_DIRECTORY=str(SERVICE_STATE)), check=False)
     if done.returncode != 0:
-        return done.returncode
+        return done.returncode if done.returncode > 0 else 1   # killed by a signal: a failure all the same
     _restart_units()
     return 0
 

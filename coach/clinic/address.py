@@ -55,10 +55,10 @@ def conninfo(url: str, password: str | None) -> str:
         raise UserError(f"the clinic store's address does not read: {exc}", exit_code=2) from None
     host = str(params.get("host") or "")
     extra: dict = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "rugcoach"}
-    if host and not host.startswith("/"):
-        extra.update({k: v for k, v in TCP_OPTIONS.items() if k not in params})
-        if "sslmode" not in params and "service" not in params:
-            extra["sslmode"] = "verify-full"
+    # always (libpq leaves them out on a Unix socket): a host from a service file or PGHOST too
+    extra.update({k: v for k, v in TCP_OPTIONS.items() if k not in params})
+    if host and not host.startswith("/") and "sslmode" not in params and "service" not in params:
+        extra["sslmode"] = "verify-full"
     if password:
         extra["password"] = password
     return make_conninfo(url, **extra)
@@ -111,12 +111,22 @@ def joined(state_dir: Path) -> dict | None:
 def remember(state_dir: Path, url: str, password: str | None) -> dict:
     """Keep the store's address (and the box's id: the one it had, else a new one)."""
     before = joined(state_dir) or {}
-    data = {"url": url, "box_id": before.get("box_id") or str(uuid.uuid4()),
+    same_role = before and _user_of(before.get("url", "")) == _user_of(url)
+    # the box's id stays with its role: joined again under another, it is another box's row
+    data = {"url": url, "box_id": (before.get("box_id") if same_role else None) or str(uuid.uuid4()),
             "joined": before.get("joined") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if password is not None:
         write_private(state_dir / SECRET, password + "\n")
     write_private(state_dir / JOINED, json.dumps(data, indent=2) + "\n")
     return data
+
+
+def _user_of(url: str) -> str | None:
+    from psycopg.conninfo import conninfo_to_dict
+    try:
+        return str(conninfo_to_dict(url).get("user") or "") or None
+    except Exception:   # an address that does not parse has no user
+        return None
 
 
 def address(state_dir: Path, config_clinic: str | None, box_name: str | None) -> ClinicAddress | None:

@@ -99,17 +99,24 @@ class ClinicTables:
                     self._lost(f"the clinic store cannot be reached: {first_line(exc)}")
         try:
             fresh = connect(self.address)   # outside the lock: the clicks meanwhile answer from the copy
-            check_version(fresh)
-        except UserError as exc:   # StoreAway, or a store of another schema
+        except UserError as exc:
             self._lost(str(exc))
             return False
-        with self._locked():
-            self._drop()
-            self._db = fresh
-            if self.away_since is not None:
-                log.info("the clinic store is reached")
-            self.away_since, self.away_reason = None, ""
-        return True
+        try:
+            check_version(fresh)
+            with self.lock:
+                self._drop()
+                self._db, fresh = fresh, None
+                if self.away_since is not None:
+                    log.info("the clinic store is reached")
+                self.away_since, self.away_reason = None, ""
+            return True
+        except (UserError, psycopg.Error) as exc:   # a store of another schema, or lost at once
+            self._lost(first_line(exc))
+            return False
+        finally:
+            if fresh is not None:
+                fresh.close()
 
     @contextlib.contextmanager
     def _locked(self):
@@ -353,20 +360,26 @@ class ClinicSide:
         transaction: a login never sees half), written only when they changed (the card is
         spared a write every round). Forgets made here while the store was away go first, so a
         patient forgotten then never comes back with the copy. False when the store is away."""
+        import psycopg
         if not self.tables.probe():
             return False
         try:
             self.send_waiting_erasures()
             with self.tables.transaction():   # one snapshot of the three
-                taken = {table: [tuple(row) for row in self.tables.execute(
-                    f"SELECT {', '.join(columns)} FROM {table}{_MIRROR_WHERE.get(table, '')} "
-                    f"ORDER BY {columns[0]}").fetchall()] for table, columns in MIRRORED.items()}
+                self.tables.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                taken = {table: sorted(tuple(row) for row in self.tables.execute(
+                    f"SELECT {', '.join(columns)} FROM {table}{_MIRROR_WHERE.get(table, '')}").fetchall())
+                    for table, columns in MIRRORED.items()}
         except StoreAway:
+            return False
+        except psycopg.Error as exc:   # refused (a right, a forget it cannot send): the copy stays as it is
+            log.warning("the clinic store refused the console's round: %s", first_line(exc))
             return False
         db = console_store.connect(self.state_dir)
         try:
-            held = {table: [tuple(row) for row in db.execute(
-                f"SELECT {', '.join(columns)} FROM {table}{_MIRROR_WHERE.get(table, '')} ORDER BY {columns[0]}")]
+            # compared in Python's order: the store's collation may sort otherwise than SQLite
+            held = {table: sorted(tuple(row) for row in db.execute(
+                f"SELECT {', '.join(columns)} FROM {table}{_MIRROR_WHERE.get(table, '')}"))
                 for table, columns in MIRRORED.items()}
             if held != taken:
                 with console_store.transaction(db):
@@ -388,6 +401,15 @@ class ClinicSide:
                 erase_in_store(self.tables, pseudonym, reference)
             link_state.erasure_sent(self.state_dir, number)
         return len(waiting)
+
+    def forgotten(self, pseudonym: str) -> bool:
+        """Whether the practice forgot this pseudonym (it is then never used again); False when
+        the store is away (the copy does not know)."""
+        try:
+            return bool(self.tables.execute("SELECT 1 FROM erasures WHERE patient_hash = ?",
+                                            (patient_hash(pseudonym),)).fetchall())
+        except StoreAway:
+            return False
 
     def forget(self, pseudonym: str, reference: str) -> bool:
         """The patient out of the clinic store (their row, every room's sessions, the access log

@@ -44,7 +44,7 @@ MAX_BACKOFF_S = 30.0
 NOTIFY_CHANNEL = "rugcoach_boxes"
 
 
-class ErasureWaits(Exception):
+class ErasureWaits(UserError):
     """An erasure the box cannot carry out yet (a session runs): nothing is uploaded meanwhile."""
 
 
@@ -57,7 +57,6 @@ class ClinicLink:
         self.state = link_state.open_state(self.state_dir)
         self.failures = 0
         self.erased: dict[str, str] = {}   # the store's erasures: hash of the pseudonym -> its reference
-        self.erasures_seen = 0
 
     # -- one round ----------------------------------------------------------------------------
     def round(self) -> dict:
@@ -133,10 +132,10 @@ class ClinicLink:
         """Every erasure the store holds, matched each round against all the box holds: one
         missed (the link was down, a backup was put back) is carried out all the same."""
         assert self.db is not None
-        for number, digest, reference in self.db.execute(
-                "SELECT id, patient_hash, reference FROM erasures WHERE id > %s ORDER BY id", (self.erasures_seen,)):
-            self.erased[digest] = reference
-            self.erasures_seen = number
+        # all of them, each round (a row per patient ever forgotten: small): one committed after
+        # a later one is never skipped
+        self.erased = {digest: reference for digest, reference in self.db.execute(
+            "SELECT patient_hash, reference FROM erasures ORDER BY id DESC")}
         if not self.erased:
             return 0
         erased = 0
@@ -199,9 +198,9 @@ class ClinicLink:
         after = link_state.cursor(self.state, "access_log")
         try:
             with closing(sqlite3.connect(self.state_dir / "console.db", timeout=10.0)) as console:
-                newest = console.execute("SELECT coalesce(max(id), 0) FROM access_log").fetchone()[0]
-                if newest < after:   # a backup was put back: numbered again (the store keeps one of each)
-                    after = 0
+                last = console.execute("SELECT at FROM access_log WHERE id = ?", (after,)).fetchone()
+                if after and (last is None or last[0] != link_state.fact(self.state, "access_log_at")):
+                    after = 0   # a backup was put back: numbered again (the store keeps one of each)
                 rows = console.execute("SELECT id, at, account, address, action, patient, outcome FROM access_log "
                                        "WHERE id > ? ORDER BY id LIMIT 1000", (after,)).fetchall()
         except sqlite3.Error:
@@ -221,6 +220,7 @@ class ClinicLink:
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (box_id, local_id, at) DO NOTHING",
                     uploaded)
         link_state.set_cursor(self.state, "access_log", rows[-1][0])
+        link_state.set_fact(self.state, "access_log_at", rows[-1][1])
         return len(rows)
 
     def box_state(self) -> dict:
@@ -270,7 +270,8 @@ class ClinicLink:
                 self.failures = 0
                 wait = HEARTBEAT_S
             except (StoreAway, ErasureWaits, UserError) as exc:
-                self._close()
+                if not isinstance(exc, ErasureWaits):   # waiting for a session's end: the connection stays
+                    self._close()
                 if str(exc) != problem:
                     log.warning("%s; the box goes on, and tries again", exc)
                     problem = str(exc)

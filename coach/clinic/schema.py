@@ -88,20 +88,52 @@ CREATE TABLE erasures (
     at           TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX erasures_by_hash ON erasures (patient_hash);
+CREATE INDEX access_log_by_patient ON access_log (patient);
 -- Forgetting a patient, the one way a box deletes: their row, every room's sessions, their
 -- pseudonym in the access log, and the erasure every box carries out; under a lock on the
--- patient that an upload takes too, so no session of theirs slips in beside it. It runs with
--- its owner's rights, so a box needs no DELETE on those tables nor UPDATE on the log.
-CREATE FUNCTION rugcoach_erase(pseudonym TEXT, new_reference TEXT) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE digest TEXT := encode(sha256(convert_to(pseudonym, 'UTF8')), 'hex');
+-- patient that an upload takes too, so no session or log entry of theirs slips in beside it. It
+-- runs with its owner's rights, so a box needs no DELETE on those tables nor UPDATE on the log;
+-- its search_path is the catalogue's alone and every table is named with its schema, so no
+-- function a box could make elsewhere is ever called with the owner's rights.
+CREATE FUNCTION public.rugcoach_erase(pseudonym TEXT, new_reference TEXT) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE digest TEXT := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pseudonym, 'UTF8')), 'hex');
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext(digest));
-    INSERT INTO erasures (patient_hash, reference) VALUES (digest, new_reference);
-    DELETE FROM console_patients WHERE console_patients.pseudonym = rugcoach_erase.pseudonym;
-    DELETE FROM sessions WHERE patient = rugcoach_erase.pseudonym;
-    UPDATE access_log SET patient = new_reference WHERE patient = rugcoach_erase.pseudonym;
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext(digest)::bigint);
+    INSERT INTO public.erasures (patient_hash, reference) VALUES (digest, new_reference);
+    DELETE FROM public.console_patients c WHERE c.pseudonym = rugcoach_erase.pseudonym;
+    DELETE FROM public.sessions s WHERE s.patient = rugcoach_erase.pseudonym;
+    UPDATE public.access_log a SET patient = new_reference WHERE a.patient = rugcoach_erase.pseudonym;
 END $$;
+-- What a box adds naming a patient forgotten meanwhile (an entry of the access log typed before
+-- its box heard of the erasure, a patient row brought back by a join) is caught in the store,
+-- under the same lock: the log gets the reference, a patient row is refused.
+CREATE FUNCTION public.rugcoach_not_forgotten() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    named TEXT := pg_catalog.to_jsonb(NEW) ->> TG_ARGV[0];   -- the column naming the patient
+    digest TEXT;
+    found TEXT;
+BEGIN
+    IF named IS NULL THEN
+        RETURN NEW;
+    END IF;
+    digest := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(named, 'UTF8')), 'hex');
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext(digest)::bigint);
+    SELECT e.reference INTO found FROM public.erasures e WHERE e.patient_hash = digest ORDER BY e.id LIMIT 1;
+    IF found IS NULL THEN
+        RETURN NEW;
+    END IF;
+    IF TG_TABLE_NAME = 'access_log' THEN
+        NEW.patient := found;
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'patient % was forgotten in this practice', named USING ERRCODE = 'check_violation';
+END $$;
+CREATE TRIGGER access_log_not_forgotten BEFORE INSERT ON public.access_log
+    FOR EACH ROW EXECUTE FUNCTION public.rugcoach_not_forgotten('patient');
+CREATE TRIGGER patients_not_forgotten BEFORE INSERT ON public.console_patients
+    FOR EACH ROW EXECUTE FUNCTION public.rugcoach_not_forgotten('pseudonym');
 REVOKE ALL ON FUNCTION rugcoach_erase(TEXT, TEXT) FROM PUBLIC;
 """
 
@@ -172,8 +204,13 @@ def init(db) -> tuple[int, int]:
             db.execute("INSERT INTO clinic_schema VALUES (0)")
         if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BOX_GROUP,)).fetchone():
             db.execute(f"CREATE ROLE {BOX_GROUP} NOLOGIN")
-        # PostgreSQL before 15 lets every role create tables in `public`: a box may not
+        # PostgreSQL before 15 lets every role create in `public`: a box may not (it could
+        # put a table or function of its own in the owner's way)
         db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        if db.execute(f"SELECT has_schema_privilege('{BOX_GROUP}', 'public', 'CREATE')").fetchone()[0]:
+            raise UserError("every role may still create in the schema public (PostgreSQL before 15, where the "
+                            "superuser owns it): run, as postgres, REVOKE CREATE ON SCHEMA public FROM PUBLIC, "
+                            "then clinic init again", exit_code=2)
         for number in range(before + 1, SCHEMA_VERSION + 1):
             tables, grants = MIGRATIONS[number - 1]
             db.execute(tables)

@@ -242,6 +242,12 @@ def test_a_box_may_read_and_write_the_clinics_rows_and_nothing_more(pg, tmp_path
     with psycopg.connect(pg.url("rugcoach_kamer1"), password=password, autocommit=True) as db:
         db.execute("SELECT rugcoach_erase('P-1', 'vergeten-1')")   # forgetting: through the store's function
         db.execute("INSERT INTO boxes (id, name) VALUES ('box-1', 'Kamer 1')")
+        # what arrives later naming the forgotten patient: the log gets the reference, a row is refused
+        db.execute("INSERT INTO access_log (box, box_id, local_id, at, action, patient, outcome) "
+                   "VALUES ('Kamer 1', 'box-1', 7, '2026-12-06T10:00:00Z', 'view_report', 'P-1', 'ok')")
+        assert db.execute("SELECT patient FROM access_log WHERE local_id = 7").fetchone()[0] == "vergeten-1"
+        with pytest.raises(psycopg.errors.CheckViolation):
+            db.execute("INSERT INTO console_patients (pseudonym, updated) VALUES ('P-1', 'x')")
         for forbidden in ("DROP TABLE sessions", "CREATE TABLE mine (x int)", "ALTER TABLE accounts ADD COLUMN x int",
                           "DELETE FROM access_log", "UPDATE access_log SET action = 'x'", "TRUNCATE sessions",
                           "UPDATE access_log SET patient = 'x'", "DELETE FROM sessions",

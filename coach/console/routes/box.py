@@ -3,6 +3,8 @@ and stop, asked of the daemon (the console is a client of its socket and holds n
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from coach.api import methods as api
@@ -40,10 +42,18 @@ async def status(_request: web.Request, console: Console) -> web.Response:
                               "status": to_wire(status_now) if status_now is not None else None})
 
 
+FORGOTTEN_NL = "Deze patiënt is in de praktijk gewist. Kies een ander pseudoniem."
+
+
 async def next_session(request: web.Request, console: Console) -> web.Response:
     body = await read_json(request)
     patient = str(body.get("patient") or "").strip() or None
     protocol = str(body.get("protocol") or "").strip() or None
+    clinic = console.data.clinic
+    if patient and clinic is not None and await asyncio.get_running_loop().run_in_executor(
+            None, clinic.forgotten, patient):
+        # a box of a clinic: a pseudonym the practice forgot is never used again
+        return json_error(400, FORGOTTEN_NL, "patient", "forgotten")
     # a patient of the console with a programme of their own gets it, unless one is chosen here
     own = console.patients.get(patient) if patient and not protocol else None
     programme = own["programme"] if own else None
