@@ -7,6 +7,7 @@ and access log, heartbeats the box's state, and carries erasures out to the box.
 
     address.py   where the store is, the box's secret for it, and connecting (TLS by default)
     schema.py    the store's numbered migrations, and the roles `clinic init` / `add-box` make
+    tables.py    the store's tables as the console's own classes speak to them (one connection)
     console.py   the console's data (coach.console.data's protocols) on the store, failing over
     sessions.py  a finished session as one record to upload, and records rebuilt from such
     link.py      the clinic link: erasures first, then sessions, the access log, the heartbeat

@@ -32,9 +32,10 @@ from pathlib import Path
 
 from coach.clinic import link_state
 from coach.clinic.address import ClinicAddress, StoreAway, connect, first_line
-from coach.clinic.console import erase_in_store, patient_hash, without_nul
+from coach.clinic.console import erase_in_store, patient_hash
 from coach.clinic.schema import check_version
 from coach.clinic.sessions import records_of, session_record
+from coach.clinic.tables import without_nul
 from coach.errors import UserError
 
 log = logging.getLogger("rugcoach.clinic")
