@@ -261,6 +261,8 @@ def main() -> None:
     bench_daemon(report)
     from bench.console import bench_console
     bench_console(report)
+    from bench.clinic import bench_clinic
+    bench_clinic(report)
 
 
 if __name__ == "__main__":

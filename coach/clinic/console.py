@@ -187,8 +187,9 @@ class ClinicRecords:
                         records[session["uid"]] = session_record(store, session["uid"])
         partial = False
         try:
-            for (record,) in self.tables.execute("SELECT record FROM sessions WHERE patient = ?",
-                                                 (pseudonym,)).fetchall():
+            # the other rooms' (and this box's not read here): what the box holds is not fetched twice
+            for (record,) in self.tables.execute("SELECT record FROM sessions WHERE patient = ? AND uid <> ALL(?)",
+                                                 (pseudonym, list(records))).fetchall():
                 records.setdefault(record["session"]["uid"], record)
         except StoreAway:
             partial = True

@@ -19,10 +19,10 @@ from coach.clinic.console import AWAY_NL
 from coach.clinic.link import ClinicLink
 from coach.console.accounts import Accounts
 from coach.console.patients import Patients
+from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
 from tests.clinic.test_clinic_store import clinic
 from tests.console.conftest import ConsoleUnderTest
 from tests.helpers.browser import launch_browser
-from tests.helpers.postgres import ADMIN_PASSWORD, PostgresServer
 from tests.patience import patience
 
 pytestmark = pytest.mark.slow

@@ -14,11 +14,11 @@ import pytest
 
 from coach.adapters.store import Store
 from coach.clinic.console import erase_in_store
+from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
 from tests.app.test_box_survives import daemon_news, events_of
 from tests.app.test_control import Box, wait_for
 from tests.clinic.test_clinic_store import clinic
 from tests.conftest import ROOT, RUGCOACH
-from tests.helpers.postgres import ADMIN_PASSWORD, PostgresServer
 from tests.patience import patience
 
 pytestmark = pytest.mark.slow

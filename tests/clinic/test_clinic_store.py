@@ -23,8 +23,8 @@ from coach.clinic.link import ClinicLink
 from coach.console.accounts import Accounts
 from coach.console.patients import PatientError, Patients
 from coach.errors import UserError
+from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
 from tests.conftest import ROOT, RUGCOACH
-from tests.helpers.postgres import ADMIN_PASSWORD, PostgresServer
 from tests.patience import patience
 
 pytestmark = pytest.mark.slow   # a database server started and stopped

@@ -1,7 +1,7 @@
-"""A real PostgreSQL for the clinic store's tests: Debian's server binaries, run as `nobody` (it
-refuses root), with a private data directory and a Unix socket in a temporary folder, no TCP.
-Password authentication (scram-sha-256) even on the socket, as a practice's server asks it.
-The test may stop it and start it again (the store away mid-session)."""
+"""A real PostgreSQL for the clinic store's tests and benchmark: Debian's server binaries, run as
+`nobody` (it refuses root), with a private data directory and a Unix socket in a temporary folder
+(TCP only with TLS, when asked). Password authentication (scram-sha-256) even on the socket, as a
+practice's server asks it. It may be stopped and started again (the store away mid-session)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-
-import pytest
 
 ADMIN = "clinicadmin"            # the practice's IT person: owner of the clinic's database
 ADMIN_PASSWORD = "admin-secret-for-tests"
@@ -28,7 +26,7 @@ class PostgresServer:
     def __init__(self):
         binaries = server_binaries()
         if binaries is None:
-            pytest.skip("PostgreSQL's server is not installed (make test installs Debian's postgresql)")
+            raise RuntimeError("PostgreSQL's server is not installed (make test installs Debian's postgresql)")
         self.bin = binaries
         # outside pytest's root-only temp folders: `nobody` must reach it
         self.root = Path(tempfile.mkdtemp(prefix="rugcoach-pg-"))

@@ -1,0 +1,108 @@
+"""The clinic store's figures (`make bench`), on a real PostgreSQL (coach/sim/postgres.py): a long
+session as the clinic link uploads it (its record's size, the time to send it), a patient's
+report built from every room's sessions, and the console's round that keeps the box's copy of
+the clinic's accounts and patients (with nothing changed: what it costs every 3 s)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACE_HZ = 50
+SESSION_MIN = 30        # a long session: the trace is most of the record
+SESSIONS = 10           # a patient's history in the report
+PATIENTS = 500          # a practice's list, each with a programme
+
+
+def _clinic(state: Path, *args: str, secret: str | None = None, password: str = "") -> str:
+    environment = dict(os.environ, STATE_DIRECTORY=str(state), PGPASSWORD=password)
+    done = subprocess.run([sys.executable, "-m", "coach", "clinic", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, input=secret, check=True)
+    return done.stdout.strip()
+
+
+def _session(state: Path, patient: str, minutes: float) -> None:
+    from coach.adapters.store import Store
+    store = Store(state)
+    recorder = store.begin_session(patient, "fase1", [{"id": "buiklig-a", "title": "Buiklig", "phase": 1}])
+    for n in range(int(minutes * 60 * TRACE_HZ)):
+        recorder.write(n / TRACE_HZ, 40.0 + (n % 250) / 50)
+    for n in range(1, 31):
+        recorder.hear({"type": "rep", "t": 20.0 * n, "exercise": "buiklig-a", "rep": n, "start": 20.0 * n - 10,
+                       "end": 20.0 * n, "held_s": 10.0, "change": 6.0, "verdict": "ok"})
+    recorder.finish("done")
+    recorder.close()
+    store.close()
+
+
+def bench_clinic(report) -> None:
+    from coach.clinic.address import address
+    from coach.clinic.console import open_clinic
+    from coach.clinic.link import ClinicLink
+    from coach.console.patients import Patients
+    from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
+    try:
+        server = PostgresServer().start()
+    except RuntimeError as exc:
+        print(f"clinic: skipped ({exc})")
+        return
+    try:
+        owner = server.create_database()
+        with tempfile.TemporaryDirectory() as folder:
+            state = Path(folder) / "state"
+            state.mkdir(mode=0o700)
+            _clinic(state, "init", owner, password=ADMIN_PASSWORD)
+            secret = _clinic(state, "add-box", "kamer1", "--url", owner, password=ADMIN_PASSWORD)
+            patients = Patients(state)
+            for n in range(PATIENTS):
+                patients.add(f"P-{n:04d}")
+                patients.set_programme(f"P-{n:04d}", [{"exercise": "buiklig-a", "repetitions": 10, "hold_s": 10,
+                                                       "rest_s": 10}])
+            patients.close()
+            _clinic(state, "join", server.url("rugcoach_kamer1"), "--secret-file", "-", secret=secret)
+            found = address(state, None, "Kamer 1")
+            assert found is not None
+            link = ClinicLink(state, found, socket_path=None)
+            link.round()   # the patients' log entries and the heartbeat: the first round's own work
+
+            _session(state, "P-0001", SESSION_MIN)
+            started = time.perf_counter()
+            sent = link.round()["sessions"]
+            upload_s = time.perf_counter() - started
+            assert sent == 1
+            with server_connection(owner, ADMIN_PASSWORD) as db:
+                size = db.execute("SELECT pg_column_size(record), octet_length(record::text) FROM sessions").fetchone()
+            report(f"clinic: a {SESSION_MIN}-min session's record (stored, compressed)", size[0] / 1e6, "MB")
+            report(f"clinic: a {SESSION_MIN}-min session's record (as JSON)", size[1] / 1e6, "MB")
+            report(f"clinic: uploading a {SESSION_MIN}-min session (one link round)", upload_s, "s")
+
+            for _ in range(SESSIONS - 1):
+                _session(state, "P-0001", SESSION_MIN / 3)
+            link.round()
+            data = open_clinic(state, found)
+            started = time.perf_counter()
+            page = data.records.report_page("P-0001", None)
+            report(f"clinic: a patient's report over {SESSIONS} sessions from the store", time.perf_counter() - started,
+                   "s")
+            assert f"{SESSIONS} sessies" in page
+            rounds = []
+            for _ in range(5):
+                started = time.perf_counter()
+                assert data.clinic.refresh()
+                rounds.append(time.perf_counter() - started)
+            report(f"clinic: the console's round, {PATIENTS} patients, nothing changed (every 3 s)",
+                   sorted(rounds)[2] * 1000, "ms")
+            data.close()
+            link.close()
+    finally:
+        server.remove()
+
+
+def server_connection(url: str, password: str):
+    import psycopg
+    return psycopg.connect(url, password=password)
