@@ -33,9 +33,11 @@ from tests.e2e.test_audio_e2e import RATE
 from tests.helpers.browser import CHROMIUM_ARGS, launch_browser
 from tests.patience import patience
 
-# slow: minutes of real time; audio: a PulseAudio sink heard in real time (`make test` runs
-# these on their own, after the rest)
-pytestmark = [pytest.mark.slow, pytest.mark.audio]
+# slow: minutes of real time. Not `audio` (the tests of sound timing that `make test` runs apart):
+# this one asks only which voice is heard, within 0.5 s of the moment its event says, which
+# holds on a loaded machine (it passed pinned to one core beside a busy loop), so it runs beside
+# the rest and keeps the suite under its 15 minutes.
+pytestmark = pytest.mark.slow
 
 PHONE = {"width": 390, "height": 844}
 PC = {"width": 1280, "height": 800}
@@ -353,7 +355,12 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
         #    chosen, a second, and a third the therapist stops before its first repetition
         recorder = subprocess.Popen(["parec", "-d", f"{sink}.monitor", "--format=s16le", f"--rate={RATE}",
                                      "--channels=1", "--latency-msec=20"], stdout=raw.open("wb"), env=pulse_env)
-        time.sleep(0.5)
+        # recording before the first session starts: half a second of the sink is in the file (on
+        # a busy machine parec takes a while to connect, and the greeting must not be missed)
+        deadline = time.monotonic() + patience(30)
+        while raw.stat().st_size < RATE:   # 2 bytes a frame: half a second
+            assert recorder.poll() is None and time.monotonic() < deadline, "parec never recorded the sink"
+            time.sleep(0.05)
         session(page, shots=True)
         phase("session 1")
         session(page)
