@@ -134,10 +134,14 @@ def _ask_secret(args) -> str | None:
     return None
 
 
-def _service_user_exists() -> bool:
+def _root_for_the_service() -> bool:
+    """Run as root (sudo) on an installed box: the box's files are the service's, and are
+    touched as the service (root would leave files, a -shm, it cannot open)."""
     import pwd
 
     from coach.config.paths import SERVICE_USER
+    if os.geteuid() != 0 or os.environ.get("STATE_DIRECTORY"):
+        return False
     try:
         pwd.getpwnam(SERVICE_USER)
         return True
@@ -145,10 +149,17 @@ def _service_user_exists() -> bool:
         return False
 
 
+def _as_the_service(command: list[str]) -> int:
+    """`rugcoach clinic COMMAND...` as the service's user, in its state directory; its exit status
+    (a signal that killed it: 1)."""
+    from coach.config.paths import SERVICE_STATE, SERVICE_USER
+    done = subprocess.run(["runuser", "-u", SERVICE_USER, "--", sys.executable, "-m", "coach", "clinic", *command],
+                          cwd="/", env=dict(os.environ, STATE_DIRECTORY=str(SERVICE_STATE)), check=False)
+    return done.returncode if done.returncode >= 0 else 1
+
+
 def _join(args) -> int:
-    if os.geteuid() == 0 and not os.environ.get("STATE_DIRECTORY") and _service_user_exists():
-        return _join_as_the_service(args)
-    return _join_here(args)
+    return _join_as_the_service(args) if _root_for_the_service() else _join_here(args)
 
 
 def _join_as_the_service(args) -> int:
@@ -159,14 +170,14 @@ def _join_as_the_service(args) -> int:
     import tempfile
 
     from coach.clinic import address as addresses
-    from coach.config.paths import SERVICE_STATE, SERVICE_USER
+    from coach.config.paths import SERVICE_STATE
     if not SERVICE_STATE.is_dir():
         raise UserError(f"{SERVICE_STATE} is missing: install RugCoach first (sudo make install)", exit_code=2)
     for leftover in SERVICE_STATE.glob(".clinic-join-*"):   # a join killed before it cleaned up
         shutil.rmtree(leftover, ignore_errors=True)
     url, in_url = addresses.without_password(args.url)
     secret = in_url or _ask_secret(args)
-    command = [sys.executable, "-m", "coach", "clinic", "join", url, "--as-service"]
+    command = ["join", url, "--as-service"]
     if args.keep:
         command += ["--keep", args.keep]
     if args.config:
@@ -178,10 +189,9 @@ def _join_as_the_service(args) -> int:
             handed = Path(folder) / "secret"
             addresses.write_private(handed, secret + "\n")
             command += ["--secret-file", str(handed)]
-        done = subprocess.run(["runuser", "-u", SERVICE_USER, "--", *command], cwd="/",
-                              env=dict(os.environ, STATE_DIRECTORY=str(SERVICE_STATE)), check=False)
-    if done.returncode != 0:
-        return done.returncode if done.returncode > 0 else 1   # killed by a signal: a failure all the same
+        joined = _as_the_service(command)
+    if joined != 0:
+        return joined
     _restart_units()
     return 0
 
@@ -246,13 +256,9 @@ def _restart_units() -> None:
 
 
 def _status(args) -> int:
-    if os.geteuid() == 0 and not os.environ.get("STATE_DIRECTORY") and _service_user_exists():
-        # the service's files, read as the service (root would leave a -shm it cannot open)
-        from coach.config.paths import SERVICE_STATE, SERVICE_USER
-        command = [sys.executable, "-m", "coach", "clinic", "status"] + (["--json"] if args.json else []) \
-            + (["--config", args.config] if args.config else [])
-        return subprocess.run(["runuser", "-u", SERVICE_USER, "--", *command], cwd="/", check=False,
-                              env=dict(os.environ, STATE_DIRECTORY=str(SERVICE_STATE))).returncode
+    if _root_for_the_service():
+        return _as_the_service(["status"] + (["--json"] if args.json else [])
+                               + (["--config", args.config] if args.config else []))
     from coach.clinic import link_state
     from coach.config.paths import state_dir
     found = _address(args, required=False)

@@ -370,6 +370,14 @@ class Daemon:
     def _voice_of(self, setup: Setup) -> tuple:
         return setup.config.voice_pack, replace(setup.config.voice, volume=1.0)   # volume: when played
 
+    def _voice_changed(self, setup: Setup) -> bool:
+        """Whether `setup`'s voice is another than the sounds' (changed in the console, or a
+        patient's own rate). The console's word that it changed is taken with the answer: a change
+        made while the new sounds are made is seen the next time."""
+        changed = self._sounds_stale or self._voice_of(setup) != self._sounds_voice
+        self._sounds_stale = False
+        return changed
+
     def _prepare_voice(self, source: SerialSource) -> None:
         """A new voice (changed in the console, or the next patient's own rate) is made ready
         between sessions, not when a patient starts: synthesising a programme takes seconds to
@@ -377,9 +385,8 @@ class Daemon:
         heaped up. The samples that came meanwhile are let go (no session runs on them)."""
         self._voice_check = False
         setup = self.setup
-        if not self._sounds_stale and self._voice_of(setup) == self._sounds_voice:
+        if not self._voice_changed(setup):
             return
-        self._sounds_stale = False
         started = time.monotonic()
         sounds = make_sounds(setup.config)
         new = sounds.prepare(setup.sentences(), stopped=self._stop_between_sentences)
@@ -637,13 +644,8 @@ class Daemon:
             self.announcement = None
         self.session_setup = setup = self.setup
         self.session_chosen = self.chosen
-        voice = self._voice_of(setup)
-        if self._sounds_stale or voice != self._sounds_voice:
-            # the voice changed in the console, or this patient has a rate of their own: its
-            # sounds, prepared below (synthesis of what is not cached yet)
-            self._sounds_stale = False
-            self.sounds = make_sounds(setup.config)
-            self._sounds_voice = voice
+        if self._voice_changed(setup):   # not made ready between sessions (a session began at once)
+            self.sounds, self._sounds_voice = make_sounds(setup.config), self._voice_of(setup)   # prepared below
         self.sounds.volume = setup.config.voice.volume
         self.sounds.refresh()                   # sentences recorded in the console since the last session
         # new phrases after a reload are synthesised now (seconds each on a slow box); else cached.

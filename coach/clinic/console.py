@@ -16,7 +16,6 @@ report is built from the sessions of every room (the clinic's, and this box's no
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from coach.adapters import console_store
 from coach.clinic import link_state
 from coach.clinic.address import ClinicAddress, StoreAway, first_line
 from coach.clinic.join import upsert
-from coach.clinic.schema import MIRRORED
+from coach.clinic.schema import MIRRORED, patient_hash
 from coach.clinic.sessions import finished_sessions, records_of, session_record, with_rebuilt
 from coach.clinic.tables import ClinicTables
 from coach.console.accounts import Account, AccountError, Accounts
@@ -46,10 +45,6 @@ ERASED_NL = "Dit pseudoniem is eerder gewist. Kies een ander, zodat oude gegeven
 ONLY_THIS_BOX_NL = ("De praktijkopslag is niet bereikbaar: dit verslag toont alleen de sessies van deze box, "
                     "niet die in andere kamers.")
 TEMP_PREFIX = "console-tmp-clinic-"
-
-
-def patient_hash(pseudonym: str) -> str:
-    return hashlib.sha256(pseudonym.encode()).hexdigest()
 
 
 class _FailingOver:
@@ -243,7 +238,7 @@ class ClinicSide:
         if not self.tables.probe():
             return False
         try:
-            self.send_waiting_erasures()
+            send_waiting_erasures(self.tables, self.state_dir)
             with self.tables.transaction():   # one snapshot of the three
                 self.tables.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 taken = {table: sorted(tuple(row) for row in self.tables.execute(
@@ -270,16 +265,6 @@ class ClinicSide:
             db.close()
         self.refreshed_at = time.time()
         return True
-
-    def send_waiting_erasures(self) -> int:
-        """Forgets made on this box while the store was away (the clinic link sends them too:
-        whichever comes first; a second is harmless)."""
-        waiting = link_state.waiting_erasures(self.state_dir)
-        for number, pseudonym, reference in waiting:
-            with self.tables.transaction():
-                erase_in_store(self.tables, pseudonym, reference)
-            link_state.erasure_sent(self.state_dir, number)
-        return len(waiting)
 
     def forgotten(self, pseudonym: str) -> bool:
         """Whether the practice forgot this pseudonym (it is then never used again); False when
@@ -357,6 +342,18 @@ def _shown(kind: str, row: dict | None) -> dict | None:
     if kind == "accounts":
         return {"role": row["role"], "totp": row.get("totp_secret") is not None, "created": row["created"]}
     return {k: row.get(k) for k in ("name", "note", "programme", "volume", "rate_wpm", "updated")}
+
+
+def send_waiting_erasures(db, state_dir: Path) -> int:
+    """Forgets made on this box while the store was away, each in its own transaction (`db`:
+    ClinicTables or a psycopg connection). The console's round and the clinic link both send
+    them: whichever comes first; a second is harmless."""
+    waiting = link_state.waiting_erasures(state_dir)
+    for number, pseudonym, reference in waiting:
+        with db.transaction():
+            erase_in_store(db, pseudonym, reference)
+        link_state.erasure_sent(state_dir, number)
+    return len(waiting)
 
 
 def erase_in_store(db, pseudonym: str, reference: str) -> None:

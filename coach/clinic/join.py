@@ -7,7 +7,6 @@ by one at a terminal, or for all at once with `--keep clinic` / `--keep box`.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coach.adapters import console_store
-from coach.clinic.schema import MIRRORED
+from coach.clinic.schema import MIRRORED, patient_hash
 
 # what a clash is judged on (a hash differs at every password change, so an account's role and
 # password hash; a patient's name, note, programme and voice)
@@ -59,7 +58,7 @@ def plan(db, state_dir: Path) -> JoinPlan:
         key = _KEYS[table]
         columns = MIRRORED[table]
         for row in rows:
-            if table == "console_patients" and hashlib.sha256(row[key].encode()).hexdigest() in erased:
+            if table == "console_patients" and patient_hash(row[key]) in erased:
                 continue   # forgotten in the clinic: never brought back (the clinic link erases them here)
             found = db.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = %s", (row[key],)).fetchone()
             if found is None:

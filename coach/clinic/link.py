@@ -27,13 +27,12 @@ import logging
 import socket
 import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 
 from coach.clinic import link_state
 from coach.clinic.address import ClinicAddress, StoreAway, connect, first_line
-from coach.clinic.console import erase_in_store, patient_hash
-from coach.clinic.schema import check_version
+from coach.clinic.console import send_waiting_erasures
+from coach.clinic.schema import check_version, patient_hash
 from coach.clinic.sessions import records_of, session_record
 from coach.clinic.tables import without_nul
 from coach.errors import UserError
@@ -74,7 +73,7 @@ class ClinicLink:
                 self.db = connect(self.address)
                 check_version(self.db)
             try:
-                done["sent_erasures"] = self._send_erasures()
+                done["sent_erasures"] = send_waiting_erasures(self.db, self.state_dir)
                 done["erased"] = self._carry_out_erasures()
                 done["sessions"] = self._upload_sessions()
                 done["log"] = self._upload_access_log()
@@ -105,15 +104,6 @@ class ClinicLink:
                 pass
             self.db = None
 
-    def _send_erasures(self) -> int:
-        assert self.db is not None
-        rows = link_state.waiting_erasures(self.state_dir)
-        for number, pseudonym, reference in rows:
-            with self.db.transaction():
-                erase_in_store(self.db, pseudonym, reference)
-            link_state.erasure_sent(self.state_dir, number)
-        return len(rows)
-
     def _local_patients(self) -> set[str]:
         """Every pseudonym the box holds anywhere: the records, the console's copy, the access log."""
         found: set[str] = set()
@@ -121,7 +111,7 @@ class ClinicLink:
             if store is not None:
                 found |= {p["id"] for p in store.patients()}
         try:
-            with closing(sqlite3.connect(self.state_dir / "console.db", timeout=10.0)) as console:
+            with link_state.console_file(self.state_dir) as console:
                 found |= {p for (p,) in console.execute("SELECT pseudonym FROM console_patients")}
                 found |= {p for (p,) in console.execute("SELECT DISTINCT patient FROM access_log "
                                                         "WHERE patient IS NOT NULL AND patient NOT LIKE 'vergeten-%'")}
@@ -198,7 +188,7 @@ class ClinicLink:
         assert self.db is not None
         after = link_state.cursor(self.state, "access_log")
         try:
-            with closing(sqlite3.connect(self.state_dir / "console.db", timeout=10.0)) as console:
+            with link_state.console_file(self.state_dir) as console:
                 last = console.execute("SELECT at FROM access_log WHERE id = ?", (after,)).fetchone()
                 if after and (last is None or last[0] != link_state.fact(self.state, "access_log_at")):
                     after = 0   # a backup was put back: numbered again (the store keeps one of each)

@@ -14,6 +14,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from coach.adapters import console_store
 from coach.adapters.state_files import private_files
 from coach.adapters.store import Store
 from coach.clinic.sessions import finished_sessions, records_of
@@ -60,6 +61,11 @@ def set_fact(db: sqlite3.Connection, key: str, value: str | None) -> None:
                (key, value))
 
 
+def console_file(state_dir: Path):
+    """The console's file (console.db), for reading: the console owns it, the link only reads it."""
+    return closing(sqlite3.connect(console_store.console_db_path(Path(state_dir)), timeout=10.0))
+
+
 def queue_erasure(state_dir: Path, pseudonym: str, reference: str) -> None:
     with closing(open_state(state_dir)) as db:
         db.execute("INSERT INTO erasures_out (pseudonym, reference) VALUES (?, ?)", (pseudonym, reference))
@@ -88,7 +94,7 @@ def waiting(state_dir: Path) -> dict:
             sessions = len(unsent_sessions(db, store)) if store is not None else 0
         log_waiting = 0
         try:
-            with closing(sqlite3.connect(Path(state_dir) / "console.db", timeout=10.0)) as console:
+            with console_file(state_dir) as console:
                 log_waiting = console.execute("SELECT count(*) FROM access_log WHERE id > ?",
                                               (cursor(db, "access_log"),)).fetchone()[0]
         except sqlite3.Error:

@@ -14,11 +14,19 @@ id) and the erasures a box that was away must still carry out.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from coach.errors import UserError
 
 BOX_GROUP = "rugcoach_box"
+
+
+def patient_hash(pseudonym: str) -> str:
+    """What `erasures` knows a forgotten patient by: as rugcoach_erase computes it in SQL."""
+    return hashlib.sha256(pseudonym.encode()).hexdigest()
+
+
 # the tables a console keeps a copy of in the box's console.db, with their columns there
 MIRRORED = {
     "accounts": ("name", "role", "password", "created", "totp_secret", "totp_last"),

@@ -22,13 +22,11 @@ from coach.console.patients import Patients
 from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
 from tests.clinic.test_clinic_store import clinic
 from tests.console.conftest import ConsoleUnderTest
-from tests.helpers.browser import launch_browser
+from tests.helpers.browser import PC, PHONE, SCREENSHOTS, launch_browser
 from tests.patience import patience
 
 pytestmark = pytest.mark.slow
 ANNA = ("anna", "een-lang-wachtwoord")
-PHONE = {"width": 390, "height": 844}
-PC = {"width": 1280, "height": 800}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +52,6 @@ class Linked:
 
 
 def test_two_rooms_consoles_on_one_clinic_store(browser, tmp_path):
-    from tests.conftest import ROOT
     pg = PostgresServer().start()
     consoles, links = [], []
     context = browser.new_context(ignore_https_errors=True, viewport=PHONE)
@@ -124,8 +121,7 @@ def test_two_rooms_consoles_on_one_clinic_store(browser, tmp_path):
             assert db.execute("SELECT count(*) FROM join_clashes").fetchone()[0] == 0
         page.click("#nav a[href='#/patienten']")
         expect(page.locator("#patient-list")).to_contain_text("P-0042")   # made in room 1
-        shots = ROOT / "build" / "screenshots"
-        shots.mkdir(parents=True, exist_ok=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
         pg.stop()   # the practice's server goes down
         page.click("#nav a[href='#/box']")
@@ -135,7 +131,7 @@ def test_two_rooms_consoles_on_one_clinic_store(browser, tmp_path):
         for label, viewport in (("phone", PHONE), ("pc", PC)):
             page.set_viewport_size(viewport)
             page.wait_for_timeout(300)
-            page.screenshot(path=str(shots / f"clinic-away-{label}.png"), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / f"clinic-away-{label}.png"), full_page=True)
         page.set_viewport_size(PHONE)
         page.click("#nav a[href='#/patienten']")
         page.click("#patient-list >> text=P-0042")

@@ -21,17 +21,12 @@ from coach.sim.patient import SimulatedPatient
 from coach.sim.pty_sensor import PtySensor
 from tests.conftest import ROOT, RUGCOACH
 from tests.console.conftest import ConsoleUnderTest
-from tests.helpers.browser import launch_browser
+from tests.helpers.browser import PAGES, PC, PHONE, SCREENSHOTS, go, launch_browser, open_report
 from tests.patience import patience
 
 pytestmark = pytest.mark.slow
 
 PROTOCOL = ROOT / "tests" / "data" / "e2e.yaml"
-PHONE = {"width": 390, "height": 844}
-PC = {"width": 1280, "height": 800}
-SCREENSHOTS = ROOT / "build" / "screenshots"   # kept after the test, to look at
-# the console's pages by task, by their hash route, and a section each shows
-PAGES = {"box": "#box", "patienten": "#patients", "stem": "#voice", "instellingen": "#backup", "accounts": "#mine"}
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +88,6 @@ def watch_problems(page, expected_dialog: str) -> list[str]:
     page.on("request", lambda r: problems.append(f"outside load: {r.url}")
             if not r.url.startswith(("https://localhost", "wss://localhost")) else None)
     return problems
-
-
-def go(page, name: str) -> None:
-    """To one of the console's pages, by its link in the navigation bar."""
-    page.click(f"#nav a[href='#/{name}']")
-    expect(page.locator(PAGES[name])).to_be_visible()
-    expect(page.locator(f"#nav a[href='#/{name}']")).to_have_attribute("aria-current", "page")
 
 
 def every_page(page, viewport: dict, label: str, heights: dict) -> None:
@@ -263,10 +251,7 @@ def test_a_clinic_claims_the_box_chooses_a_patient_watches_the_session_live_and_
         expect(page.locator("#box-state")).not_to_contain_text("Sessie bezig", timeout=patience(120_000))
         page.screenshot(path=str(SCREENSHOTS / "after-session-pc.png"), full_page=True)
         go(page, "patienten")
-        with context.expect_page() as opened:
-            page.click("#patient-report")
-        report = opened.value
-        report.wait_for_load_state()
+        report = open_report(context, page)
         expect(report.locator("body")).to_contain_text("P-0042")
         expect(report.locator("body")).to_contain_text("buiklig-a")
         report.screenshot(path=str(SCREENSHOTS / "console-report.png"), full_page=True)

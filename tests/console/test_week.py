@@ -30,7 +30,7 @@ from coach.sim.takes import fake_microphone
 from tests.conftest import ROOT, RUGCOACH
 from tests.console.test_console_process import free_port
 from tests.e2e.test_audio_e2e import RATE
-from tests.helpers.browser import CHROMIUM_ARGS, launch_browser
+from tests.helpers.browser import CHROMIUM_ARGS, PAGES, PC, PHONE, SCREENSHOTS, go, launch_browser, open_report
 from tests.patience import patience
 
 # slow: minutes of real time. Not `audio` (the tests of sound timing that `make test` runs apart):
@@ -39,10 +39,6 @@ from tests.patience import patience
 # the rest and keeps the suite under its 15 minutes.
 pytestmark = pytest.mark.slow
 
-PHONE = {"width": 390, "height": 844}
-PC = {"width": 1280, "height": 800}
-SCREENSHOTS = ROOT / "build" / "screenshots"
-PAGES = {"box": "#box", "patienten": "#patients", "stem": "#voice", "instellingen": "#backup", "accounts": "#mine"}
 ADMIN = ("anna", "een-lang-wachtwoord")
 THERAPIST = ("bram", "nog-een-lang-wachtwoord")
 ROOM = "Kamer 2"
@@ -107,12 +103,6 @@ def browser(microphone):
     path, _seconds = microphone
     yield from launch_browser(CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                                                f"--use-file-for-fake-audio-capture={path}"])
-
-
-def go(page, name: str) -> None:
-    page.click(f"#nav a[href='#/{name}']")
-    expect(page.locator(PAGES[name])).to_be_visible()
-    expect(page.locator(f"#nav a[href='#/{name}']")).to_have_attribute("aria-current", "page")
 
 
 def shoot(page, name: str) -> None:
@@ -373,10 +363,7 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
         # 8. The patient's report: two sessions trained, the stopped one listed apart
         go(page, "patienten")
         page.click("#patient-list >> text=P-0042")
-        with context.expect_page() as opened:
-            page.click("#patient-report")
-        report = opened.value
-        report.wait_for_load_state()
+        report = open_report(context, page)
         expect(report.locator("body")).to_contain_text("P-0042")
         expect(report.locator("body")).to_contain_text("2 sessies, 2 herhalingen")
         expect(report.locator("body")).to_contain_text("Daarnaast 1 sessie zonder herhaling")

@@ -1064,16 +1064,17 @@ function showHealth(status) {
 }
 
 // -- the practice: every box, and whether the clinic store is reached ----------------------------------
+async function refreshClinic() {
+  const answer = await api("GET", "/api/clinic");
+  const clinic = answer.ok && Boolean(answer.data.clinic);
+  if (clinic) showClinicState(answer.data);
+  return clinic;
+}
+
 async function showClinic() {
-  const result = await api("GET", "/api/clinic");
-  if (!result.ok || !result.data.clinic) return;   // a box on its own: nothing to show
+  if (!(await refreshClinic())) return;   // a box on its own: nothing to show
   enable("clinic");
-  const refresh = async () => {
-    const answer = await api("GET", "/api/clinic");
-    if (answer.ok && answer.data.clinic) showClinicState(answer.data);
-  };
-  showClinicState(result.data);
-  setInterval(refresh, 1000);
+  setInterval(refreshClinic, 1000);
 }
 
 function boxState(state) {
@@ -1112,7 +1113,7 @@ function showClinicState(data) {
     name.textContent = box.name + (box.name === facts.box ? " (deze box)" : "");
     const text = document.createElement("span");
     const state = box.state || {};
-    const seen = box.seconds_ago < 5 ? "nu" : `${ago(Date.now() - box.seconds_ago * 1000)}`;
+    const seen = box.seconds_ago < 5 ? "nu" : ago(Date.now() - box.seconds_ago * 1000);
     const sensor = state.sensor === undefined ? "" : state.sensor ? ", drukmeter aangesloten" : ", drukmeter niet aangesloten";
     text.textContent = ` ${boxState(box.seconds_ago > 30 ? { state: "off" } : state)}${sensor}; gezien: ${seen}`;
     item.append(name, text);
