@@ -79,6 +79,8 @@ def waiting_erasures(state_dir: Path) -> list[tuple[int, str, str]]:
 def erasure_sent(state_dir: Path, number: int) -> None:
     with closing(open_state(state_dir)) as db:
         db.execute("DELETE FROM erasures_out WHERE id = ?", (number,))
+        # the pseudonym's row, overwritten in the file (secure_delete), is also out of the WAL
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def unsent_sessions(db: sqlite3.Connection, store: Store) -> list[dict]:

@@ -343,3 +343,19 @@ def test_tls_to_the_store_with_the_servers_certificate_verified(tmp_path):
         assert clinic(state, "sync", "--once").returncode == 0
     finally:
         server.remove()
+
+
+def test_a_forget_sent_late_leaves_no_pseudonym_in_the_links_file(tmp_path):
+    """The link's own file holds a forget made while the store was away only until it is sent:
+    then the pseudonym is in none of its bytes, WAL included."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    held = link_state.open_state(state)   # the running link's own connection keeps the WAL in use
+    try:
+        link_state.queue_erasure(state, "P-VERGEET-MIJ", "vergeten-1")
+        [(number, _pseudonym, _reference)] = link_state.waiting_erasures(state)
+        link_state.erasure_sent(state, number)
+        files = [path for path in state.iterdir() if path.name.startswith(link_state.FILE)]
+        assert files and all(b"P-VERGEET-MIJ" not in path.read_bytes() for path in files), files
+    finally:
+        held.close()
