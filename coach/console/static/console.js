@@ -620,14 +620,7 @@ function option(value, text) {
 let settingsNow = {};
 function fillSettings(settings) {
   settingsNow = settings;
-  const packs = settings.voice_packs || [];
-  $("#speech-voice").replaceChildren(option("", "De computerstem"),
-    ...packs.map((pack) => option(pack.name, `De eigen opnamen "${pack.name}" (computerstem waar een zin ontbreekt)`)));
-  $("#speech-voice").value = settings.voice_pack || "";
-  const chosen = packs.find((pack) => pack.name === settings.voice_pack) || packs[0];
-  $("#speech-recorded").textContent = chosen ? `Opgenomen in "${chosen.name}": ` + Object.keys(chosen.sentences)
-    .map((name) => `${name} ${chosen.recorded[name]} van ${chosen.sentences[name]} zinnen`).join(", ") + "."
-    : "Nog geen eigen opnamen: neem ze hieronder op.";
+  fillVoiceChoices(settings, settings.voice_pack || "");
   $("#speech-volume").value = Math.round(settings.volume * 100);
   $("#speech-rate").value = settings.rate_wpm;
   showSpeechValues();
@@ -642,6 +635,19 @@ function fillSettings(settings) {
   if (!devices.includes(settings.audio)) devices.push(settings.audio);
   $("#settings-audio").replaceChildren(...devices.map((device) => option(device, soundName(device))));
   $("#settings-audio").value = settings.audio;
+}
+
+// the voices to choose from, with `choice` chosen (when it is still there, else the box's own)
+function fillVoiceChoices(settings, choice) {
+  const packs = settings.voice_packs || [];
+  $("#speech-voice").replaceChildren(option("", "De computerstem"),
+    ...packs.map((pack) => option(pack.name, `De eigen opnamen "${pack.name}" (computerstem waar een zin ontbreekt)`)));
+  const there = choice === "" || packs.some((pack) => pack.name === choice);   // "": the computer voice
+  $("#speech-voice").value = there ? choice : settings.voice_pack || "";
+  const chosen = packs.find((pack) => pack.name === settings.voice_pack) || packs[0];
+  $("#speech-recorded").textContent = chosen ? `Opgenomen in "${chosen.name}": ` + Object.keys(chosen.sentences)
+    .map((name) => `${name} ${chosen.recorded[name]} van ${chosen.sentences[name]} zinnen`).join(", ") + "."
+    : "Nog geen eigen opnamen: neem ze hieronder op.";
 }
 
 function showSpeechValues() {
@@ -847,9 +853,10 @@ async function keepTake() {
   voice.index = firstToRecord(voice.index + 1);
   showSentence();
   $("#voice-state").textContent = `Bewaard. ${$("#voice-state").textContent}`;
-  // the recordings can be chosen as the box's voice at once (and their count is new)
+  // the recordings can be chosen as the box's voice at once (and their count is new); what the
+  // therapist has chosen in the forms meanwhile, and not yet saved, stays as they left it
   const settings = await api("GET", "/api/settings");
-  if (settings.ok) fillSettings(settings.data);
+  if (settings.ok) fillVoiceChoices(settings.data, $("#speech-voice").value);
 }
 
 // -- the live view -------------------------------------------------------------------------------
