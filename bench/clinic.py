@@ -1,7 +1,8 @@
 """The clinic store's figures (`make bench`), on a real PostgreSQL (coach/sim/postgres.py): a long
 session as the clinic link uploads it (its record's size, the time to send it), a patient's
 report built from every room's sessions, and the console's round that keeps the box's copy of
-the clinic's accounts and patients (with nothing changed: what it costs every 3 s)."""
+the clinic's accounts and patients (with nothing changed: what it costs every 3 s), and a purge
+of the patient tables (how long they are locked)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def bench_clinic(report) -> None:
     from coach.clinic.address import address
     from coach.clinic.console import open_clinic
     from coach.clinic.link import ClinicLink
+    from coach.clinic.schema import purge
     from coach.console.patients import Patients
     from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
     try:
@@ -99,10 +101,18 @@ def bench_clinic(report) -> None:
                    sorted(rounds)[2] * 1000, "ms")
             data.close()
             link.close()
+
+            # what a purge costs: every patient table written anew, locked meanwhile
+            with server_connection(owner, ADMIN_PASSWORD, autocommit=True) as db:
+                started = time.perf_counter()
+                stored = sum(before for _table, before, _after in purge(db)) / 1e6
+                purge_s = time.perf_counter() - started
+            report(f"clinic: `clinic purge` of {stored:.0f} MB of patient tables", purge_s, "s")
+            report("clinic: `clinic purge`, rewritten per second", stored / purge_s, "MB/s")
     finally:
         server.remove()
 
 
-def server_connection(url: str, password: str):
+def server_connection(url: str, password: str, autocommit: bool = False):
     import psycopg
-    return psycopg.connect(url, password=password)
+    return psycopg.connect(url, password=password, autocommit=autocommit)

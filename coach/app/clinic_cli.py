@@ -36,6 +36,9 @@ def add_parser(commands) -> None:
                                                  "prints its password once")
     add_box.add_argument("name", metavar="NAME", help="the box's room, e.g. kamer2")
     add_box.add_argument("--url", required=True, help="the database, as its owner")
+    purge = actions.add_parser("purge", help="rewrite the store's patient tables so the rows of forgotten "
+                                             "patients are gone from its files too, as its owner")
+    purge.add_argument("url", metavar="URL", help="libpq URL or service=NAME of the database, as its owner")
     join = actions.add_parser("join", help="make this box part of the practice: its data uploaded once")
     join.add_argument("url", metavar="URL", help="the clinic store, as this box's role "
                                                  "(postgresql://rugcoach_kamer2@server/clinic)")
@@ -61,7 +64,7 @@ def cmd_clinic(args) -> int:
 
     from coach.clinic.address import first_line
     try:
-        return {"init": _init, "add-box": _add_box, "join": _join, "status": _status, "sync": _sync}[
+        return {"init": _init, "add-box": _add_box, "purge": _purge, "join": _join, "status": _status, "sync": _sync}[
             args.clinic_command](args)
     except psycopg.Error as exc:   # the store refused (a right, a value): one line, not a traceback
         raise UserError(f"the clinic store refused: {first_line(exc)}") from None
@@ -107,6 +110,17 @@ def _add_box(args) -> int:
     print(f"role {role} made; its password (shown once, give it to `rugcoach clinic join` on that box):",
           file=sys.stderr)
     print(password)
+    return 0
+
+
+def _purge(args) -> int:
+    from coach.clinic.schema import purge
+    with _owner_connection(args.url) as db:
+        sizes = purge(db)
+    for table, before, after in sizes:
+        print(f"{table}: {before / 1024:.0f} kB -> {after / 1024:.0f} kB")
+    print("deleted rows are out of the store's files; its WAL and backups made before still hold them until "
+          "they are recycled or removed", file=sys.stderr)
     return 0
 
 

@@ -32,6 +32,12 @@ TCP_OPTIONS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, 
                "tcp_user_timeout": 5000}
 
 
+# A box's statement waits this long at most for a table the owner holds (`rugcoach clinic purge`
+# rewriting it): then the console serves its copy and the link tries again later, as when the
+# store is away, instead of a click hanging for the minutes a rewrite may take.
+BOX_LOCK_TIMEOUT_MS = 3000
+
+
 class StoreAway(UserError):
     """The clinic store cannot be reached (stopped, the network cut, refused)."""
 
@@ -44,10 +50,10 @@ class ClinicAddress:
     secret_file: Path
 
     def conninfo(self) -> str:
-        return conninfo(self.url, read_secret(self.secret_file))
+        return conninfo(self.url, read_secret(self.secret_file), lock_timeout_ms=BOX_LOCK_TIMEOUT_MS)
 
 
-def conninfo(url: str, password: str | None) -> str:
+def conninfo(url: str, password: str | None, lock_timeout_ms: int | None = None) -> str:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
     try:
         params = conninfo_to_dict(url)
@@ -61,6 +67,8 @@ def conninfo(url: str, password: str | None) -> str:
         extra["sslmode"] = "verify-full"
     if password:
         extra["password"] = password
+    if lock_timeout_ms is not None:
+        extra["options"] = f"{params.get('options') or ''} -c lock_timeout={lock_timeout_ms}".strip()
     return make_conninfo(url, **extra)
 
 

@@ -249,3 +249,32 @@ def add_box(db, name: str) -> tuple[str, str]:
             db.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
                 sql.Identifier(role), sql.Literal(password), sql.Identifier(BOX_GROUP)))
     return role, password
+
+
+# Where a patient's data lives in the store, and `boxes` (a box's heartbeat names the patient in
+# session, and each beat leaves the one before as a dead row). A forget deletes rows, but
+# PostgreSQL keeps their bytes in its files until the space happens to be reused, and a plain
+# VACUUM does not overwrite them: VACUUM FULL writes each table and its indexes anew and drops
+# the old files (a box does the like to its own files: secure_delete, then VACUUM).
+PATIENT_TABLES = ("console_patients", "sessions", "access_log", "join_clashes", "boxes")
+
+
+def purge(db) -> list[tuple[str, int, int]]:
+    """Rewrite the patient tables without what was deleted, as the tables' owner on an
+    autocommit connection (VACUUM runs outside a transaction). Each table is locked while it is
+    rewritten: the boxes' links wait and the consoles read their copies meanwhile.
+    [(table, bytes before, bytes after)]."""
+    check_version(db)
+    for table in PATIENT_TABLES:   # another role's VACUUM skips the table with a mere warning
+        owned = db.execute("SELECT pg_has_role((SELECT relowner FROM pg_class WHERE oid = %s::regclass), 'MEMBER')",
+                           (table,)).fetchone()[0]
+        if not owned:
+            raise UserError("only the clinic store's owner can purge it: give the URL as its owner (as for "
+                            "`rugcoach clinic init`)", exit_code=2)
+    sizes = []
+    for table in PATIENT_TABLES:
+        before = db.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()[0]
+        db.execute(f"VACUUM (FULL, ANALYZE) {table}")
+        after = db.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()[0]
+        sizes.append((table, int(before), int(after)))
+    return sizes

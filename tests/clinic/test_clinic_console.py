@@ -7,6 +7,7 @@ build/screenshots/clinic-*.png."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import psycopg
@@ -128,6 +129,9 @@ def test_two_rooms_consoles_on_one_clinic_store(browser, tmp_path):
         expect(page.locator("#clinic-away")).to_be_visible(timeout=patience(15_000))
         expect(page.locator("#clinic-away")).to_contain_text("De praktijkopslag is niet bereikbaar")
         expect(page.locator("#clinic-away")).to_contain_text("de volgende patiënt")
+        expect(page.locator("#clinic-boxes")).to_have_class(re.compile(r"\bstale\b"))   # greyed: as last heard
+        expect(boxes.nth(0)).to_contain_text("uit (de coach draait niet)")
+        expect(boxes.nth(1)).to_contain_text("gezien: zojuist", timeout=patience(15_000))   # no longer "nu"
         for label, viewport in (("phone", PHONE), ("pc", PC)):
             page.set_viewport_size(viewport)
             page.wait_for_timeout(300)

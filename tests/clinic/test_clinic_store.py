@@ -23,7 +23,7 @@ from coach.clinic.link import ClinicLink
 from coach.console.accounts import Accounts
 from coach.console.patients import PatientError, Patients
 from coach.errors import UserError
-from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
+from coach.sim.postgres import ADMIN_PASSWORD, DATABASE, PostgresServer
 from tests.conftest import ROOT, RUGCOACH
 from tests.patience import patience
 
@@ -43,7 +43,7 @@ def pg():
 
 
 def clinic(state, *args, secret: str | None = None, check=True, **env):
-    environment = dict(os.environ, STATE_DIRECTORY=str(state), PGPASSWORD=ADMIN_PASSWORD, **env)
+    environment = {**os.environ, "STATE_DIRECTORY": str(state), "PGPASSWORD": ADMIN_PASSWORD, **env}
     result = subprocess.run(RUGCOACH + ["clinic", *args], cwd=ROOT, env=environment, capture_output=True,
                             text=True, input=secret, timeout=patience(60))
     if check:
@@ -359,3 +359,58 @@ def test_a_forget_sent_late_leaves_no_pseudonym_in_the_links_file(tmp_path):
         assert files and all(b"P-VERGEET-MIJ" not in path.read_bytes() for path in files), files
     finally:
         held.close()
+
+
+def test_a_forgotten_patient_is_out_of_the_stores_files_once_purged(pg, tmp_path):
+    """A forget deletes the rows; PostgreSQL keeps their bytes in its files (the test reads them
+    there) until `rugcoach clinic purge` writes the tables anew."""
+    owner = pg.create_database()
+    clinic(tmp_path, "init", owner)
+    secret = clinic(tmp_path, "add-box", "kamer1", "--url", owner).stdout.strip()
+    room = tmp_path / "room"
+    room.mkdir(mode=0o700)
+    clinic(room, "join", pg.url("rugcoach_kamer1"), "--secret-file", "-", secret=secret + "\n")
+    data = open_clinic(room, address(room, None, "Kamer 1"))
+    data.patients.add("P-7731", "Dhr. Vergeetmij")
+    data.patients.set_programme("P-7731", PROGRAMME)
+    finished_session(room, "P-7731")
+    data.accounts.log("view_report", "ok", account="anna", address="192.168.1.20", patient="P-7731")
+    link = link_of(room, "Kamer 1")
+    assert link.round()["sessions"] == 1
+    gone = records.forget(room, "P-7731", account="anna")
+    assert data.clinic.forget("P-7731", gone.reference) is True
+
+    def files_naming_the_patient() -> list[str]:
+        pg.admin_sql("CHECKPOINT", DATABASE)   # every page on disk
+        return sorted(path.name for path in (pg.data / "base").rglob("*") if path.is_file()
+                      and any(mark in path.read_bytes() for mark in (b"P-7731", b"Vergeetmij")))
+
+    assert files_naming_the_patient(), "deleted, yet still in the files"
+    purged = clinic(tmp_path, "purge", owner)
+    assert "sessions:" in purged.stdout and "WAL" in purged.stderr
+    assert files_naming_the_patient() == []
+    with psycopg.connect(owner, password=ADMIN_PASSWORD) as db:   # the rest is all there
+        assert db.execute("SELECT count(*) FROM access_log WHERE patient = %s", (gone.reference,)).fetchone()[0] >= 1
+        assert db.execute("SELECT count(*) FROM boxes").fetchone()[0] == 1
+
+    # while the owner holds the tables (a purge rewriting them), the box's console serves its copy
+    # and its link tries again later: neither waits out the rewrite
+    data.patients.add("P-7732")
+    assert data.clinic.refresh()
+    with psycopg.connect(owner, password=ADMIN_PASSWORD) as held:
+        held.execute("LOCK TABLE console_patients, sessions IN ACCESS EXCLUSIVE MODE")
+        assert data.patients.get("P-7732") is not None, "from the copy"
+        assert data.clinic.status()["reachable"] is False
+        waiting = finished_session(room, "P-7732")
+        with pytest.raises(StoreAway, match="lock timeout"):
+            link.round()
+    assert data.clinic.refresh() and data.patients.get("P-7732") is not None
+    assert link.round()["sessions"] == 1
+    with psycopg.connect(owner, password=ADMIN_PASSWORD) as db:
+        assert db.execute("SELECT count(*) FROM sessions WHERE uid = %s", (waiting,)).fetchone()[0] == 1
+
+    refused = clinic(tmp_path, "purge", pg.url("rugcoach_kamer1"), check=False, PGPASSWORD=secret)
+    assert refused.returncode == 2 and "only the clinic store's owner" in refused.stderr, "a box may not"
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    data.close()
+    link.close()

@@ -1096,6 +1096,7 @@ function boxState(state) {
   return "vrij";
 }
 
+let clinicBoxes = [];   // as the store said last, each with when it was seen by this page's clock
 function showClinicState(data) {
   const facts = data.clinic;
   const away = $("#clinic-away");
@@ -1108,21 +1109,22 @@ function showClinicState(data) {
       "het verslag toont tot dan alleen de sessies van deze box.";
   }
   const list = $("#clinic-boxes");
-  if (!data.boxes) {   // the store away: the last list stays, greyed, until it answers again
-    list.classList.add("stale");
-  } else {
-    list.classList.remove("stale");
-    list.replaceChildren();
-  }
-  for (const box of data.boxes || []) {
+  // the store away: the last list stays, greyed, and how long ago each box was seen goes on growing
+  if (data.boxes) clinicBoxes = data.boxes.map((box) => ({ ...box, seen_at: Date.now() - box.seconds_ago * 1000 }));
+  list.classList.toggle("stale", !data.boxes);
+  list.replaceChildren();
+  for (const box of clinicBoxes) {
     const item = document.createElement("li");
     const name = document.createElement("strong");
     name.textContent = box.name + (box.name === facts.box ? " (deze box)" : "");
     const text = document.createElement("span");
     const state = box.state || {};
-    const seen = box.seconds_ago < 5 ? "nu" : ago(Date.now() - box.seconds_ago * 1000);
+    const secondsAgo = (Date.now() - box.seen_at) / 1000;
+    const seen = secondsAgo < 5 ? "nu" : ago(box.seen_at);
     const sensor = state.sensor === undefined ? "" : state.sensor ? ", drukmeter aangesloten" : ", drukmeter niet aangesloten";
-    text.textContent = ` ${boxState(box.seconds_ago > 30 ? { state: "off" } : state)}${sensor}; gezien: ${seen}`;
+    // quiet for 30 s: its coach is off; with the store away, as it was when the store last answered
+    const off = (data.boxes ? secondsAgo : box.seconds_ago) > 30;
+    text.textContent = ` ${boxState(off ? { state: "off" } : state)}${sensor}; gezien: ${seen}`;
     item.append(name, text);
     if (box.console && box.console.startsWith("https://") && box.name !== facts.box) {   // a box's own console, nothing else
       const go = document.createElement("a");
