@@ -43,6 +43,7 @@ ADMIN = ("anna", "een-lang-wachtwoord")
 THERAPIST = ("bram", "nog-een-lang-wachtwoord")
 ROOM = "Kamer 2"
 FIRST = "Goedendag."   # the first sentence of a session, the first the console asks to record
+GREETING_LATE_S = 2.0   # how late a greeting may be heard after its event (see the end of the walk)
 
 
 class Bladder:
@@ -475,12 +476,15 @@ def test_a_clinics_first_week_on_a_fresh_box(browser, microphone, library, pulse
     agreeing = [o for o in offsets if abs(o - offset) < 0.3]
     assert len(agreeing) >= 3, f"the sentences were heard where their events say: {found}"
     offset = float(np.median(agreeing))
+    # Which voice greets is the question here, not to the tenth of a second when (the tests of
+    # sound timing ask that, apart from the rest): this test runs beside the others, and on CI's
+    # loaded machine a session's first sound, its stream just opened, came up to 1.4 s late.
     espeak = synthesis.samples(Line(FIRST, "welcome"))
     greetings = []
     for number, says in enumerate(sessions_heard, 1):
         expected = says[0]["t"] + offset
-        own, own_at = best_match(own_voice, expected - 0.5, expected + 0.5)
-        synthetic, _ = best_match(espeak, expected - 0.5, expected + 0.5)
+        own, own_at = best_match(own_voice, expected - 0.5, expected + GREETING_LATE_S)
+        synthetic, _ = best_match(espeak, expected - 0.5, expected + GREETING_LATE_S)
         anywhere, anywhere_at = best_match(own_voice, expected - 2, expected + 30)
         greetings.append((number, round(own, 2), round(own_at - expected, 2), round(synthetic, 2),
                           round(anywhere, 2), round(anywhere_at - expected, 2)))
