@@ -262,7 +262,8 @@ PATIENT_TABLES = ("console_patients", "sessions", "access_log", "join_clashes", 
 def purge(db) -> list[tuple[str, int, int]]:
     """Rewrite the patient tables without what was deleted, as the tables' owner on an
     autocommit connection (VACUUM runs outside a transaction). Each table is locked while it is
-    rewritten: the boxes' links wait and the consoles read their copies meanwhile.
+    rewritten: the boxes give up waiting after their lock_timeout (address.BOX_LOCK_TIMEOUT_MS),
+    their links try again later and their consoles read their copies meanwhile.
     [(table, bytes before, bytes after)]."""
     check_version(db)
     for table in PATIENT_TABLES:   # another role's VACUUM skips the table with a mere warning
