@@ -261,8 +261,9 @@ def main() -> None:
     bench_daemon(report)
     from bench.console import bench_console
     bench_console(report)
-    from bench.clinic import bench_clinic
+    from bench.clinic import bench_clinic, bench_clinic_scale
     bench_clinic(report)
+    bench_clinic_scale(report)
 
 
 if __name__ == "__main__":
