@@ -90,7 +90,7 @@ class ClinicLink:
             problem = f"the clinic store refused: {first_line(exc)}"
             link_state.set_fact(self.state, "last_problem", problem)
             raise UserError(problem) from None
-        except (UserError, ErasureWaits) as exc:
+        except UserError as exc:   # StoreAway and ErasureWaits too
             link_state.set_fact(self.state, "last_problem", str(exc))
             raise
         link_state.set_fact(self.state, "last_problem", None)
@@ -200,8 +200,8 @@ class ClinicLink:
             return 0
         uploaded = []
         for number, at, account, address, action, patient, outcome in rows:
-            if patient is not None and patient_hash(patient) in self.erased:
-                patient = self.erased[patient_hash(patient)]   # forgotten meanwhile: never the pseudonym
+            if patient is not None:   # forgotten meanwhile: its reference, never the pseudonym
+                patient = self.erased.get(patient_hash(patient), patient)
             uploaded.append(without_nul((self.address.box_name, self.address.box_id, number, at, account, address,
                                          action, patient, outcome)))
         with self.db.transaction():
@@ -260,7 +260,7 @@ class ClinicLink:
                     log.info("clinic store: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
                 self.failures = 0
                 wait = HEARTBEAT_S
-            except (StoreAway, ErasureWaits, UserError) as exc:
+            except UserError as exc:   # StoreAway and ErasureWaits too
                 if not isinstance(exc, ErasureWaits):   # waiting for a session's end: the connection stays
                     self._close()
                 if str(exc) != problem:
