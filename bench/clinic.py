@@ -46,13 +46,25 @@ def _session(state: Path, patient: str, minutes: float) -> None:
     store.close()
 
 
+def _join(server, owner: str, state: Path, room: str) -> tuple:
+    """A box (its state directory `state`) given a role for `room` and joined to the store as
+    its installer would: (its address, its clinic link)."""
+    from coach.clinic.address import address
+    from coach.clinic.link import ClinicLink
+    from coach.sim.postgres import ADMIN_PASSWORD
+    role = room.lower().replace(" ", "")
+    secret = _clinic(state, "add-box", role, "--url", owner, password=ADMIN_PASSWORD)
+    _clinic(state, "join", server.url(f"rugcoach_{role}"), "--secret-file", "-", secret=secret)
+    found = address(state, None, room)
+    assert found is not None
+    return found, ClinicLink(state, found, socket_path=None)
+
+
 @contextlib.contextmanager
 def _joined_box(before_join: Callable[[Path], None] = lambda state: None):
     """A real PostgreSQL prepared as a clinic store, and one box (Kamer 1) joined to it as its
     installer would, after `before_join(state)` (what the box held when it joined):
-    (the owner's URL, the box's state directory, its address, its clinic link)."""
-    from coach.clinic.address import address
-    from coach.clinic.link import ClinicLink
+    (the server, the owner's URL, the box's state directory, its address, its clinic link)."""
     from coach.sim.postgres import ADMIN_PASSWORD, PostgresServer
     server = PostgresServer().start()
     try:
@@ -61,14 +73,10 @@ def _joined_box(before_join: Callable[[Path], None] = lambda state: None):
             state = Path(folder) / "state"
             state.mkdir(mode=0o700)
             _clinic(state, "init", owner, password=ADMIN_PASSWORD)
-            secret = _clinic(state, "add-box", "kamer1", "--url", owner, password=ADMIN_PASSWORD)
             before_join(state)
-            _clinic(state, "join", server.url("rugcoach_kamer1"), "--secret-file", "-", secret=secret)
-            found = address(state, None, "Kamer 1")
-            assert found is not None
-            link = ClinicLink(state, found, socket_path=None)
+            found, link = _join(server, owner, state, "Kamer 1")
             try:
-                yield owner, state, found, link
+                yield server, owner, state, found, link
             finally:
                 link.close()
     finally:
@@ -108,7 +116,7 @@ def bench_clinic(report) -> None:
     from coach.sim.postgres import ADMIN_PASSWORD
     if _no_server("clinic"):
         return
-    with _joined_box(_patients) as (owner, state, found, link):
+    with _joined_box(_patients) as (_, owner, state, found, link):
         link.round()   # the patients' log entries and the heartbeat: the first round's own work
 
         _session(state, "P-0001", SESSION_MIN)
@@ -172,7 +180,7 @@ def bench_clinic_scale(report) -> None:
     from coach.sim.postgres import ADMIN_PASSWORD
     if _no_server("clinic scale"):
         return
-    with _joined_box() as (owner, state, found, link):
+    with _joined_box() as (_, owner, state, found, link):
         _session(state, "P-TEMPLATE", 0.1)
         assert link.round()["sessions"] == 1
         started = time.perf_counter()
@@ -182,13 +190,15 @@ def bench_clinic_scale(report) -> None:
                        "'[{\"exercise\": \"buiklig-a\", \"repetitions\": 10, \"hold_s\": 10, \"rest_s\": 10}]', "
                        "'2024-01-01T00:00:00' "
                        "FROM generate_series(1, %s) AS n", (SCALE_PATIENTS,))
+            def relabelled(column: str) -> str:   # the template's record or report record, as session n's
+                return (f"jsonb_set(jsonb_set(jsonb_set(jsonb_set(t.{column}, '{{session,uid}}', to_jsonb(u)), "
+                        f"'{{session,patient}}', to_jsonb(p)), '{{patient,id}}', to_jsonb(p)), "
+                        f"'{{session,started}}', to_jsonb(s))")
             db.execute(
-                "INSERT INTO sessions (uid, box_id, box, patient, started, status, record) "
+                "INSERT INTO sessions (uid, box_id, box, patient, started, status, record, report) "
                 "SELECT u, 'box-' || (n %% %s), 'Kamer ' || (n %% %s + 1), p, s, 'done', "
-                "jsonb_set(jsonb_set(jsonb_set(jsonb_set(t.record, '{session,uid}', to_jsonb(u)), "
-                "'{session,patient}', to_jsonb(p)), '{patient,id}', to_jsonb(p)), '{session,started}', "
-                "to_jsonb(s)) "
-                "FROM (SELECT record FROM sessions WHERE patient = 'P-TEMPLATE') AS t, "
+                f"{relabelled('record')}, {relabelled('report')} "
+                "FROM (SELECT record, report FROM sessions WHERE patient = 'P-TEMPLATE') AS t, "
                 "LATERAL (SELECT n, 'bench-' || n AS u, 'P-' || lpad((n %% %s + 1)::text, 5, '0') AS p, "
                 "to_char(timestamp '2024-01-01' + n * interval '10 minutes', 'YYYY-MM-DD\"T\"HH24:MI:SS') AS s "
                 "FROM generate_series(1, %s) AS n) AS g",
@@ -217,3 +227,108 @@ def bench_clinic_scale(report) -> None:
         report(f"clinic scale: a report, {LONG_HISTORY} sessions of {LONG_MIN} min (+20 of 6 s), p95",
                float(np.percentile(long, 95)), "ms")
         data.close()
+
+
+VISIBLE_ROUNDS = 20
+
+
+def bench_clinic_visible(report) -> None:
+    """How soon a session finished in room 1 is in room 2's console (the report of the patient
+    there lists it), with room 1's clinic link running as it runs on a box (a round a second).
+    Each session ends at a random moment of the link's second, as sessions do."""
+    import random
+    import threading
+
+    from coach.clinic.console import open_clinic
+    if _no_server("clinic visible"):
+        return
+    with _joined_box() as (server, owner, state, _, link), tempfile.TemporaryDirectory() as folder:
+        room2 = Path(folder) / "kamer2"
+        room2.mkdir(mode=0o700)
+        found2, link2 = _join(server, owner, room2, "Kamer 2")
+        link2.close()   # room 2 only reads: its console
+        console2 = open_clinic(room2, found2)
+        stopping = threading.Event()
+        linking = threading.Thread(target=link.run, kwargs={"stop": stopping.is_set}, daemon=True)
+        linking.start()
+        chance = random.Random(30)
+        delays = []
+        try:
+            for n in range(1, VISIBLE_ROUNDS + 1):
+                time.sleep(chance.uniform(0.0, 1.0))
+                _session(state, "P-VISIBLE", 0.05)
+                ended = time.perf_counter()
+                while _listed(console2, "P-VISIBLE") < n:
+                    time.sleep(0.005)
+                delays.append((time.perf_counter() - ended) * 1000)
+        finally:
+            stopping.set()
+            linking.join()
+            console2.close()
+        report("clinic: a finished session in another room's console, median", float(np.median(delays)), "ms")
+        report("clinic: a finished session in another room's console, p95", float(np.percentile(delays, 95)),
+               "ms (the link's round is 1 s)")
+
+
+def _listed(console, patient: str) -> int:
+    """How many sessions the patient's report in this console lists."""
+    from coach.errors import UserError
+    try:
+        return console.records.report_page(patient, None).count('<details class="session"')
+    except UserError:   # none yet
+        return 0
+
+
+def bench_clinic_daemon(report) -> None:
+    """The daemon's CPU and RSS in a session (issue 30: unchanged within noise with a clinic
+    store configured), on a box on its own and on a box joined to a store with its clinic link
+    (`rugcoach clinic sync`, as its unit runs it) beside it, asking the daemon's state every
+    second for the other rooms. Alternated twice: the spread between two runs alike is the noise
+    the difference is read against."""
+    from bench.service import SESSION_S, _cpu_percent, _rss_mb, _stop, coaching_daemon, in_session
+    from coach.sim.pulse import PulseServer
+    if _no_server("clinic daemon"):
+        return
+    with _joined_box() as (_, _, joined, _, _), tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        server = PulseServer(folder / "pulse").start()
+        listener = server.record(folder / "heard.raw")   # keeps the sink in real time
+        runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        link_figures = []
+        try:
+            for _ in range(2):
+                for clinic in (False, True):
+                    state = joined if clinic else folder / "alone"
+                    env = dict(server.env, STATE_DIRECTORY=str(state), XDG_CACHE_HOME=str(folder / "cache"))
+                    with coaching_daemon(folder, env, 5.0) as (daemon, _, events):
+                        sync = subprocess.Popen([sys.executable, "-m", "coach", "clinic", "sync"], cwd=ROOT, env=env,
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
+                            if clinic else None
+                        try:
+                            in_session(events)
+                            time.sleep(1.0)
+                            started = _cpu_s_of(sync)
+                            runs[clinic].append((_cpu_percent(daemon.pid, SESSION_S), _rss_mb(daemon.pid)))
+                            if sync is not None:
+                                link_figures.append(((_cpu_s_of(sync) - started) / SESSION_S * 100, _rss_mb(sync.pid)))
+                        finally:
+                            if sync is not None:
+                                _stop(sync)
+        finally:
+            listener.terminate()
+            server.stop()
+    for index, what, unit in ((0, "cpu", "% of one core"), (1, "rss", "MB")):
+        alone = [run[index] for run in runs[False]]
+        joined_ = [run[index] for run in runs[True]]
+        noise = max(abs(alone[0] - alone[1]), abs(joined_[0] - joined_[1]))
+        report(f"daemon_{what}_session_alone", statistics.fmean(alone), f"{unit} (mean of 2 runs)")
+        report(f"daemon_{what}_session_clinic", statistics.fmean(joined_), f"{unit} (joined, link running)")
+        report(f"daemon_{what}_session_clinic_difference", statistics.fmean(joined_) - statistics.fmean(alone),
+               f"{unit} (noise, the spread of two runs alike: {noise:.2f})")
+    report("clinic_link_cpu_session", statistics.fmean(f[0] for f in link_figures), "% of one core")
+    report("clinic_link_rss", statistics.fmean(f[1] for f in link_figures), "MB")
+
+
+def _cpu_s_of(process) -> float:
+    from bench.service import _cpu_s
+    return _cpu_s(process.pid) if process is not None else 0.0

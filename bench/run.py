@@ -261,8 +261,10 @@ def main() -> None:
     bench_daemon(report)
     from bench.console import bench_console
     bench_console(report)
-    from bench.clinic import bench_clinic, bench_clinic_scale
+    from bench.clinic import bench_clinic, bench_clinic_daemon, bench_clinic_scale, bench_clinic_visible
     bench_clinic(report)
+    bench_clinic_visible(report)
+    bench_clinic_daemon(report)
     bench_clinic_scale(report)
 
 

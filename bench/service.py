@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -83,6 +84,34 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+@contextlib.contextmanager
+def coaching_daemon(folder: Path, env: dict, first_visit_after: float):
+    """`rugcoach run` on a real-time sensor-sim (50 Hz) whose first visitor lies down after
+    `first_visit_after` s, speaking into the PulseAudio of `env`; yields (the daemon, its seconds
+    to ready, the events file, which says "state" once a session runs)."""
+    link, events = folder / "pbu", folder / "events.jsonl"
+    events.unlink(missing_ok=True)   # a run before left its own
+    sim = subprocess.Popen(RUGCOACH + ["sensor-sim", "--visitors", "--protocol", "demo", "--rate", "50",
+                                       "--link", str(link), "--events", str(events), "--seed", "3",
+                                       "--first-visit-after", str(first_visit_after)],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    sim.stdout.readline()
+    daemon = None
+    try:
+        daemon, ready = _start_daemon(["--port", str(link), "--protocol", "demo", "--audio", "default",
+                                       "--events", str(events)], env)
+        yield daemon, ready, events
+    finally:
+        if daemon is not None and daemon.poll() is None:
+            _stop(daemon)
+        _stop(sim)
+
+
+def in_session(events: Path) -> None:
+    while not events.exists() or "state" not in events.read_text():
+        time.sleep(0.1)
+
+
 def bench_daemon(report) -> None:
     """The daemon against a real-time sensor-sim (50 Hz), speaking into a private PulseAudio
     sink (the output path of the tests): start (cold and warm phrase cache), idle, a session."""
@@ -93,34 +122,22 @@ def bench_daemon(report) -> None:
         server = PulseServer(folder / "pulse").start()
         recorder = server.record(folder / "heard.raw")  # a listener keeps the sink in real time
         env = dict(server.env, STATE_DIRECTORY=str(folder / "state"), XDG_CACHE_HOME=str(folder / "cache"))
-        link, events = folder / "pbu", folder / "events.jsonl"
-        sim = subprocess.Popen(RUGCOACH + ["sensor-sim", "--visitors", "--protocol", "demo", "--rate", "50",
-                                           "--link", str(link), "--events", str(events), "--seed", "3",
-                                           "--first-visit-after", str(IDLE_S + 15)],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        sim.stdout.readline()
-        args = ["--port", str(link), "--protocol", "demo", "--audio", "default", "--events", str(events)]
-        daemon = None
         try:
-            daemon, cold = _start_daemon(args, env)   # the first boot synthesises the programme
-            _stop(daemon)
+            with coaching_daemon(folder, env, IDLE_S + 15) as (daemon, cold, _):
+                pass   # the first boot synthesises the programme
             report("daemon_start_to_ready_cold", cold, "s (phrase cache empty: first boot)")
-            daemon, warm = _start_daemon(args, env)
-            report("daemon_start_to_ready", warm, "s (warm phrase cache)")
-            # idle: nobody on the bladder until the first visitor comes. CPU time is counted in
-            # ticks of 10 ms, so the window must be long for a figure near 0.5% to mean anything.
-            time.sleep(1.0)
-            report("daemon_cpu_idle", _cpu_percent(daemon.pid, IDLE_S), "% of one core (50 Hz sensor, nobody on it)")
-            report("daemon_rss_idle", _rss_mb(daemon.pid), "MB")
-            while not events.exists() or "state" not in events.read_text():
-                time.sleep(0.1)
-            report("daemon_cpu_session", _cpu_percent(daemon.pid, SESSION_S),
-                   "% of one core (50 Hz, coaching, speaking)")
-            report("daemon_rss_session", _rss_mb(daemon.pid), "MB (PortAudio open)")
-            _stop(daemon)
+            with coaching_daemon(folder, env, IDLE_S + 15) as (daemon, warm, events):
+                report("daemon_start_to_ready", warm, "s (warm phrase cache)")
+                # idle: nobody on the bladder until the first visitor comes. CPU time is counted in
+                # ticks of 10 ms, so the window must be long for a figure near 0.5% to mean anything.
+                time.sleep(1.0)
+                report("daemon_cpu_idle", _cpu_percent(daemon.pid, IDLE_S),
+                       "% of one core (50 Hz sensor, nobody on it)")
+                report("daemon_rss_idle", _rss_mb(daemon.pid), "MB")
+                in_session(events)
+                report("daemon_cpu_session", _cpu_percent(daemon.pid, SESSION_S),
+                       "% of one core (50 Hz, coaching, speaking)")
+                report("daemon_rss_session", _rss_mb(daemon.pid), "MB (PortAudio open)")
         finally:
-            if daemon is not None and daemon.poll() is None:
-                _stop(daemon)
-            _stop(sim)
             recorder.terminate()
             server.stop()

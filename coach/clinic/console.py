@@ -26,7 +26,14 @@ from coach.clinic import link_state
 from coach.clinic.address import ClinicAddress, StoreAway, first_line
 from coach.clinic.join import upsert
 from coach.clinic.schema import MIRRORED, patient_hash
-from coach.clinic.sessions import finished_sessions, records_of, session_record, with_rebuilt
+from coach.clinic.sessions import (
+    RecordsView,
+    finished_sessions,
+    records_of,
+    report_record,
+    session_record,
+    with_rebuilt,
+)
 from coach.clinic.tables import ClinicTables
 from coach.console.accounts import Account, AccountError, Accounts
 from coach.console.data import ConsoleData, LocalRecords
@@ -172,41 +179,44 @@ class ClinicRecords:
     def __init__(self, tables: ClinicTables, state_dir: Path):
         self.tables, self.state_dir, self.local = tables, state_dir, LocalRecords(state_dir)
 
-    def _records(self, pseudonym: str) -> tuple[list[dict], bool]:
-        """Every room's sessions of the patient, and whether the store was away (this box's only)."""
+    def _records(self, pseudonym: str, whole: bool = False) -> tuple[list[dict], bool]:
+        """Every room's sessions of the patient, and whether the store was away (this box's
+        only): their report records, or with `whole` their whole records (an export). The
+        store's first: it keeps each session's report record, where this box would summarise
+        its own sessions' traces again; the box's own only for what the store does not have yet."""
         records: dict[str, dict] = {}
+        partial = False
+        column = "record" if whole else "report"
+        try:
+            for (record,) in self.tables.execute(f"SELECT {column} FROM sessions WHERE patient = ?",
+                                                 (pseudonym,)).fetchall():
+                records[record["session"]["uid"]] = record
+        except StoreAway:
+            partial = True
         with records_of(self.state_dir) as store:
             if store is not None:
                 for session in finished_sessions(store):
-                    if session["patient"] == pseudonym:
-                        records[session["uid"]] = session_record(store, session["uid"])
-        partial = False
-        try:
-            # the other rooms' (and this box's not read here): what the box holds is not fetched twice
-            for (record,) in self.tables.execute("SELECT record FROM sessions WHERE patient = ? AND uid <> ALL(?)",
-                                                 (pseudonym, list(records))).fetchall():
-                records.setdefault(record["session"]["uid"], record)
-        except StoreAway:
-            partial = True
+                    if session["patient"] == pseudonym and session["uid"] not in records:
+                        record = session_record(store, session["uid"])
+                        records[session["uid"]] = record if whole else report_record(record)
         if not records:
             raise UserError(f"no sessions of {pseudonym}")
         return list(records.values()), partial
 
-    def _read(self, pseudonym: str, read, records: list[dict] | None = None):
-        return with_rebuilt(records or self._records(pseudonym)[0], self.state_dir, TEMP_PREFIX, read)
-
     def report_page(self, pseudonym: str, name: str | None) -> str:
         records, partial = self._records(pseudonym)
-        page = str(self._read(pseudonym, lambda store: patient_page(store, pseudonym, name), records))
+        page = patient_page(RecordsView(records), pseudonym, name)
         if partial:   # said at the top, so a short history is not read as the whole one
             page = page.replace("<body>", f'<body><p class="warning"><strong>{ONLY_THIS_BOX_NL}</strong></p>', 1)
         return page
 
     def repetitions_csv(self, pseudonym: str) -> str:
-        return str(self._read(pseudonym, lambda store: repetitions_csv(store, pseudonym)))
+        return repetitions_csv(RecordsView(self._records(pseudonym)[0]), pseudonym)
 
     def export(self, pseudonym: str, out: Path) -> Path:
-        return Path(str(self._read(pseudonym, lambda store: export_patient(store, pseudonym, out))))
+        records = self._records(pseudonym, whole=True)[0]
+        return Path(str(with_rebuilt(records, self.state_dir, TEMP_PREFIX,
+                                     lambda store: export_patient(store, pseudonym, out))))
 
     def check_backup(self, path: Path) -> dict:
         return self.local.check_backup(path)

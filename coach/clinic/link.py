@@ -33,7 +33,7 @@ from coach.clinic import link_state
 from coach.clinic.address import ClinicAddress, StoreAway, connect, first_line
 from coach.clinic.console import send_waiting_erasures
 from coach.clinic.schema import check_version, patient_hash
-from coach.clinic.sessions import records_of, session_record
+from coach.clinic.sessions import records_of, report_record, session_record
 from coach.clinic.tables import without_nul
 from coach.errors import UserError
 
@@ -173,11 +173,12 @@ class ClinicLink:
                 with self.db.transaction():   # under the patient's lock, as rugcoach_erase: never beside a forget
                     self.db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (digest,))
                     self.db.execute(
-                        "INSERT INTO sessions (uid, box_id, box, patient, started, status, record) "
-                        "SELECT %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS "
+                        "INSERT INTO sessions (uid, box_id, box, patient, started, status, record, report) "
+                        "SELECT %s, %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS "
                         "(SELECT 1 FROM erasures WHERE patient_hash = %s) ON CONFLICT (uid) DO NOTHING",
                         (session["uid"], self.address.box_id, self.address.box_name, patient, session["started"],
-                         session["status"], Jsonb(without_nul(record)), digest))
+                         session["status"], Jsonb(without_nul(record)), Jsonb(without_nul(report_record(record))),
+                         digest))
                 # the store has it (or has erased its patient): only now is it marked sent
                 self.state.execute("INSERT OR IGNORE INTO sent (uid, at) VALUES (?, ?)",
                                    (session["uid"], link_state.now()))

@@ -159,6 +159,30 @@ CREATE TABLE join_clashes (
 );
 """
 
+_V3 = """
+-- Each session's report record beside its record: what the report reads (the record without its
+-- trace, and the trace's summary: the chart's points and each repetition's baseline), so a
+-- patient's report of every room fetches kilobytes, not each session's whole trace.
+ALTER TABLE sessions ADD COLUMN report JSONB;
+"""
+
+
+def _fill_reports(db) -> None:
+    """Version 3: the report record of every session stored before, in batches (a long session's
+    record is megabytes); then the column is required, as every box sends it."""
+    from psycopg.types.json import Jsonb
+
+    from coach.clinic.sessions import report_record
+    while True:
+        rows = db.execute("SELECT uid, record FROM sessions WHERE report IS NULL LIMIT 50").fetchall()
+        if not rows:
+            break
+        with db.cursor() as cursor:
+            cursor.executemany("UPDATE sessions SET report = %s WHERE uid = %s",
+                               [(Jsonb(report_record(record)), uid) for uid, record in rows])
+    db.execute("ALTER TABLE sessions ALTER COLUMN report SET NOT NULL")
+
+
 # what a box may do, table by table, as each version made them
 _GRANTS_V1 = [
     f"GRANT SELECT, INSERT, UPDATE ON accounts, console_settings, console_patients, boxes TO {BOX_GROUP}",
@@ -172,9 +196,10 @@ _GRANTS_V2 = [
     f"GRANT USAGE ON SEQUENCE join_clashes_id_seq TO {BOX_GROUP}",
 ]
 
-# Each entry moves the store one version up (its tables, and the box role's rights on them);
+# Each entry moves the store one version up (its tables, what fills a new column for the rows
+# already there, and the box role's rights on them);
 # never edit one that has shipped, add a new one.
-MIGRATIONS = [(_V1, _GRANTS_V1), (_V2, _GRANTS_V2)]
+MIGRATIONS = [(_V1, _GRANTS_V1, None), (_V2, _GRANTS_V2, None), (_V3, [], _fill_reports)]
 SCHEMA_VERSION = len(MIGRATIONS)
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -220,8 +245,10 @@ def init(db) -> tuple[int, int]:
                             "superuser owns it): run, as postgres, REVOKE CREATE ON SCHEMA public FROM PUBLIC, "
                             "then clinic init again", exit_code=2)
         for number in range(before + 1, SCHEMA_VERSION + 1):
-            tables, grants = MIGRATIONS[number - 1]
+            tables, grants, backfill = MIGRATIONS[number - 1]
             db.execute(tables)
+            if backfill is not None:
+                backfill(db)
             for grant in grants:
                 db.execute(grant)
             db.execute("UPDATE clinic_schema SET version = %s", (number,))

@@ -2,21 +2,26 @@
 
 The record is the session's rows in the box's own records, table by table (the session, its
 patient, repetitions, corrections, compensations and 50 Hz trace: the coach's events that were
-kept), as JSON. The clinic's report of a patient is then the box's own report
-(coach/report/build.py), run over a private records file rebuilt from the records of every room:
-one report, whichever box shows it.
+kept), as JSON. Beside it the store keeps its report record: the same without the trace, with
+what the report reads of the trace instead (its `trace_summary`: the chart's points and each
+repetition's baseline), a few thousand numbers where a long session's trace has a hundred
+thousand. The clinic's report of a patient is the box's own report (coach/report/build.py), read
+from every room's report records (RecordsView); an export rebuilds a records file from the whole
+records. One report, whichever box shows it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from coach.adapters.store import Store
+from coach.adapters.store import Repetition, Store
 from coach.errors import UserError
+from coach.report.build import trace_summary
 
 FINISHED = ("done", "stopped", "interrupted")
 SESSION_TABLES = ("repetitions", "corrections", "compensations", "trace")
@@ -60,6 +65,60 @@ def session_record(store: Store, uid: str) -> dict:
         record[table] = [{k: v for k, v in row.items() if k != "session"}
                          for row in _rows(store.db, f"SELECT * FROM {table} WHERE session = ?", (session["id"],))]
     return record
+
+
+def _repetitions(rows: list[dict], session: int) -> list[Repetition]:
+    """A record's repetition rows as the records give them: in time order, typed by their columns."""
+    return [Repetition(session, float(r["t"]), r["exercise"], int(r["rep"]), float(r["start"]), float(r["end"]),
+                       float(r["held_s"]), float(r["change"]), r["verdict"])
+            for r in sorted(rows, key=lambda r: r["t"])]
+
+
+def report_record(record: dict) -> dict:
+    """A session's record as the report reads it: its trace replaced by its trace_summary."""
+    trace = sorted((row["t"], row["mmhg"]) for row in record.get("trace") or [])
+    session = {"exercises": json.loads(record["session"]["exercises"] or "[]")}   # the targets
+    slim = {key: value for key, value in record.items() if key != "trace"}
+    slim["trace_summary"] = trace_summary(session, _repetitions(record.get("repetitions") or [], 0), trace)
+    return slim
+
+
+class RecordsView:
+    """Report records read as the report reads the box's records (Store's reading methods, and
+    the trace_summary it keeps), in memory: numbered and ordered as `rebuild` would number and
+    order them, so the page is the one a rebuilt records file gives, byte for byte."""
+
+    def __init__(self, records: Iterable[dict]):
+        ordered = sorted(records, key=lambda r: (r["session"]["started"], r["session"].get("uid") or ""))
+        self._records = dict(enumerate(ordered, 1))
+
+    def sessions(self, patient: str | None = None, anonymous: bool = False) -> list[dict]:
+        out = []
+        for number, record in self._records.items():
+            session = record["session"]
+            if (session["patient"] is None) if anonymous else session["patient"] == patient:
+                out.append({"id": number, "patient": session["patient"], "started": session["started"],
+                            "ended": session["ended"], "status": session["status"],
+                            "protocol": session["protocol"], "exercises": json.loads(session["exercises"] or "[]"),
+                            "summary": json.loads(session["summary"]) if session.get("summary") else None,
+                            "criteria_met": json.loads(session["criteria_met"]) if session.get("criteria_met")
+                            else {}})
+        return out   # in the records' order: (started, uid), as rebuild numbers them
+
+    def repetitions(self, session: int) -> list[Repetition]:
+        return _repetitions(self._records[session]["repetitions"], session)
+
+    def corrections(self, session: int) -> list[dict]:
+        rows = sorted(self._records[session]["corrections"], key=lambda r: r["t"])
+        return [{"t": float(r["t"]), "kind": r["kind"]} for r in rows]
+
+    def compensations(self, session: int) -> list[dict]:
+        rows = sorted(self._records[session]["compensations"], key=lambda r: r["t"])
+        return [{"t": float(r["t"]), "kind": r["kind"], "start": float(r["start"]), "end": float(r["end"])}
+                for r in rows]
+
+    def trace_summary(self, session: int) -> dict:
+        return self._records[session]["trace_summary"]
 
 
 def rebuild(records: Iterable[dict], folder: Path) -> Store:

@@ -13,14 +13,16 @@ import csv
 import io
 import os
 import statistics
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from datetime import datetime
 from html import escape
 from pathlib import Path
+from typing import Protocol
 
-from coach.adapters.store import Store, check_patient_id
+from coach.adapters.store import Repetition, Store, check_patient_id
 from coach.errors import UserError
-from coach.report.charts import VERDICT_COLOURS, Span, trace_chart, trend_chart
+from coach.report.charts import VERDICT_COLOURS, Span, draw_trace, trace_chart, trend_chart
 
 VERDICTS_NL = {"ok": "goed", "too_weak": "te zwak", "too_strong": "te sterk", "pushing": "persen",
                "not_held": "niet vastgehouden"}
@@ -48,6 +50,17 @@ background:#fff;border:1px solid #ddd;margin:.4em 0}.axis{font-size:11px;fill:#5
 height:12px;margin-right:4px;vertical-align:middle}details{margin:.6em 0}summary{cursor:pointer;
 font-weight:600}.empty{color:#777}.scroll{overflow-x:auto;max-width:100%}
 """
+
+
+class RecordReader(Protocol):
+    """What a report reads: the box's records (Store), or the clinic's report records
+    (coach/clinic/sessions.py's RecordsView). A session's trace is read with Store's `trace`,
+    or its summary with a reader's `trace_summary` where it keeps them."""
+
+    def sessions(self, patient: str | None = None, anonymous: bool = False) -> list[dict]: ...
+    def repetitions(self, session: int) -> list[Repetition]: ...
+    def corrections(self, session: int) -> list[dict]: ...
+    def compensations(self, session: int) -> list[dict]: ...
 
 
 def _nl(names: dict[str, str], key: str) -> str:
@@ -79,17 +92,40 @@ def _page(title: str, body: str) -> str:
             "</body></html>\n")
 
 
-def _spans(session: dict, reps, trace) -> list[Span]:
+def trace_summary(session: dict, reps: list, trace) -> dict:
+    """All the report reads of a session's trace, as JSON: each repetition's baseline (the
+    median level in the BASELINE_S before its start, or None where nothing was recorded), around
+    which its target band is drawn as the analysis judges it, and the chart's drawing of the
+    trace beside those bands (charts.draw_trace). Some 40 kB where a long session's trace is
+    megabytes: the clinic store keeps it beside each session, so a report of every room's
+    sessions reads no trace and formats no point. `trace`: (t, mmhg, ...) rows in time order."""
+    points = [(row[0], row[1]) for row in trace]
+    times = [t for t, _ in points]
+    baselines = []
+    for rep in reps:
+        window = points[bisect_left(times, rep.start - BASELINE_S):bisect_right(times, rep.start)]
+        baselines.append([rep.start, statistics.median(v for _, v in window) if window else None])
+    bands = [span.band for span in _spans(session, reps, dict(baselines)) if span.band]
+    return {"baselines": baselines, "drawing": draw_trace(points, bands)}
+
+
+def _trace_summary(store, session: dict, reps: list) -> dict:
+    kept = getattr(store, "trace_summary", None)   # a reader that keeps them (the clinic's records)
+    if kept is not None:
+        return kept(session["id"])
+    return trace_summary(session, reps, store.trace(session["id"]))
+
+
+def _spans(session: dict, reps, baselines: dict[float, float | None]) -> list[Span]:
     """Each repetition with its target band, around the level just before it (as the analysis
     judges it: against the baseline just before the repetition)."""
     targets = {e["id"]: e.get("target") for e in session["exercises"]}
     spans = []
     for rep in reps:
-        before = [v for t, v, _ in trace if rep.start - BASELINE_S <= t <= rep.start]
+        base = baselines.get(rep.start)
         target = targets.get(rep.exercise)
         band = None
-        if before and target:
-            base = statistics.median(before)
+        if base is not None and target:
             change = target["change"] if target["kind"] == "change" else 0.0
             band = (base + change - target["tolerance"], base + change + target["tolerance"])
         label = (f"{rep.exercise} herhaling {rep.rep}: {VERDICTS_NL.get(rep.verdict, rep.verdict)}, "
@@ -105,8 +141,8 @@ def _legend() -> str:
             '</i>doelband</span><span><i class="swatch" style="background:#dc2626"></i>correctie</span></p>')
 
 
-def _session_section(store: Store, session: dict, reps: list, number: int, open_: bool) -> str:
-    trace = store.trace(session["id"])
+def _session_section(store: RecordReader, session: dict, reps: list, number: int, open_: bool) -> str:
+    trace = _trace_summary(store, session, reps)
     corrections = store.corrections(session["id"])
     compensations = store.compensations(session["id"])
     good = sum(r.verdict == "ok" for r in reps)
@@ -115,7 +151,7 @@ def _session_section(store: Store, session: dict, reps: list, number: int, open_
     summary = (f"{title} · {len(reps)} herhalingen, {good} goed · "
                f"{STATUS_NL.get(session['status'], session['status'])}") if reps else \
         f"{title} · {STATUS_NL.get(session['status'], session['status'])} vóór de eerste herhaling"
-    chart = trace_chart([(t, v) for t, v, _ in trace], _spans(session, reps, trace),
+    chart = trace_chart(trace["drawing"], _spans(session, reps, dict(trace["baselines"])),
                         [(c["t"], _nl(KINDS_NL, c["kind"])) for c in corrections],
                         f"Drukverloop {title}")
     rows = "".join(
@@ -220,7 +256,7 @@ def _criteria(sessions: list[dict]) -> str:
     return "".join(lines)
 
 
-def patient_page(store: Store, patient: str | None, name: str | None = None) -> str:
+def patient_page(store: RecordReader, patient: str | None, name: str | None = None) -> str:
     sessions = store.sessions(patient, anonymous=patient is None)
     who = f"Patiënt {patient}" + (f" ({name})" if name else "") if patient else "Sessies zonder patiënt"
     reps_of = {session["id"]: store.repetitions(session["id"]) for session in sessions}  # read once
@@ -255,7 +291,7 @@ def page_name(patient: str | None) -> str:
     return f"{patient or 'zonder-patient'}.html"
 
 
-def repetitions_csv(store: Store, patient: str | None) -> str:
+def repetitions_csv(store: RecordReader, patient: str | None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -65,16 +65,31 @@ def _extremes(bucket):
     return sorted(chosen)
 
 
-def trace_chart(points: list[tuple[float, float]], spans: list[Span],
-                corrections: list[tuple[float, str]], title: str) -> str:
-    """The pressure over a session (seconds, mmHg) as an SVG element."""
+def draw_trace(points: list[tuple[float, float]], bands: list[tuple[float, float]]) -> dict | None:
+    """What `trace_chart` draws of a session's trace (seconds, mmHg, in time order) beside the
+    repetitions' target `bands`: the chart's ranges and the pressure line, its points reduced to
+    the chart's pixel columns, as JSON (None without a trace). Everything in it follows from the
+    session alone, so it can be made once and kept (the clinic store keeps it beside each
+    session: coach/clinic/sessions.py)."""
     if not points:
-        return '<p class="empty">Geen drukverloop opgeslagen.</p>'
+        return None
     t0, t1 = points[0][0], max(points[-1][0], points[0][0] + 1.0)
-    values = [v for _, v in points]
-    bands = [b for s in spans if s.band for b in s.band]
-    low = min(values + bands) - 3
-    high = max(values + bands) + 3
+    levels = [v for _, v in points] + [level for band in bands for level in band]
+    low, high = min(levels) - 3, max(levels) + 3
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    reduced = reduce_to_columns(points, t0, t1, plot_w)
+    t_span, v_span = t1 - t0, high - low
+    path = " ".join([f"{LEFT + (t - t0) / t_span * plot_w:.1f},{TOP + (high - v) / v_span * plot_h:.1f}"
+                     for t, v in reduced])
+    return {"t0": t0, "t1": t1, "low": low, "high": high, "path": path}
+
+
+def trace_chart(drawing: dict | None, spans: list[Span], corrections: list[tuple[float, str]], title: str) -> str:
+    """The pressure over a session as an SVG element: its trace as `draw_trace` drew it, with the
+    repetitions (the spans whose bands it was drawn beside) and the corrections."""
+    if drawing is None:
+        return '<p class="empty">Geen drukverloop opgeslagen.</p>'
+    t0, t1, low, high = drawing["t0"], drawing["t1"], drawing["low"], drawing["high"]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(t: float) -> float:
@@ -110,8 +125,7 @@ def trace_chart(points: list[tuple[float, float]], spans: list[Span],
         parts.append(f'<text x="{x(tick):.1f}" y="{HEIGHT - 8}" text-anchor="middle" '
                      f'class="axis">{label}</text>')
         tick += step
-    reduced = reduce_to_columns(points, t0, t1, plot_w)
-    path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in reduced)
+    path = drawing["path"]
     parts.append(f'<polyline class="pressure" points="{path}" fill="none" stroke="#111" '
                  f'stroke-width="1.2"/>')
     for t, kind in corrections:

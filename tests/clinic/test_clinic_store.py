@@ -5,14 +5,17 @@ driven as their processes drive them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import stat
 import subprocess
 import time
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from coach.adapters import records
 from coach.adapters.store import Store
@@ -20,9 +23,11 @@ from coach.clinic import link_state, schema
 from coach.clinic.address import StoreAway, address
 from coach.clinic.console import AWAY_NL, open_clinic
 from coach.clinic.link import ClinicLink
+from coach.clinic.sessions import report_record, session_record, with_rebuilt
 from coach.console.accounts import Accounts
 from coach.console.patients import PatientError, Patients
 from coach.errors import UserError
+from coach.report.build import patient_page
 from coach.sim.postgres import ADMIN_PASSWORD, DATABASE, PostgresServer
 from tests.conftest import ROOT, RUGCOACH
 from tests.patience import patience
@@ -30,6 +35,7 @@ from tests.patience import patience
 pytestmark = pytest.mark.slow   # a database server started and stopped
 
 ANNA = ("anna", "een-lang-wachtwoord")
+MADE_AT = re.compile(r"Gemaakt door RugCoach op [0-9: -]+\.")   # a page says when it was made
 PROGRAMME = [{"exercise": "buiklig-a", "repetitions": 3, "hold_s": 5, "rest_s": 5}]
 
 
@@ -133,6 +139,10 @@ def test_a_practice_with_two_rooms(pg, tmp_path):
     assert rooms == {first_session: "Kamer 1", second_session: "Kamer 2"}
     report = data1.records.report_page("P-0042", "Mw. Jansen")
     assert "2 sessies" in report, "room 1's report has room 2's session too"
+    with psycopg.connect(owner, password=ADMIN_PASSWORD) as db:   # read from the report records: the same page
+        whole = [record for (record,) in db.execute("SELECT record FROM sessions WHERE patient = 'P-0042'")]
+    from_whole = with_rebuilt(whole, tmp_path, "whole-", lambda store: patient_page(store, "P-0042", "Mw. Jansen"))
+    assert MADE_AT.sub("", report) == MADE_AT.sub("", from_whole)
 
     # every box sees every box
     boxes = data1.clinic.boxes()
@@ -219,16 +229,27 @@ def test_a_practice_with_two_rooms(pg, tmp_path):
 
 def test_init_moves_an_older_store_forward_and_a_newer_one_is_refused(pg, tmp_path, monkeypatch):
     owner = pg.create_database()
+    uid = finished_session(tmp_path / "box", "P-0042", reps=3)
+    with contextlib.closing(Store.reader(tmp_path / "box")) as store:
+        record = session_record(store, uid)
     with psycopg.connect(owner, password=ADMIN_PASSWORD, autocommit=True) as db:
         monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
         monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
-        assert schema.init(db) == (0, 1)                 # the first release's store
+        assert schema.init(db) == (0, 1)                 # the first release's store, with a session in it
+        db.execute("INSERT INTO sessions (uid, box_id, box, patient, started, status, record) "
+                   "VALUES (%s, 'box-1', 'Kamer 1', 'P-0042', %s, 'done', %s)",
+                   (uid, record["session"]["started"], Jsonb(record)))
         monkeypatch.undo()
         with pytest.raises(UserError, match="run `rugcoach clinic init URL` once"):
             schema.check_version(db)                     # a box of this release asks for it
     moved = clinic(tmp_path, "init", owner)
     assert f"schema 1 -> {schema.SCHEMA_VERSION}" in moved.stdout
     with psycopg.connect(owner, password=ADMIN_PASSWORD, autocommit=True) as db:
+        # the session stored before has its report record, and from now on every session must
+        assert db.execute("SELECT report FROM sessions").fetchone()[0] == json.loads(json.dumps(report_record(record)))
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            db.execute("INSERT INTO sessions (uid, box_id, box, started, status, record) "
+                       "VALUES ('x', 'box-1', 'Kamer 1', '2026-12-06', 'done', '{}')")
         db.execute("UPDATE clinic_schema SET version = 99")
     refused = clinic(tmp_path, "init", owner, check=False)
     assert refused.returncode == 2 and "newer (schema 99)" in refused.stderr and "Traceback" not in refused.stderr

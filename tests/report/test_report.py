@@ -4,7 +4,9 @@ package, which `make test` installs), driven by Playwright, screenshot taken and
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -22,9 +24,9 @@ pytestmark = pytest.mark.slow   # subprocesses, real time or long simulations: n
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, library):
+def records(tmp_path_factory, library):
     """Three sessions of one patient (one with a pushing patient, one holding the breath), one
-    session without a patient; the report as `rugcoach report` writes it."""
+    session without a patient: the state directory holding them."""
     state = tmp_path_factory.mktemp("state")
     store = Store(state)
     session = library.session(exercise="buiklig-a")
@@ -32,6 +34,13 @@ def report(tmp_path_factory, library):
         record_session(store, "P-0042", session, seed=seed, behaviour=behaviour)
     record_session(store, None, library.session(exercise="zit-a"), seed=4)
     store.close()
+    return state
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, records):
+    """The report of `records` as `rugcoach report` writes it."""
+    state = records
     out = tmp_path_factory.mktemp("report")
     result = subprocess.run(RUGCOACH + ["report", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                             env=dict(os.environ, STATE_DIRECTORY=str(state)))
@@ -166,6 +175,29 @@ def test_a_long_trace_is_drawn_with_every_peak_but_few_points():
     v[123_456] = 120.0  # one spike in an hour at 100 Hz
     points = reduce_to_columns(list(zip(t.tolist(), v.tolist())), 0.0, 3600.0, 846)
     assert len(points) <= 4 * 846 and max(p[1] for p in points) == 120.0
+
+
+def test_the_clinics_report_records_give_the_same_page_byte_for_byte(records, tmp_path):
+    """The clinic store keeps each session's report record (its trace summarised: the chart's
+    points, each repetition's baseline) so a report of every room reads no trace; the page from
+    those, through JSON as the store keeps them, is the page from the whole records."""
+    from coach.clinic.sessions import RecordsView, finished_sessions, report_record, session_record, with_rebuilt
+    from coach.report.build import patient_page, repetitions_csv
+
+    store = Store.reader(records)
+    whole = [session_record(store, s["uid"]) for s in finished_sessions(store)]
+    kept = [json.loads(json.dumps(report_record(record))) for record in whole]
+    assert all(len(r["trace"]) > 4 * 846 for r in whole), "long enough to be reduced for the chart"
+    assert len(json.dumps(kept)) < len(json.dumps(whole)) / 5
+    made_at = re.compile(r"Gemaakt door RugCoach op [0-9: -]+\.")
+    for patient in ("P-0042", None):
+        from_store = patient_page(store, patient, "Mw. Jansen")
+        from_kept = patient_page(RecordsView(kept), patient, "Mw. Jansen")
+        rebuilt = with_rebuilt(whole, tmp_path, "rebuilt-", lambda s, who=patient: patient_page(s, who, "Mw. Jansen"))
+        assert made_at.sub("", from_kept) == made_at.sub("", from_store) == made_at.sub("", rebuilt)
+        assert from_kept.count('<svg class="chart trace"') == len(store.sessions(patient, anonymous=patient is None))
+        assert repetitions_csv(RecordsView(kept), patient) == repetitions_csv(store, patient)
+    store.close()
 
 
 def test_the_totals_count_only_sessions_with_a_repetition(tmp_path):
