@@ -173,13 +173,16 @@ def _fill_reports(db) -> None:
     from psycopg.types.json import Jsonb
 
     from coach.clinic.sessions import report_record
-    while True:
-        rows = db.execute("SELECT uid, record FROM sessions WHERE report IS NULL LIMIT 50").fetchall()
+    after = ""
+    while True:   # by the primary key: each batch found by the index, not a scan past those done
+        rows = db.execute("SELECT uid, record FROM sessions WHERE uid > %s ORDER BY uid LIMIT 50",
+                          (after,)).fetchall()
         if not rows:
             break
         with db.cursor() as cursor:
             cursor.executemany("UPDATE sessions SET report = %s WHERE uid = %s",
                                [(Jsonb(report_record(record)), uid) for uid, record in rows])
+        after = rows[-1][0]
     db.execute("ALTER TABLE sessions ALTER COLUMN report SET NOT NULL")
 
 

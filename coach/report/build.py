@@ -96,8 +96,8 @@ def trace_summary(session: dict, reps: list, trace) -> dict:
     """All the report reads of a session's trace, as JSON: each repetition's baseline (the
     median level in the BASELINE_S before its start, or None where nothing was recorded), around
     which its target band is drawn as the analysis judges it, and the chart's drawing of the
-    trace beside those bands (charts.draw_trace). Some 40 kB where a long session's trace is
-    megabytes: the clinic store keeps it beside each session, so a report of every room's
+    trace beside those bands (charts.draw_trace). Some 30 kB for 10 min, where the trace is
+    1.2 MB: the clinic store keeps it beside each session, so a report of every room's
     sessions reads no trace and formats no point. `trace`: (t, mmhg, ...) rows in time order."""
     points = [(row[0], row[1]) for row in trace]
     times = [t for t, _ in points]
@@ -142,7 +142,7 @@ def _legend() -> str:
 
 
 def _session_section(store: RecordReader, session: dict, reps: list, number: int, open_: bool) -> str:
-    trace = _trace_summary(store, session, reps)
+    traced = _trace_summary(store, session, reps)
     corrections = store.corrections(session["id"])
     compensations = store.compensations(session["id"])
     good = sum(r.verdict == "ok" for r in reps)
@@ -151,7 +151,7 @@ def _session_section(store: RecordReader, session: dict, reps: list, number: int
     summary = (f"{title} · {len(reps)} herhalingen, {good} goed · "
                f"{STATUS_NL.get(session['status'], session['status'])}") if reps else \
         f"{title} · {STATUS_NL.get(session['status'], session['status'])} vóór de eerste herhaling"
-    chart = trace_chart(trace["drawing"], _spans(session, reps, dict(trace["baselines"])),
+    chart = trace_chart(traced["drawing"], _spans(session, reps, dict(traced["baselines"])),
                         [(c["t"], _nl(KINDS_NL, c["kind"])) for c in corrections],
                         f"Drukverloop {title}")
     rows = "".join(
