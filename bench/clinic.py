@@ -285,7 +285,7 @@ def bench_clinic_daemon(report) -> None:
     (`rugcoach clinic sync`, as its unit runs it) beside it, asking the daemon's state every
     second for the other rooms. Alternated twice: the spread between two runs alike is the noise
     the difference is read against."""
-    from bench.service import SESSION_S, _cpu_percent, _rss_mb, _stop, coaching_daemon, in_session
+    from bench.service import SESSION_S, _cpu_percent, _cpu_s, _rss_mb, _stop, coaching_daemon, in_session
     from coach.sim.pulse import PulseServer
     if _no_server("clinic daemon"):
         return
@@ -307,10 +307,11 @@ def bench_clinic_daemon(report) -> None:
                         try:
                             in_session(events)
                             time.sleep(1.0)
-                            started = _cpu_s_of(sync)
+                            link_cpu = _cpu_s(sync.pid) if sync is not None else 0.0
                             runs[clinic].append((_cpu_percent(daemon.pid, SESSION_S), _rss_mb(daemon.pid)))
-                            if sync is not None:
-                                link_figures.append(((_cpu_s_of(sync) - started) / SESSION_S * 100, _rss_mb(sync.pid)))
+                            if sync is not None:   # the link's own, over the same window
+                                link_cpu = (_cpu_s(sync.pid) - link_cpu) / SESSION_S * 100
+                                link_figures.append((link_cpu, _rss_mb(sync.pid)))
                         finally:
                             if sync is not None:
                                 _stop(sync)
@@ -327,8 +328,3 @@ def bench_clinic_daemon(report) -> None:
                f"{unit} (noise, the spread of two runs alike: {noise:.2f})")
     report("clinic_link_cpu_session", statistics.fmean(f[0] for f in link_figures), "% of one core")
     report("clinic_link_rss", statistics.fmean(f[1] for f in link_figures), "MB")
-
-
-def _cpu_s_of(process) -> float:
-    from bench.service import _cpu_s
-    return _cpu_s(process.pid) if process is not None else 0.0

@@ -178,9 +178,10 @@ def test_a_long_trace_is_drawn_with_every_peak_but_few_points():
 
 
 def test_the_clinics_report_records_give_the_same_page_byte_for_byte(records, tmp_path):
-    """The clinic store keeps each session's report record (its trace summarised: the chart's
-    points, each repetition's baseline) so a report of every room reads no trace; the page from
-    those, through JSON as the store keeps them, is the page from the whole records."""
+    """The clinic store keeps each session's report record (its trace summarised: each
+    repetition's baseline, the chart's drawing of the trace) so a report of every room reads no
+    trace; the page from those, through JSON as the store keeps them, is the page from the whole
+    records."""
     from coach.clinic.sessions import RecordsView, finished_sessions, report_record, session_record, with_rebuilt
     from coach.report.build import patient_page, repetitions_csv
 
