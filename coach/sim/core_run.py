@@ -23,9 +23,10 @@ class EstimatedSounds:
         return None
 
 
-def simulate(session, seed=0, behaviour=None, rate_hz=50.0, max_s=3600.0, body=None, patients=None):
+def simulate(session, seed=0, behaviour=None, rate_hz=50.0, max_s=3600.0, body=None, patients=None, until=None):
     """Run a whole session through the pure core; returns (events, plays, coach). `patients`, a
-    list, gets the simulated patient (its fault onsets, for latency figures)."""
+    list, gets the simulated patient (its fault onsets, for latency figures); `until(patient, t)`
+    ends the run early once what is asked of it has been seen."""
     coach = Coach(session, estimated_duration)
     kwargs = {"body": body} if body is not None else {}
     patient = SimulatedPatient(session, seed=seed, behaviour=behaviour or Behaviour(), **kwargs)
@@ -50,4 +51,6 @@ def simulate(session, seed=0, behaviour=None, rate_hz=50.0, max_s=3600.0, body=N
         k += 1
         t = round(k * step, 3)
         handle(coach.feed(t, round(patient.pressure(t), 2)))
+        if until is not None and until(patient, t):
+            break
     return events, plays, coach
