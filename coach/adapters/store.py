@@ -181,6 +181,15 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection, Path], None] | None]] 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def session_of(id_: int, patient: str | None, started: str, ended: str | None, status: str,
+               protocol: str | None, exercises: str | None, summary: str | None, criteria_met: str | None) -> dict:
+    """A sessions row as its readers take it: its JSON columns decoded."""
+    return {"id": id_, "patient": patient, "started": started, "ended": ended, "status": status,
+            "protocol": protocol, "exercises": json.loads(exercises or "[]"),
+            "summary": json.loads(summary) if summary else None,
+            "criteria_met": json.loads(criteria_met) if criteria_met else {}}
+
+
 @dataclass(frozen=True)
 class Repetition:
     session: int
@@ -409,10 +418,7 @@ class Store:
         rows = self.db.execute(
             f"SELECT id, patient, started, ended, status, protocol, exercises, summary, criteria_met "
             f"FROM sessions WHERE {where} ORDER BY started, id", args).fetchall()
-        return [{"id": r[0], "patient": r[1], "started": r[2], "ended": r[3], "status": r[4],
-                 "protocol": r[5], "exercises": json.loads(r[6] or "[]"),
-                 "summary": json.loads(r[7]) if r[7] else None,
-                 "criteria_met": json.loads(r[8]) if r[8] else {}} for r in rows]
+        return [session_of(*row) for row in rows]
 
     def repetitions(self, session: int) -> list[Repetition]:
         rows = self.db.execute('SELECT session, t, exercise, rep, start, "end", held_s, change, verdict '

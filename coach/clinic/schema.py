@@ -161,7 +161,7 @@ CREATE TABLE join_clashes (
 
 _V3 = """
 -- Each session's report record beside its record: what the report reads (the record without its
--- trace, and the trace's summary: the chart's points and each repetition's baseline), so a
+-- trace, and the trace's summary: each repetition's baseline and the chart's drawing), so a
 -- patient's report of every room fetches kilobytes, not each session's whole trace.
 ALTER TABLE sessions ADD COLUMN report JSONB;
 """
